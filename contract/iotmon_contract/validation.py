@@ -1,0 +1,162 @@
+"""Turn an MQTT (topic, payload) into validated readings, or say exactly why not.
+
+This is the consumer side of the contract: ingest and every later consumer use
+it, so the reasons a message is refused are the same everywhere.
+"""
+
+from __future__ import annotations
+
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from pydantic import ValidationError
+
+from iotmon_contract.payloads import (
+    MAX_PAYLOAD_BYTES,
+    DeadLetter,
+    DeadLetterReason,
+    ReadingBatch,
+    parse_telemetry,
+)
+from iotmon_contract.topics import MessageKind, TopicError, parse_topic
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_US = 1000
+_EXCERPT_BYTES = 512
+
+
+class ValidatedReading(NamedTuple):
+    tenant: str
+    device: str
+    metric: str
+    value: float
+    unit: str | None
+    ts_ns: int
+
+
+class ContractViolation(Exception):
+    """Why a message was refused: a dead-letter reason and a human-readable detail."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+    def dead_letter(self, service: str, topic: str, payload: bytes) -> DeadLetter:
+        return DeadLetter(
+            service=service,
+            reason=self.reason,
+            detail=self.detail[:2000],
+            topic=topic[:1024],
+            payload_excerpt=payload[:_EXCERPT_BYTES].decode("utf-8", errors="replace")[:1024],
+            payload_bytes=len(payload),
+            received_at=datetime.now(UTC),
+        )
+
+
+def to_ns(ts: datetime) -> int:
+    """Exact nanoseconds since the epoch (float seconds would lose precision)."""
+    return (ts - _EPOCH) // timedelta(microseconds=1) * _NS_PER_US
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "<root>"
+        parts.append(f"{where}: {item['msg']}")
+    more = error.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)
+
+
+class TelemetryValidator:
+    """Validates telemetry against the contract and the consumer's own rules.
+
+    ``known_device(tenant, device)`` decides what counts as an unknown device;
+    ``clock`` returns Unix nanoseconds and is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        known_device: Callable[[str, str], bool] | None = None,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_future_skew: timedelta = timedelta(minutes=5),
+        max_age: timedelta = timedelta(days=30),
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._known_device = known_device
+        self._max_payload_bytes = max_payload_bytes
+        self._future_ns = max_future_skew // timedelta(microseconds=1) * _NS_PER_US
+        self._age_ns = max_age // timedelta(microseconds=1) * _NS_PER_US
+        self._clock = clock
+
+    def validate(self, topic: str, payload: bytes) -> list[ValidatedReading]:
+        try:
+            info = parse_topic(topic)
+        except TopicError as exc:
+            raise ContractViolation(DeadLetterReason.BAD_TOPIC, str(exc)) from None
+        if info.kind is not MessageKind.TELEMETRY:
+            raise ContractViolation(
+                DeadLetterReason.BAD_TOPIC, f"topic {topic!r} is not a telemetry topic"
+            )
+        if len(payload) > self._max_payload_bytes:
+            raise ContractViolation(
+                DeadLetterReason.OVERSIZED,
+                f"payload is {len(payload)} bytes, limit is {self._max_payload_bytes}",
+            )
+        message = self._parse(payload)
+        now = self._clock()
+        earliest, latest = now - self._age_ns, now + self._future_ns
+        known = self._known_device
+        if known is not None and not known(info.tenant, info.device):
+            raise ContractViolation(
+                DeadLetterReason.UNKNOWN_DEVICE,
+                f"device {info.device!r} is not registered for tenant {info.tenant!r}",
+            )
+        if isinstance(message, ReadingBatch):
+            items = [(r.device or info.device, r) for r in message.readings]
+        else:
+            items = [(info.device, message)]
+        readings: list[ValidatedReading] = []
+        for index, (device, reading) in enumerate(items):
+            if known is not None and device != info.device and not known(info.tenant, device):
+                raise ContractViolation(
+                    DeadLetterReason.UNKNOWN_DEVICE,
+                    f"readings.{index}.device {device!r} is not registered "
+                    f"for tenant {info.tenant!r}",
+                )
+            ts_ns = to_ns(reading.ts)
+            if not earliest <= ts_ns <= latest:
+                where = "ts" if len(items) == 1 else f"readings.{index}.ts"
+                raise ContractViolation(
+                    DeadLetterReason.BAD_TIMESTAMP,
+                    f"{where} {reading.ts.isoformat()} is outside the accepted window "
+                    f"(now -{self._age_ns // 1_000_000_000}s .. +{self._future_ns // 1_000_000_000}s)",
+                )
+            readings.append(
+                ValidatedReading(
+                    info.tenant, device, reading.metric, reading.value, reading.unit, ts_ns
+                )
+            )
+        return readings
+
+    @staticmethod
+    def _parse(payload: bytes) -> object:
+        try:
+            return parse_telemetry(payload)
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise ContractViolation(
+                    DeadLetterReason.NOT_JSON, f"payload is not valid JSON: {_describe(exc)}"
+                ) from None
+            raise ContractViolation(DeadLetterReason.SCHEMA, _describe(exc)) from None
+        except UnicodeDecodeError as exc:
+            raise ContractViolation(DeadLetterReason.NOT_JSON, f"payload is not UTF-8: {exc}") from None
+
+
+__all__ = ["ContractViolation", "TelemetryValidator", "ValidatedReading", "to_ns"]

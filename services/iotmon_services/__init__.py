@@ -1,0 +1,1 @@
+"""iotmon cloud-side services: ingest, API, storage adapters, local stack and CLI."""

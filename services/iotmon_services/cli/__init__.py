@@ -1,0 +1,1 @@
+"""The ``iotmon`` command line."""
