@@ -6,7 +6,6 @@ it, so the reasons a message is refused are the same everywhere.
 
 from __future__ import annotations
 
-
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,12 +18,15 @@ from iotmon_contract.payloads import (
     DeadLetter,
     DeadLetterReason,
     ReadingBatch,
+    SingleReading,
+    _ReadingFields,
     parse_telemetry,
 )
 from iotmon_contract.topics import MessageKind, TopicError, parse_topic
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_US = 1000
+_NS_PER_S = 1_000_000_000
 _EXCERPT_BYTES = 512
 
 
@@ -118,6 +120,7 @@ class TelemetryValidator:
                 DeadLetterReason.UNKNOWN_DEVICE,
                 f"device {info.device!r} is not registered for tenant {info.tenant!r}",
             )
+        items: list[tuple[str, _ReadingFields]]
         if isinstance(message, ReadingBatch):
             items = [(r.device or info.device, r) for r in message.readings]
         else:
@@ -136,7 +139,7 @@ class TelemetryValidator:
                 raise ContractViolation(
                     DeadLetterReason.BAD_TIMESTAMP,
                     f"{where} {reading.ts.isoformat()} is outside the accepted window "
-                    f"(now -{self._age_ns // 1_000_000_000}s .. +{self._future_ns // 1_000_000_000}s)",
+                    f"(now -{self._age_ns // _NS_PER_S}s .. +{self._future_ns // _NS_PER_S}s)",
                 )
             readings.append(
                 ValidatedReading(
@@ -146,7 +149,7 @@ class TelemetryValidator:
         return readings
 
     @staticmethod
-    def _parse(payload: bytes) -> object:
+    def _parse(payload: bytes) -> SingleReading | ReadingBatch:
         try:
             return parse_telemetry(payload)
         except ValidationError as exc:
@@ -156,7 +159,9 @@ class TelemetryValidator:
                 ) from None
             raise ContractViolation(DeadLetterReason.SCHEMA, _describe(exc)) from None
         except UnicodeDecodeError as exc:
-            raise ContractViolation(DeadLetterReason.NOT_JSON, f"payload is not UTF-8: {exc}") from None
+            raise ContractViolation(
+                DeadLetterReason.NOT_JSON, f"payload is not UTF-8: {exc}"
+            ) from None
 
 
 __all__ = ["ContractViolation", "TelemetryValidator", "ValidatedReading", "to_ns"]

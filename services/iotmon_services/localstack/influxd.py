@@ -54,7 +54,9 @@ bind-address = "{host}:{rpc_port}"
 
 
 class InfluxdProcess:
-    def __init__(self, state_dir: Path, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, *, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self._rpc_port = free_port(host)
