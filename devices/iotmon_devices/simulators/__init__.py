@@ -1,0 +1,1 @@
+"""Simulated devices: deterministic, pattern-following stand-ins for real sensors."""

@@ -1,0 +1,316 @@
+"""The edge agent worker: read the drivers every interval and publish per the contract."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+from iotmon_contract import DeviceState
+from iotmon_devices import (
+    DeviceReading,
+    Driver,
+    DriverRegistry,
+    FaultProfile,
+    SimulatedEnvironmentConfig,
+    default_registry,
+)
+from iotmon_edge.config import AgentConfig, PublishMode
+from iotmon_edge.messages import OutgoingMessage, TelemetryEncoder, status_message
+from iotmon_edge.mqtt import ConnectionEvent, MqttOptions, MqttProtocol, MqttTransport
+from iotmon_edge.outbox import DirectOutbox, Outbox
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def agent_name() -> str:
+    """What DeviceStatus.agent says published a status."""
+    try:
+        return f"iotmon-edge/{version('iotmon-edge')}"
+    except PackageNotFoundError:
+        return "iotmon-edge"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStats:
+    cycles: int
+    readings: int
+    messages: int
+    """Messages the outbox took."""
+    dropped: int
+    """Messages the outbox refused."""
+    invalid: int
+    """Readings dropped because they break the contract."""
+    overruns: int
+    """Cycles that started late because the previous one ran past its interval."""
+
+
+class EdgeAgent:
+    """Reads every driver each interval and puts contract messages in the outbox.
+
+    Availability: the transport's last will marks the agent offline if it dies;
+    on every (re)connect the agent publishes itself and each device it serves
+    online (retained), and on a clean ``stop`` offline. MQTT allows one will per
+    connection, so after a crash the devices keep their retained ``online``:
+    consumers must also look at the agent's status to call a device reachable.
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        drivers: Sequence[Driver],
+        transport: MqttTransport,
+        outbox: Outbox,
+        clock: Clock = utc_now,
+        stop_timeout_s: float = 5.0,
+    ) -> None:
+        self._config = config
+        self._drivers = list(drivers)
+        self._transport = transport
+        self._outbox = outbox
+        self._clock = clock
+        self._stop_timeout_s = stop_timeout_s
+        self._encoder = TelemetryEncoder(config.tenant, config.agent_id, config.batch_max_readings)
+        self._agent_name = agent_name()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._wake = threading.Event()
+        self._announce = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._counts = {name: 0 for name in AgentStats.__slots__}
+
+    @property
+    def config(self) -> AgentConfig:
+        return self._config
+
+    @property
+    def transport(self) -> MqttTransport:
+        return self._transport
+
+    @property
+    def failure(self) -> str | None:
+        """Why the agent stopped on its own (e.g. the broker refused the login), or None."""
+        return self._transport.failure
+
+    @property
+    def device_ids(self) -> list[str]:
+        return [device for driver in self._drivers for device in driver.device_ids]
+
+    def stats(self) -> AgentStats:
+        return AgentStats(**self._counts)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("agent already started")
+        for driver in self._drivers:
+            driver.start()
+        self._transport.set_listener(self._on_connection)
+        self._outbox.start()
+        self._transport.start()
+        self._thread = threading.Thread(
+            target=self._run, name=f"edge-agent-{self._config.agent_id}", daemon=True
+        )
+        self._thread.start()
+        logger.info(
+            "edge agent %s/%s started: %d devices, every %ss, %s mode",
+            self._config.tenant,
+            self._config.agent_id,
+            len(self.device_ids),
+            self._config.publish_interval_s,
+            self._config.mode.value,
+        )
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the agent stops on its own (or ``stop`` is called); True if it did."""
+        return self._stopped.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop reading, mark everything offline, deliver what is pending, disconnect."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread.join()
+        self._thread = None
+        if self._transport.failure is None:
+            now = self._clock()
+            for device in [*self.device_ids, self._config.agent_id]:
+                self._put(self._status(device, DeviceState.OFFLINE, now))
+            if not self._outbox.flush(self._stop_timeout_s):
+                logger.warning("stopping with messages undelivered after %ss", self._stop_timeout_s)
+        self._outbox.stop()
+        self._transport.stop()
+        for driver in self._drivers:
+            driver.stop()
+        self._stopped.set()
+        logger.info("edge agent %s stopped: %s", self._config.agent_id, self.stats())
+
+    def publish_cycle(self, now: datetime) -> int:
+        """Read every driver at ``now`` and put the messages; returns how many were put.
+
+        The agent's thread calls this every interval; tests call it directly.
+        """
+        readings: list[DeviceReading] = []
+        for driver in self._drivers:
+            try:
+                readings.extend(driver.read(now))
+            except Exception:  # one broken driver must not silence the others
+                logger.exception("driver %s failed to read", type(driver).__name__)
+        if self._config.mode is PublishMode.BATCH:
+            encoded = self._encoder.batches(readings)
+        else:
+            encoded = self._encoder.singles(readings)
+        put = sum(self._put(message) for message in encoded.messages)
+        self._count(cycles=1, readings=len(readings), invalid=encoded.invalid)
+        return put
+
+    def announce(self, now: datetime) -> None:
+        """Publish the agent and every device it serves as online (retained)."""
+        self._put(self._status(self._config.agent_id, DeviceState.ONLINE, now))
+        for device in self.device_ids:
+            self._put(self._status(device, DeviceState.ONLINE, now))
+
+    def _run(self) -> None:
+        interval = self._config.publish_interval_s
+        next_tick = time.monotonic()
+        try:
+            while True:
+                # Cleared before the checks: a wake-up that lands after them ends the wait.
+                self._wake.clear()
+                if self._stopping.is_set() or self._transport.failure is not None:
+                    break
+                if self._announce.is_set():
+                    self._announce.clear()
+                    self.announce(self._clock())
+                wait_s = next_tick - time.monotonic()
+                if wait_s > 0:
+                    self._wake.wait(wait_s)
+                    continue
+                self.publish_cycle(self._clock())
+                next_tick += interval
+                behind = time.monotonic() - next_tick
+                if behind > 0:
+                    # Skip the ticks we missed rather than bursting to catch up.
+                    skipped = int(behind // interval) + 1
+                    next_tick += skipped * interval
+                    self._count(overruns=1)
+                    logger.warning("cycle ran %.2fs late; skipping %d tick(s)", behind, skipped)
+        except Exception:
+            logger.exception("edge agent loop crashed")
+        finally:
+            if not self._stopping.is_set():
+                # Stopped on its own (auth failure, crash): let wait() return.
+                self._stopped.set()
+
+    def _on_connection(self, event: ConnectionEvent) -> None:
+        # Runs on paho's thread: only signal the agent's thread, which publishes.
+        if event is ConnectionEvent.CONNECTED:
+            self._announce.set()
+        self._wake.set()
+
+    def _status(self, device: str, state: DeviceState, now: datetime) -> OutgoingMessage:
+        return status_message(self._config.tenant, device, state, now, self._agent_name)
+
+    def _put(self, message: OutgoingMessage) -> bool:
+        ok = self._outbox.put(message.topic, message.payload, message.qos, message.retain)
+        if ok:
+            self._count(messages=1)
+        else:
+            self._count(dropped=1)
+        return ok
+
+    def _count(self, **increments: int) -> None:
+        # Only the agent's thread (and stop(), after joining it) writes counters.
+        for name, value in increments.items():
+            self._counts[name] += value
+
+
+def build_agent(
+    config: AgentConfig,
+    mqtt: MqttOptions,
+    *,
+    registry: DriverRegistry | None = None,
+    clock: Clock = utc_now,
+    stop_timeout_s: float = 5.0,
+) -> EdgeAgent:
+    """Wire an agent: drivers from the registry, a transport whose will marks it offline."""
+    registry = registry or default_registry()
+    drivers = [registry.create(driver) for driver in config.drivers]
+    will = status_message(config.tenant, config.agent_id, DeviceState.OFFLINE, None, agent_name())
+    transport = MqttTransport(mqtt, will=will)
+    return EdgeAgent(
+        config,
+        drivers=drivers,
+        transport=transport,
+        outbox=DirectOutbox(transport),
+        clock=clock,
+        stop_timeout_s=stop_timeout_s,
+    )
+
+
+def default_client_id(config: AgentConfig) -> str:
+    return f"iotmon-edge-{config.tenant}-{config.agent_id}"
+
+
+def simulated_agent_config(
+    tenant: str,
+    devices: int,
+    interval: float,
+    mode: PublishMode | str = PublishMode.SINGLE,
+    *,
+    seed: int = 0,
+    agent_id: str = "sim-0001",
+    id_prefix: str = "env",
+    faults: FaultProfile | None = None,
+) -> AgentConfig:
+    """An agent with one simulated environment driver of ``devices`` sensors."""
+    driver = SimulatedEnvironmentConfig(
+        count=devices, seed=seed, id_prefix=id_prefix, faults=faults or FaultProfile()
+    )
+    return AgentConfig(
+        tenant=tenant,
+        agent_id=agent_id,
+        publish_interval_s=interval,
+        mode=PublishMode(mode),
+        drivers=[driver],
+    )
+
+
+def build_simulated_agent(
+    tenant: str,
+    devices: int,
+    interval: float,
+    mode: PublishMode | str = PublishMode.SINGLE,
+    mqtt_host: str = "127.0.0.1",
+    mqtt_port: int = 1883,
+    seed: int = 0,
+    protocol_version: MqttProtocol | str = MqttProtocol.V5,
+    *,
+    agent_id: str = "sim-0001",
+    username: str | None = None,
+    password: str | None = None,
+    clock: Clock = utc_now,
+) -> EdgeAgent:
+    """A fleet of simulated sensors behind one edge agent, ready to ``start()``/``stop()``."""
+    config = simulated_agent_config(tenant, devices, interval, mode, seed=seed, agent_id=agent_id)
+    options = MqttOptions(
+        host=mqtt_host,
+        port=mqtt_port,
+        client_id=default_client_id(config),
+        protocol=MqttProtocol(protocol_version),
+        username=username,
+        password=password,
+    )
+    return build_agent(config, options, clock=clock)

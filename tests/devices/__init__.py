@@ -1,0 +1,1 @@
+"""Tests of iotmon_devices: drivers, registry, simulators."""

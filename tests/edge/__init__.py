@@ -1,0 +1,1 @@
+"""Tests of iotmon_edge: config, encoding, the agent against a real mosquitto."""

@@ -1,0 +1,153 @@
+"""Agent YAML and environment settings: bad config fails fast and says where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from iotmon_edge.cli import EXIT_BAD_CONFIG, EXIT_OK, main
+from iotmon_edge.config import (
+    AgentConfig,
+    ConfigError,
+    PublishMode,
+    Settings,
+    load_agent_config,
+    parse_agent_config,
+)
+from iotmon_edge.mqtt import MqttProtocol
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "edge" / "edge.example.yaml"
+
+VALID = """\
+tenant: acme
+agent_id: gw-01
+publish_interval_s: 2
+mode: batch
+drivers:
+  - type: simulated_environment
+    count: 3
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "edge.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_example_is_valid() -> None:
+    config = load_agent_config(EXAMPLE)
+    assert config.device_count() == 20
+
+
+def test_a_valid_file_loads(tmp_path: Path) -> None:
+    config = load_agent_config(_write(tmp_path, VALID))
+    assert (config.tenant, config.agent_id, config.mode) == ("acme", "gw-01", PublishMode.BATCH)
+    assert config.drivers[0].declared_device_ids() == ["env-0001", "env-0002", "env-0003"]
+
+
+def test_an_error_names_the_file_and_key_path_without_union_tags(tmp_path: Path) -> None:
+    path = _write(tmp_path, VALID.replace("count: 3", "count: 0"))
+    with pytest.raises(ConfigError) as caught:
+        load_agent_config(path)
+    assert str(caught.value) == f"{path}: drivers.0.count: Input should be greater than 0 (line 7)"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        (
+            VALID.replace("count: 3", "count: 3\n    faults: {spike_rate: 2}"),
+            "drivers.0.faults.spike_rate: Input should be less than or equal to 1",
+        ),
+        (VALID.replace("mode: batch", "mode: burst"), "mode: Input should be 'single' or 'batch'"),
+        (VALID.replace("tenant: acme", "tenant: Acme/1"), "tenant: String should match pattern"),
+        (VALID + "colour: red\n", "colour: Extra inputs are not permitted"),
+        (VALID.replace("simulated_environment", "zigbee"), "drivers.0.type: Input tag 'zigbee'"),
+        (
+            VALID.replace("type: simulated_environment", "id_prefix: x"),
+            "drivers.0.type: Field required",
+        ),
+        (
+            VALID.replace("publish_interval_s: 2", "publish_interval_s: -1"),
+            "publish_interval_s: Input should be greater than or equal to 0.05",
+        ),
+        (
+            VALID + "  - type: simulated_environment\n",
+            "drivers.1 device 'env-0001' is also in drivers.0",
+        ),
+    ],
+)
+def test_each_mistake_is_reported_where_it_is(yaml_text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_agent_config(yaml_text, source="site.yaml")
+    assert str(caught.value).startswith("site.yaml: "), caught.value
+    assert expected in str(caught.value)
+
+
+def test_unreadable_and_malformed_files_say_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read"):
+        load_agent_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match=r"edge\.yaml: invalid YAML"):
+        load_agent_config(_write(tmp_path, "tenant: [unclosed\n"))
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_agent_config(_write(tmp_path, "- a\n- b\n"))
+
+
+def test_config_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = _write(tmp_path, VALID)
+    assert main(["config", "check", str(good)]) == EXIT_OK
+    assert "OK (tenant acme, agent gw-01, 1 driver(s), 3 device(s)" in capsys.readouterr().out
+
+    bad = _write(tmp_path, VALID.replace("count: 3", "count: 0"))
+    assert main(["config", "check", str(bad)]) == EXIT_BAD_CONFIG
+    assert f"{bad}: drivers.0.count: Input should be greater than 0" in capsys.readouterr().err
+
+
+def test_run_command_refuses_bad_config_before_connecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IOTMON_EDGE_MQTT_PORT", "1")  # nothing listens: it must not get that far
+    bad = _write(tmp_path, VALID + "colour: red\n")
+    assert main(["run", "--config", str(bad)]) == EXIT_BAD_CONFIG
+    assert "colour: Extra inputs are not permitted" in capsys.readouterr().err
+
+
+def test_settings_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOTMON_EDGE_MQTT_HOST", "broker.example")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT_PORT", "8883")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT_TLS", "true")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT_USERNAME", "edge")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT_PASSWORD", "s3cr3t-value")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT_PROTOCOL", "3.1.1")
+    settings = Settings()
+    assert "s3cr3t" not in repr(settings)
+    options = settings.mqtt_options("fallback-id")
+    assert (options.host, options.port, options.tls) == ("broker.example", 8883, True)
+    assert (options.username, options.password) == ("edge", "s3cr3t-value")
+    assert options.protocol is MqttProtocol.V311
+    assert options.client_id == "fallback-id"
+
+
+def test_placeholder_password_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOTMON_EDGE_MQTT_PASSWORD", "changeme")
+    assert Settings().mqtt_password is not None  # dev tolerates it
+    monkeypatch.setenv("IOTMON_EDGE_ENVIRONMENT", "prod")
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings()
+
+
+def test_every_agent_field_has_a_description_and_a_default() -> None:
+    for name, field in AgentConfig.model_fields.items():
+        assert field.description, name
+        assert not field.is_required(), name
+
+
+def test_log_level_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOTMON_EDGE_LOG_LEVEL", "debug")
+    assert Settings().log_level == "DEBUG"
+    monkeypatch.setenv("IOTMON_EDGE_LOG_LEVEL", "loud")
+    with pytest.raises(ValidationError, match="unknown log level"):
+        Settings()
