@@ -1,0 +1,307 @@
+"""docker-compose.yml and Dockerfile: validated by Compose where it exists, and always in Python.
+
+The Python checks load the file as Compose would (defaults interpolated, as on a
+fresh checkout without .env) and hold it against the repository: images or builds,
+dependencies and health checks, mounted paths, environment variables against the
+real Settings classes, and credentials that must agree between services.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import types
+import typing
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_settings import BaseSettings
+from typer.testing import CliRunner
+
+from iotmon_services.cli.main import build_app
+from tests.deploy.compose import (
+    COMPOSE_FILE,
+    REPO,
+    depends_on,
+    environment,
+    interpolate,
+    load_compose,
+)
+
+COMPOSE = load_compose()
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+# Which Settings class reads which environment prefix; ingest's may not exist yet.
+SETTINGS_MODULES = {
+    "IOTMON_API_": "iotmon_services.api.config",
+    "IOTMON_INGEST_": "iotmon_services.ingest.config",
+    "IOTMON_EDGE_": "iotmon_edge.config",
+}
+IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
+
+
+def _compose_command() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("no docker compose plugin or docker-compose here; Python checks below run")
+    done = subprocess.run(
+        [*command, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_stack_has_every_part() -> None:
+    assert set(SERVICES) >= {"mosquitto", "influxdb", "grafana", "ingest", "api", "simulators"}
+    assert SERVICES["influxdb"]["image"].startswith("influxdb:1.8")
+    assert SERVICES["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_service_has_image_or_build_and_health_check(name: str) -> None:
+    service = SERVICES[name]
+    assert "image" in service or "build" in service
+    if "build" in service:
+        context = REPO / service["build"]["context"]
+        assert (context / service["build"].get("dockerfile", "Dockerfile")).is_file()
+    test = service["healthcheck"]["test"]
+    assert test[0] in ("CMD", "CMD-SHELL"), test
+    assert len(test) > 1, test
+    for key in ("interval", "timeout", "retries"):
+        assert key in service["healthcheck"], key
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_dependencies_exist_and_wait_for_health(name: str) -> None:
+    for dependency, condition in depends_on(SERVICES[name]).items():
+        assert dependency in SERVICES, f"{name} depends on unknown {dependency}"
+        assert condition == "service_healthy", f"{name} -> {dependency}: {condition}"
+        assert "healthcheck" in SERVICES[dependency]
+
+
+def test_dependency_order() -> None:
+    assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "influxdb"}
+    assert set(depends_on(SERVICES["api"])) == {"influxdb"}
+    assert set(depends_on(SERVICES["grafana"])) == {"influxdb"}
+    assert "mosquitto" in depends_on(SERVICES["simulators"])
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_bind_mounts_exist_in_the_repository(name: str) -> None:
+    named = set(COMPOSE.get("volumes") or {})
+    for volume in SERVICES[name].get("volumes", []):
+        source = volume.split(":")[0]
+        if source.startswith("."):
+            assert (REPO / source).exists(), f"{name}: {source} is not in the repository"
+        else:
+            assert source in named, f"{name}: volume {source} is not declared"
+
+
+# -- environment variables against the real Settings classes ---------------------------
+
+
+def _settings_class(variable: str) -> type[BaseSettings]:
+    for prefix, module_name in SETTINGS_MODULES.items():
+        if variable.startswith(prefix):
+            try:
+                module = __import__(module_name, fromlist=["Settings"])
+            except ModuleNotFoundError:
+                pytest.skip(f"{module_name} is not written yet: cannot check {variable}")
+            settings: type[BaseSettings] = module.Settings
+            assert settings.model_config.get("env_prefix") == prefix
+            return settings
+    raise AssertionError(f"{variable}: no iotmon Settings class reads this prefix")
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        for member in typing.get_args(annotation):
+            if (model := _model_of(member)) is not None:
+                return model
+    return None
+
+
+def field_path(settings: type[BaseSettings], variable: str) -> list[str]:
+    """The field a variable sets (``IOTMON_API_STORE__URL`` -> ["store", "url"]), or fail."""
+    config = settings.model_config
+    rest = variable[len(config.get("env_prefix", "")) :].lower()
+    delimiter = config.get("env_nested_delimiter")
+    parts = rest.split(delimiter.lower()) if delimiter else [rest]
+    model: type[BaseModel] | None = settings
+    for index, part in enumerate(parts):
+        assert model is not None, f"{variable}: {'.'.join(parts[:index])} has no sub-fields"
+        assert part in model.model_fields, f"{variable}: {model.__name__} has no field {part!r}"
+        model = _model_of(model.model_fields[part].annotation)
+    return parts
+
+
+def _read(settings: BaseSettings, path: list[str]) -> str:
+    value: Any = settings
+    for part in path:
+        value = getattr(value, part)
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return "" if value is None else str(getattr(value, "value", value))
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith(tuple(SETTINGS_MODULES)):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("name", IOTMON_SERVICES)
+def test_environment_matches_settings_fields(
+    name: str, clean_environment: pytest.MonkeyPatch
+) -> None:
+    env = environment(SERVICES[name])
+    assert env, f"{name} sets no environment"
+    by_class: dict[type[BaseSettings], dict[str, list[str]]] = {}
+    for variable in env:
+        settings = _settings_class(variable)
+        by_class.setdefault(settings, {})[variable] = field_path(settings, variable)
+    for settings, paths in by_class.items():
+        for variable in paths:
+            clean_environment.setenv(variable, env[variable])
+        built = settings()
+        for variable, path in paths.items():
+            read = _read(built, path)
+            assert read.lower() == env[variable].lower(), (
+                f"{variable}={env[variable]!r} -> {read!r}"
+            )
+
+
+@pytest.mark.parametrize("name", IOTMON_SERVICES)
+def test_command_is_a_real_iotmon_command(name: str) -> None:
+    command = [str(part) for part in SERVICES[name]["command"]]
+    app = build_app()
+    result = CliRunner().invoke(app, [*command, "--help"])
+    if result.exit_code != 0 and "No such command" in result.output:
+        pytest.skip(f"`iotmon {command[0]}` is not implemented yet")
+    assert result.exit_code == 0, result.output
+
+
+def test_prod_without_secrets_is_refused(clean_environment: pytest.MonkeyPatch) -> None:
+    """IOTMON_ENVIRONMENT=prod with the development defaults must not start the API."""
+    from iotmon_services.api.config import Settings
+
+    prod = load_compose({"IOTMON_ENVIRONMENT": "prod"})
+    for variable, value in environment(prod["services"]["api"]).items():
+        clean_environment.setenv(variable, value)
+    with pytest.raises(ValidationError, match="placeholder secret"):
+        Settings()
+
+
+# -- credentials and ports that must agree between services ---------------------------
+
+
+def _mqtt_users() -> dict[str, str]:
+    users = environment(SERVICES["mosquitto"])["IOTMON_MQTT_USERS"]
+    return dict(line.split(":", 1) for line in users.splitlines() if line)
+
+
+def test_mqtt_clients_have_broker_accounts_the_acl_grants() -> None:
+    users = _mqtt_users()
+    ingest = environment(SERVICES["ingest"])
+    assert users[ingest["IOTMON_INGEST_MQTT__USERNAME"]] == ingest["IOTMON_INGEST_MQTT__PASSWORD"]
+    simulators = environment(SERVICES["simulators"])
+    username = simulators["IOTMON_EDGE_MQTT_USERNAME"]
+    assert users[username] == simulators["IOTMON_EDGE_MQTT_PASSWORD"]
+    command = SERVICES["simulators"]["command"]
+    option = {command[i]: command[i + 1] for i in range(1, len(command) - 1, 2)}
+    # The ACL confines user <tenant>/<device> to iotmon/v1/<tenant>/<device>/...,
+    # which in batch mode is the agent's own topic.
+    assert username == f"{option['--tenant']}/{option['--agent-id']}"
+    assert option["--mode"] == "batch"
+    acl = (REPO / "broker" / "acl").read_text()
+    assert re.search(rf"^user {re.escape(ingest['IOTMON_INGEST_MQTT__USERNAME'])}$", acl, re.M)
+    health = environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
+    assert users["iotmon-health"] == health
+
+
+def test_influxdb_accounts_agree() -> None:
+    influx = environment(SERVICES["influxdb"])
+    ingest = environment(SERVICES["ingest"])
+    api = environment(SERVICES["api"])
+    grafana = environment(SERVICES["grafana"])
+    assert (ingest["IOTMON_INGEST_STORE__USERNAME"], ingest["IOTMON_INGEST_STORE__PASSWORD"]) == (
+        influx["INFLUXDB_WRITE_USER"],
+        influx["INFLUXDB_WRITE_USER_PASSWORD"],
+    )
+    reader = (influx["INFLUXDB_READ_USER"], influx["INFLUXDB_READ_USER_PASSWORD"])
+    assert (api["IOTMON_API_STORE__USERNAME"], api["IOTMON_API_STORE__PASSWORD"]) == reader
+    assert (grafana["IOTMON_INFLUXDB_USER"], grafana["IOTMON_INFLUXDB_PASSWORD"]) == reader
+    database = influx["INFLUXDB_DB"]
+    assert ingest["IOTMON_INGEST_STORE__DATABASE"] == database
+    assert api["IOTMON_API_STORE__DATABASE"] == database
+    assert grafana["IOTMON_INFLUXDB_DATABASE"] == database
+    for url in (ingest["IOTMON_INGEST_STORE__URL"], api["IOTMON_API_STORE__URL"]):
+        assert url == "http://influxdb:8086"
+
+
+def test_grafana_gets_every_variable_its_provisioning_uses() -> None:
+    grafana = environment(SERVICES["grafana"])
+    for file in (REPO / "dashboards" / "provisioning").rglob("*.yaml"):
+        # Dumped back without comments: only values count.
+        values = yaml.safe_dump(yaml.safe_load(file.read_text()))
+        for name in re.findall(r"\$\{(\w+)\}", values):
+            assert grafana.get(name), (
+                f"{file.name} uses ${{{name}}}, grafana's environment lacks it"
+            )
+
+
+def test_api_port_and_health_check_agree() -> None:
+    api = SERVICES["api"]
+    port = environment(api)["IOTMON_API_PORT"]
+    assert environment(api)["IOTMON_API_HOST"] == "0.0.0.0"
+    assert any(p.endswith(f":{port}") for p in api["ports"])
+    assert f"127.0.0.1:{port}/health" in " ".join(api["healthcheck"]["test"])
+
+
+# -- Dockerfile ---------------------------------------------------------------------
+
+
+def test_dockerfile_copies_existing_paths_and_runs_iotmon() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for sources in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M):
+        for source in sources.split():
+            assert (REPO / source).exists(), f"Dockerfile copies missing {source}"
+    assert 'ENTRYPOINT ["iotmon"]' in dockerfile
+    scripts = (REPO / "services" / "pyproject.toml").read_text()
+    assert re.search(r'^iotmon = "iotmon_services\.cli\.main:run"$', scripts, re.M)
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M), "the image must not run as root"
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".venv", ".git", ".env"} <= set(ignored)
+
+
+def test_interpolation_follows_compose_rules() -> None:
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-d} $SET $$SYS", env) == (
+        "x d  d x $SYS"
+    )
+    with pytest.raises(ValueError, match="needed"):
+        interpolate("${UNSET:?needed}", env)
+    assert yaml.safe_load(COMPOSE_FILE.read_text())["name"] == "iotmon"

@@ -1,0 +1,194 @@
+"""The API's wiring: token auth, store failures as 503, settings, the in-process server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr, ValidationError
+
+from iotmon_services.api import ApiServer, Settings, create_app
+from iotmon_services.localstack import InfluxdProcess, free_port
+from iotmon_services.storage import StoreSettings, TimeSeriesStore, open_store
+
+
+def sqlite_settings(tmp_path: Path, **extra: object) -> Settings:
+    return Settings(store=StoreSettings(backend="sqlite", sqlite_path=tmp_path / "s.db"), **extra)  # type: ignore[arg-type]
+
+
+def test_token_guards_every_api_route_but_not_health(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path, token=SecretStr("s3cret-token-for-tests"))
+    with TestClient(create_app(settings)) as client:
+        for path in ("/api/v1/devices", "/api/v1/dead-letters", "/api/v1/devices/a/b/latest"):
+            missing = client.get(path)
+            assert missing.status_code == 401, path
+            assert missing.headers["www-authenticate"] == "Bearer"
+            wrong = client.get(path, headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+            basic = client.get(path, headers={"Authorization": "Basic czNjcmV0"})
+            assert basic.status_code == 401
+        good = {"Authorization": "Bearer s3cret-token-for-tests"}
+        assert client.get("/api/v1/devices", headers=good).json() == {"data": [], "count": 0}
+        assert client.get("/api/v1/devices/a/b/latest", headers=good).status_code == 404
+        assert client.get("/health").status_code == 200
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_without_token_api_is_open(tmp_path: Path) -> None:
+    with TestClient(create_app(sqlite_settings(tmp_path))) as client:
+        assert client.get("/api/v1/dead-letters").json() == {"data": [], "count": 0}
+
+
+def test_unreachable_influxdb_gives_503_not_500() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    settings = Settings(store=StoreSettings(url=closed), startup_wait_s=0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "unavailable"
+        for path in (
+            "/api/v1/devices",
+            "/api/v1/devices/acme/env-1/latest",
+            "/api/v1/devices/acme/env-1/metrics/temperature",
+            "/api/v1/dead-letters",
+        ):
+            response = client.get(path)
+            assert response.status_code == 503, path
+            assert response.json()["detail"].startswith("time-series store unavailable:")
+            assert response.headers["retry-after"] == "5"
+
+
+def test_store_refusing_a_query_gives_503_with_its_reason(influxd: InfluxdProcess) -> None:
+    # A database nobody created: InfluxDB answers the query with an error.
+    store = open_store(StoreSettings(url=influxd.url, database=f"missing_{uuid.uuid4().hex}"))
+    try:
+        with TestClient(create_app(Settings(), store), raise_server_exceptions=False) as client:
+            response = client.get("/api/v1/devices")
+        assert response.status_code == 503
+        assert "database not found" in response.json()["detail"]
+    finally:
+        store.close()
+
+
+def test_app_opens_and_prepares_its_own_store(tmp_path: Path, influxd: InfluxdProcess) -> None:
+    database = f"own_{uuid.uuid4().hex[:12]}"
+    settings = Settings(store=StoreSettings(url=influxd.url, database=database))
+    with TestClient(create_app(settings)) as client:
+        # The database did not exist: start-up created it, so this is an empty list.
+        assert client.get("/api/v1/devices").json() == {"data": [], "count": 0}
+    with TestClient(create_app(sqlite_settings(tmp_path))) as client:
+        assert client.get("/api/v1/dead-letters").status_code == 200
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IOTMON_API_PORT", "9001")
+    monkeypatch.setenv("IOTMON_API_TOKEN", "")
+    monkeypatch.setenv("IOTMON_API_STORE__BACKEND", "sqlite")
+    monkeypatch.setenv("IOTMON_API_STORE__SQLITE_PATH", str(tmp_path / "x.db"))
+    settings = Settings()
+    assert settings.port == 9001
+    assert settings.token is None  # set but empty: auth stays off
+    assert settings.store.backend == "sqlite"
+    assert settings.store.sqlite_path == tmp_path / "x.db"
+
+
+@pytest.mark.parametrize(
+    "secrets",
+    [
+        {"token": "changeme"},
+        {"token": "CHANGEME-please"},
+        {"store": {"password": "password"}},
+        {"store": {"token": "secret"}},
+    ],
+)
+def test_placeholder_secrets_refused_outside_dev(secrets: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match="placeholder secret"):
+        Settings(environment="prod", **secrets)  # type: ignore[arg-type]
+    Settings(environment="dev", **secrets)  # type: ignore[arg-type]
+
+
+def test_real_secrets_accepted_in_production() -> None:
+    settings = Settings(
+        environment="prod",
+        token=SecretStr("a-long-random-token-1f9c"),
+        store=StoreSettings(password=SecretStr("influx-password-77a1")),
+    )
+    assert "a-long-random" not in repr(settings)
+
+
+def test_api_server_runs_in_a_thread(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path, port=0)
+    store: TimeSeriesStore = open_store(settings.store)
+    store.ensure_schema()
+    server = ApiServer(settings, store)
+    server.start()
+    url = server.url
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/health").json()["status"] == "ok"
+        assert httpx.get(f"{url}/api/v1/devices").json()["count"] == 0
+    finally:
+        server.stop()
+        store.close()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health", timeout=1)
+
+
+def test_iotmon_api_command_serves(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "IOTMON_API_STORE__BACKEND": "sqlite",
+        "IOTMON_API_STORE__SQLITE_PATH": str(tmp_path / "cli.db"),
+    }
+    iotmon = Path(sys.executable).with_name("iotmon")
+    process = subprocess.Popen(
+        [str(iotmon), "api", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "iotmon api did not start"
+                time.sleep(0.1)
+        assert response.json() == {"status": "ok", "store": "sqlite", "detail": None}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_iotmon_api_command_refuses_bad_settings() -> None:
+    env = {**os.environ, "IOTMON_API_ENVIRONMENT": "prod", "IOTMON_API_TOKEN": "changeme"}
+    iotmon = Path(sys.executable).with_name("iotmon")
+    done = subprocess.run(
+        [str(iotmon), "api"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert "IOTMON_API_TOKEN: placeholder secret refused" in done.stderr
+    assert "changeme" not in done.stderr
+
+
+def test_api_server_start_fails_loudly_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = sqlite_settings(tmp_path, port=taken.getsockname()[1])
+        server = ApiServer(settings)
+        with pytest.raises(RuntimeError, match="exited on start"):
+            server.start(timeout=10)
+        server.stop()
