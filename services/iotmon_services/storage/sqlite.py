@@ -102,7 +102,12 @@ class SqliteStore(TimeSeriesStore):
 
     def ensure_schema(self) -> None:
         with self._lock:
-            self._conn().executescript(_SCHEMA)
+            try:
+                self._conn().executescript(_SCHEMA)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(
+                    f"SQLite schema set-up failed at {self._path}: {exc}"
+                ) from exc
 
     def ping(self) -> bool:
         try:

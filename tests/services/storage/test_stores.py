@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from iotmon_contract import DeadLetterReason, DeviceState, ValidatedReading
 from iotmon_contract.validation import ContractViolation, to_ns
-
 from iotmon_services.localstack import InfluxdProcess
 from iotmon_services.storage import (
     Aggregate,
@@ -36,7 +36,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeries
     opened.close()
 
 
-def reading(device: str, metric: str, value: float, minutes: float, unit: str | None = "degC"):
+def reading(
+    device: str, metric: str, value: float, minutes: float, unit: str | None = "degC"
+) -> ValidatedReading:
     return ValidatedReading(
         "acme", device, metric, value, unit, to_ns(T0 + timedelta(minutes=minutes))
     )

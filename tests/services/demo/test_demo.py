@@ -1,0 +1,85 @@
+"""``iotmon demo`` as a user runs it: a subprocess, live data through the API, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iotmon_services.localstack import free_port
+
+IOTMON = Path(sys.executable).with_name("iotmon")
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        return json.load(response)
+
+
+def poll(url: str, ready: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = get_json(url)
+            if ready(last):
+                return last
+        except OSError as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"{url} never became ready; last answer: {last!r}")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("embedded", [False, True], ids=["mosquitto-influxd", "embedded"])
+def test_demo_serves_live_data_and_stops_cleanly(tmp_path: Path, embedded: bool) -> None:
+    api_port = free_port()
+    argv = [
+        str(IOTMON), "demo", "--devices", "20", "--interval", "0.5",
+        "--state-dir", str(tmp_path / "state"), "--api-port", str(api_port),
+        "--mqtt-port", str(free_port()), "--influx-port", str(free_port()),
+    ]  # fmt: skip
+    if embedded:
+        argv.append("--embedded")
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        demo = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+    try:
+        base = f"http://127.0.0.1:{api_port}"
+        poll(f"{base}/health", lambda body: body.get("status") == "ok", timeout=90)
+        devices = poll(
+            f"{base}/api/v1/devices?tenant=demo",
+            lambda body: body["count"] == 20 and all(d["last_seen"] for d in body["data"]),
+        )
+        assert {d["device"] for d in devices["data"]} == {f"env-{i:04d}" for i in range(1, 21)}
+        assert all(d["state"] == "online" for d in devices["data"])
+        first = poll(
+            f"{base}/api/v1/devices/demo/env-0001/latest",
+            lambda body: {"temperature", "humidity", "co2"} <= {r["metric"] for r in body["data"]},
+        )
+        # Live: a later answer carries newer readings than the first one.
+        newer = poll(
+            f"{base}/api/v1/devices/demo/env-0001/latest",
+            lambda body: max(r["ts"] for r in body["data"]) > max(r["ts"] for r in first["data"]),
+        )
+        temperature = next(r for r in newer["data"] if r["metric"] == "temperature")
+        assert -30 < temperature["value"] < 60
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            code = demo.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            raise
+    output = log.read_text()
+    assert code == 0, output
+    assert "demo stopped cleanly" in output
+    assert ("embedded amqtt" in output) is embedded
