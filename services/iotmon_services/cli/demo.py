@@ -37,11 +37,11 @@ def _summary(stack: DemoStack, options: DemoOptions) -> Table:
         "Watch MQTT",
         f"mosquitto_sub -p {endpoints.mqtt_port} -t 'iotmon/v1/{options.tenant}/#' -v",
     )
-    table.add_row(
-        "Grafana",
-        "docker compose up (provisioned), or iotmon dashboards push --url <grafana> "
-        f"--influx-url {endpoints.store.url}",
-    )
+    if endpoints.store.backend == "influxdb":
+        table.add_row(
+            "Grafana",
+            f"iotmon dashboards push --url <your grafana> --influx-url {endpoints.store.url}",
+        )
     table.add_row("State", str(options.state_dir.resolve()))
     table.add_row("Stop", "Ctrl-C")
     return table

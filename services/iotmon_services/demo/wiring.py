@@ -7,7 +7,10 @@ from pathlib import Path
 from iotmon_edge import EdgeAgent, MqttProtocol, build_simulated_agent
 from iotmon_services.api import ApiServer
 from iotmon_services.api import Settings as ApiSettings
-from iotmon_services.demo.stack import DemoOptions, Endpoints, Worker
+from iotmon_services.demo.stack import DemoOptions, Endpoints
+from iotmon_services.ingest.config import IngestSettings, MqttSettings
+from iotmon_services.ingest.config import MqttProtocol as IngestProtocol
+from iotmon_services.ingest.service import IngestService
 
 
 def build_devices(endpoints: Endpoints, options: DemoOptions) -> EdgeAgent:
@@ -29,5 +32,15 @@ def build_api(endpoints: Endpoints, port: int) -> ApiServer:
     return ApiServer(settings)
 
 
-def build_ingest(endpoints: Endpoints, state_dir: Path) -> Worker:
-    raise NotImplementedError("wired once the ingest service lands")
+def build_ingest(endpoints: Endpoints, state_dir: Path) -> IngestService:
+    settings = IngestSettings(
+        instance_id="demo",
+        mqtt=MqttSettings(
+            host=endpoints.mqtt_host,
+            port=endpoints.mqtt_port,
+            protocol=IngestProtocol.V5 if endpoints.mqtt_v5 else IngestProtocol.V311,
+        ),
+        store=endpoints.store,
+        spool_dir=state_dir / "ingest-spool",
+    )
+    return IngestService(settings)

@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import Any
 
-from iotmon_services.localstack.processes import free_port, port_open
+from iotmon_services.localstack.processes import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,6 @@ class EmbeddedBroker:
             raise TimeoutError(f"embedded MQTT broker did not start in {timeout}s")
         if self._error is not None:
             raise RuntimeError(f"embedded MQTT broker failed to start: {self._error}")
-        if not port_open(self.host, self.port):
-            raise RuntimeError(f"embedded MQTT broker is not listening on {self.port}")
 
     def stop(self) -> None:
         loop, broker = self._loop, self._broker

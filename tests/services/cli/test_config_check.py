@@ -1,0 +1,43 @@
+"""``iotmon config check`` names each problem and where, and exits non-zero."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+IOTMON = Path(sys.executable).with_name("iotmon")
+EXAMPLE = Path(__file__).resolve().parents[3] / "edge" / "edge.example.yaml"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IOTMON_")}
+    return subprocess.run(
+        [str(IOTMON), "config", "check", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {}), "COLUMNS": "200"},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_good_example_and_default_environment_pass() -> None:
+    result = run(str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert f"ok {EXAMPLE}" in result.stderr
+    assert "ok IOTMON_INGEST_* environment" in result.stderr
+
+
+def test_bad_file_and_bad_environment_are_all_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "edge.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("publish_interval_s: 10", "publish_interval_s: -10"))
+    result = run(
+        str(bad),
+        env={"IOTMON_INGEST_BATCH_SIZE": "0", "IOTMON_API_STORE__BACKEND": "oracle"},
+    )
+    assert result.returncode == 1
+    assert f"{bad}:" in result.stderr
+    assert "IOTMON_INGEST_*: batch_size" in result.stderr
+    assert "IOTMON_API_*: store.backend" in result.stderr

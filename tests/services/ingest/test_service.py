@@ -1,0 +1,260 @@
+"""IngestService against a real mosquitto and influxd, fed by real paho publishers."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from iotmon_contract import DeadLetterReason, dead_letter_topic, status_topic, telemetry_topic
+from iotmon_services.ingest import IngestService, IngestSettings
+from iotmon_services.localstack import InfluxdProcess, MosquittoProcess, find_program, free_port
+from iotmon_services.localstack.processes import ManagedProcess, port_open
+from iotmon_services.storage import StoreSettings, TimeSeriesStore, open_store
+from tests.services.ingest.conftest import StartIngest
+from tests.services.ingest.support import (
+    Collector,
+    Publisher,
+    batch,
+    now_us,
+    single,
+    stored_values,
+    ts_from_us,
+    unique,
+    wait_until,
+)
+
+
+def values_by_time(store: TimeSeriesStore, tenant: str, metric: str) -> dict[int, float]:
+    return {ts: value for (_, ts), value in stored_values(store, tenant, metric).items()}
+
+
+def test_bad_payloads_are_dead_lettered_and_the_good_ones_stored(
+    start_ingest: StartIngest,
+    fresh_mosquitto: MosquittoProcess,
+    store: TimeSeriesStore,
+    tmp_path: Path,
+) -> None:
+    tenant = unique("t")
+    registry = tmp_path / "devices.yaml"
+    registry.write_text(f"tenants:\n  {tenant}: ['env-*']\n")
+    service = start_ingest(device_registry=registry)
+    dead = Collector(fresh_mosquitto, dead_letter_topic("ingest"))
+    publisher = Publisher(fresh_mosquitto)
+    topic = telemetry_topic(tenant, "env-1")
+    base = now_us() - 60_000_000
+    bad = {
+        DeadLetterReason.NOT_JSON: (topic, b"{this is not json"),
+        DeadLetterReason.SCHEMA: (topic, b'{"metric":"Temp!","value":1,"ts":"2026-01-01T00:00Z"}'),
+        DeadLetterReason.OVERSIZED: (topic, b'{"pad":"' + b"x" * 300_000 + b'"}'),
+        DeadLetterReason.UNKNOWN_DEVICE: (
+            telemetry_topic(tenant, "intruder-1"),
+            single(1.0, ts_from_us(base)),
+        ),
+        DeadLetterReason.BAD_TIMESTAMP: (topic, single(1.0, ts_from_us(0))),
+        # Matches the telemetry filter, breaks the contract (uppercase device id).
+        DeadLetterReason.BAD_TOPIC: (
+            f"iotmon/v1/{tenant}/Env-UPPER/telemetry",
+            single(1.0, ts_from_us(base)),
+        ),
+    }
+    expected: dict[int, float] = {}
+    index = 0
+    for bad_topic, bad_payload in bad.values():
+        for _ in range(5):
+            ts = base + index
+            expected[ts * 1000] = index * 0.5
+            publisher.publish(topic, single(index * 0.5, ts_from_us(ts)))
+            index += 1
+        publisher.publish(bad_topic, bad_payload)
+    publisher.flush()
+
+    assert wait_until(
+        lambda: len(values_by_time(store, tenant, "temperature")) == len(expected), 20
+    )
+    assert values_by_time(store, tenant, "temperature") == expected
+    assert wait_until(lambda: len(dead.messages) == len(bad), 10)
+    counters = service.counters
+    assert counters.dead_letters == {reason.value: 1 for reason in bad}
+    assert counters.readings_written == len(expected)
+    assert {p["reason"] for p in dead.payloads()} == {reason.value for reason in bad}
+    assert all(p["service"] == "ingest" for p in dead.payloads())
+    oversized = next(p for p in dead.payloads() if p["reason"] == "oversized")
+    assert oversized["payload_bytes"] > 300_000
+    assert len(oversized["payload_excerpt"]) <= 1024
+    assert {d.reason for d in store.dead_letters(limit=100)} == set(bad)
+
+    # Still running: a later good message is stored too.
+    later = base + 10_000
+    publisher.publish(topic, single(42.0, ts_from_us(later)))
+    publisher.close()
+    assert wait_until(lambda: later * 1000 in values_by_time(store, tenant, "temperature"), 10)
+    dead.close()
+
+
+def test_a_gateway_batch_is_stored_in_full_and_statuses_are_stored(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess, store: TimeSeriesStore
+) -> None:
+    tenant = unique("t")
+    service = start_ingest()
+    publisher = Publisher(fresh_mosquitto)
+    base = now_us() - 120_000_000
+    readings = [(f"child-{i % 7}", "power_w", i * 1.25, ts_from_us(base + i)) for i in range(2000)]
+    publisher.publish(telemetry_topic(tenant, "gw-1"), batch(readings))
+    publisher.publish(
+        status_topic(tenant, "gw-1"),
+        json.dumps({"state": "online", "ts": ts_from_us(base).isoformat()}).encode(),
+        retain=True,
+    )
+    publisher.close()
+    assert wait_until(lambda: store.count_readings(tenant, "power_w") == 2000, 15)
+    values = values_by_time(store, tenant, "power_w")
+    assert values == {(base + i) * 1000: i * 1.25 for i in range(2000)}
+    assert wait_until(lambda: service.counters.statuses_written == 1, 10)
+    devices = {d.device: d for d in store.devices(tenant)}
+    assert devices["gw-1"].state is not None
+    assert devices["gw-1"].state.value == "online"
+    assert set(devices) == {"gw-1", *(f"child-{i}" for i in range(7))}
+
+
+def test_store_outage_spools_then_replays_without_loss(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    own_influxd = InfluxdProcess(tmp_path / "influxd")
+    own_influxd.start()
+    store = open_store(StoreSettings(url=own_influxd.url, database="outage"))
+    try:
+        tenant = unique("t")
+        service = start_ingest(store={"url": own_influxd.url, "database": "outage"})
+        publisher = Publisher(fresh_mosquitto)
+        topic = telemetry_topic(tenant, "env-1")
+        base = now_us() - 60_000_000
+        expected = {(base + i) * 1000: float(i) for i in range(1500)}
+
+        for i in range(500):
+            publisher.publish(topic, single(float(i), ts_from_us(base + i)))
+        publisher.flush()
+        assert wait_until(lambda: service.counters.readings_written == 500, 15)
+
+        own_influxd.stop()
+        for i in range(500, 1500):
+            publisher.publish(topic, single(float(i), ts_from_us(base + i)))
+        publisher.flush()
+        # Acknowledged because spooled: the broker holds nothing for us any more.
+        assert wait_until(lambda: service.counters.acked == 1500, 15)
+        assert service.counters.spooled_readings == 1000
+        spool = tmp_path / "spool" / service.settings.client_id
+        assert any(spool.glob("*.batch.json"))
+
+        own_influxd.start()
+        assert wait_until(lambda: service.counters.replayed_readings == 1000, 20)
+        assert not any(spool.glob("*.batch.json"))
+        assert values_by_time(store, tenant, "temperature") == expected
+        publisher.close()
+    finally:
+        store.close()
+        own_influxd.stop()
+
+
+@pytest.mark.parametrize(
+    ("protocol", "fast_path"), [("3.1.1", True), ("5", False)], ids=["mqtt311", "plain-paho"]
+)
+def test_mqtt_311_and_the_plain_paho_path_store_everything(
+    start_ingest: StartIngest,
+    fresh_mosquitto: MosquittoProcess,
+    store: TimeSeriesStore,
+    protocol: str,
+    fast_path: bool,
+) -> None:
+    tenant = unique("t")
+    service = start_ingest(
+        mqtt={
+            "host": fresh_mosquitto.host,
+            "port": fresh_mosquitto.port,
+            "protocol": protocol,
+            "fast_path": fast_path,
+        }
+    )
+    assert service.transport is not None
+    assert service.transport.fast_path is fast_path
+    publisher = Publisher(fresh_mosquitto)
+    base = now_us() - 60_000_000
+    expected = {}
+    for i in range(300):
+        expected[(base + i) * 1000] = float(i)
+        # Every tenth at QoS 0: nothing to acknowledge, still stored.
+        publisher.publish(
+            telemetry_topic(tenant, "env-1"),
+            single(float(i), ts_from_us(base + i)),
+            qos=i % 10 and 1,
+        )
+    publisher.close()
+    assert wait_until(lambda: values_by_time(store, tenant, "temperature") == expected, 15)
+    assert wait_until(lambda: service.counters.acked == 270, 5)
+
+
+def test_refused_credentials_stop_the_service_instead_of_retrying(
+    tmp_path: Path, influxd: InfluxdProcess, database: str
+) -> None:
+    program = find_program("mosquitto")
+    passwd = find_program("mosquitto_passwd")
+    assert program is not None
+    assert passwd is not None
+    passwords = tmp_path / "passwords"
+    subprocess.run([passwd, "-b", "-c", str(passwords), "ingest", "right"], check=True)
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(
+        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
+        f"password_file {passwords}\n"
+    )
+    broker = ManagedProcess("mosquitto", [program, "-c", str(config)], tmp_path / "m.log")
+    broker.start(lambda: port_open("127.0.0.1", port))
+    try:
+        settings = IngestSettings(
+            mqtt={"port": port, "username": "ingest", "password": "wrong", "client_id": "auth"},
+            store={"url": influxd.url, "database": database},
+            spool_dir=tmp_path / "spool",
+        )
+        service = IngestService(settings)
+        service.start()
+        assert service.stop_event.wait(10)
+        assert service.failure is not None
+        assert "Not authorized" in service.failure
+        service.stop()
+    finally:
+        broker.stop()
+
+
+def test_no_store_and_no_spool_stops_without_acknowledging(
+    start_ingest: StartIngest,
+    fresh_mosquitto: MosquittoProcess,
+    store: TimeSeriesStore,
+    influxd: InfluxdProcess,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    tenant = unique("t")
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("the spool cannot be created here")
+    dead_store = {"url": f"http://127.0.0.1:{free_port()}", "database": database}
+    mqtt = {"host": fresh_mosquitto.host, "port": fresh_mosquitto.port, "client_id": "no-disk"}
+    failing = start_ingest(store=dead_store, spool_dir=blocked, mqtt=mqtt)
+    publisher = Publisher(fresh_mosquitto)
+    base = now_us() - 60_000_000
+    for i in range(10):
+        publisher.publish(telemetry_topic(tenant, "env-1"), single(float(i), ts_from_us(base + i)))
+    publisher.flush()
+    assert failing.stop_event.wait(10)
+    assert failing.failure is not None
+    assert "spool" in failing.failure
+    failing.stop()
+    assert failing.counters.acked == 0
+
+    # Nothing was acknowledged, so the broker hands all of it to the next run.
+    start_ingest(mqtt=mqtt)
+    publisher.close()
+    assert wait_until(lambda: len(values_by_time(store, tenant, "temperature")) == 10, 15)
