@@ -158,8 +158,14 @@ def test_mqtt_311_works_for_brokers_without_mqtt5(mosquitto: MosquittoProcess, t
     ) as recorder:
         agent = _agent(mosquitto, tenant, devices=2, protocol=MqttProtocol.V311)
         with _running(agent):
-            assert recorder.wait_for(lambda _: len(_telemetry(recorder)) >= 6, timeout=10)
-            assert _state(recorder, tenant, "gw-1") == DeviceState.ONLINE
+            # Readings taken before the connection go out first, the announcement after them.
+            assert recorder.wait_for(
+                lambda _: (
+                    len(_telemetry(recorder)) >= 6
+                    and _state(recorder, tenant, "gw-1") == DeviceState.ONLINE
+                ),
+                timeout=10,
+            )
         for message in _telemetry(recorder):
             validator.validate(message.topic, message.payload)
 

@@ -177,3 +177,7 @@ class IngestSettings(BaseSettings):
             }
         )
         return self.model_copy(update={"mqtt": mqtt, "workers": 1})
+
+
+Settings = IngestSettings
+"""Every service's config module names its settings class ``Settings`` (api, edge, ingest)."""
