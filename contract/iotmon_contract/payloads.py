@@ -7,7 +7,6 @@ of child devices the gateway bridges (e.g. Zigbee2MQTT end devices).
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -20,7 +19,6 @@ from pydantic import (
     Field,
     Tag,
     TypeAdapter,
-    field_validator,
 )
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
@@ -54,18 +52,13 @@ class ContractModel(BaseModel):
 
 class _ReadingFields(ContractModel):
     metric: Metric
-    value: float = Field(description="Measured value; must be finite.")
+    # allow_inf_nan rather than a Python validator: this field is checked once per
+    # reading on ingest's hot path, where a Python call per reading costs ~10 %.
+    value: float = Field(allow_inf_nan=False, description="Measured value; must be finite.")
     ts: AwareDatetime = Field(
         description="When the value was measured (RFC 3339 with a UTC offset), not when sent."
     )
     unit: Unit | None = None
-
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("value must be a finite number")
-        return value
 
 
 class Reading(_ReadingFields):
