@@ -1,16 +1,24 @@
-"""End to end: simulated devices behind edge agents → mosquitto → ingest → InfluxDB.
+"""End to end: simulated devices behind edge agents → mosquitto → ingest → InfluxDB → API.
 
 Whatever the agents published (seen by an independent subscriber and read
-through the contract validator) must be exactly what InfluxDB holds.
+through the contract validator) must be exactly what InfluxDB holds, and the
+HTTP API, served for real on loopback, must answer with those same values.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from iotmon_contract import TelemetryValidator, telemetry_filter
 from iotmon_edge import build_simulated_agent
+from iotmon_services.api import ApiServer
+from iotmon_services.api import Settings as ApiSettings
 from iotmon_services.ingest import IngestService
 from iotmon_services.localstack import InfluxdProcess, MosquittoProcess
 from iotmon_services.storage import DeviceSummary, StoreSettings, open_store
@@ -23,6 +31,80 @@ from tests.services.ingest.support import (
 )
 
 DEVICES = 150
+SAMPLED_DEVICES = 12
+"""Devices per tenant whose latest readings and series are checked through the API."""
+
+Key = tuple[str, str, str, int]
+"""(tenant, metric, device, ts_ns) of one reading."""
+
+
+def _from_ns(ts_ns: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts_ns // 1000)
+
+
+def _api_json(client: httpx.Client, path: str, **params: str | int) -> Any:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, (path, response.status_code, response.text[:500])
+    return response.json()
+
+
+def check_api_answers_with_published_values(
+    api_url: str, tenants: dict[str, str], expected: dict[Key, float]
+) -> None:
+    """Devices, latest readings and 1 s buckets from the API equal what was published."""
+    by_series: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
+    for (tenant, metric, device, ts_ns), value in expected.items():
+        by_series[(tenant, device, metric)].append((ts_ns, value))
+    with httpx.Client(base_url=api_url, timeout=10) as client:
+        for mode, tenant in tenants.items():
+            listed = _api_json(client, "/api/v1/devices", tenant=tenant)
+            devices = {d["device"]: d for d in listed["data"]}
+            sensors = {device for (t, device, _) in by_series if t == tenant}
+            assert set(devices) == sensors | {f"sim-{mode}"}
+            assert all(devices[d]["last_seen"] for d in sensors)
+            for device in sorted(sensors)[:SAMPLED_DEVICES]:
+                latest = _api_json(client, f"/api/v1/devices/{tenant}/{device}/latest")
+                answered = {r["metric"]: r for r in latest["data"]}
+                metrics = {m for (t, d, m) in by_series if (t, d) == (tenant, device)}
+                assert set(answered) == metrics
+                for metric in metrics:
+                    newest_ns, newest_value = max(by_series[(tenant, device, metric)])
+                    got = answered[metric]
+                    assert got["value"] == newest_value, (tenant, device, metric)
+                    assert datetime.fromisoformat(got["ts"]) == _from_ns(newest_ns)
+                    check_series(
+                        client, tenant, device, metric, by_series[(tenant, device, metric)]
+                    )
+
+
+def check_series(
+    client: httpx.Client, tenant: str, device: str, metric: str, readings: list[tuple[int, float]]
+) -> None:
+    """Mean and count per 1 s bucket (epoch-aligned, as InfluxDB groups) match the readings."""
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for ts_ns, value in readings:
+        buckets[ts_ns // 1_000_000_000].append(value)
+    start = _from_ns(min(ts for ts, _ in readings)).replace(microsecond=0)
+    end = _from_ns(max(ts for ts, _ in readings)) + timedelta(seconds=1)
+    for agg in ("mean", "max"):
+        answer = _api_json(
+            client,
+            f"/api/v1/devices/{tenant}/{device}/metrics/{metric}",
+            start=start.isoformat(),
+            end=end.isoformat(),
+            bucket=1,
+            agg=agg,
+        )
+        got = {
+            int(datetime.fromisoformat(b["start"]).timestamp()): (b["value"], b["count"])
+            for b in answer["data"]
+        }
+        assert set(got) == set(buckets), (tenant, device, metric, agg)
+        for second, values in buckets.items():
+            value, count = got[second]
+            assert count == len(values)
+            want = sum(values) / len(values) if agg == "mean" else max(values)
+            assert abs(value - want) <= 1e-9 * max(1.0, abs(want)), (second, value, want)
 
 
 def test_simulated_fleet_readings_arrive_in_influxdb_unchanged(
@@ -95,6 +177,16 @@ def test_simulated_fleet_readings_arrive_in_influxdb_unchanged(
         assert wait_until(
             lambda: all(d.state is not None and d.state.value == "offline" for d in devices()), 10
         )
+        api = ApiServer(
+            ApiSettings(
+                host="127.0.0.1", port=0, store=StoreSettings(url=influxd.url, database=database)
+            )
+        )
+        api.start()
+        try:
+            check_api_answers_with_published_values(api.url, tenants, expected)
+        finally:
+            api.stop()
     finally:
         ingest.stop()
         store.close()
