@@ -67,6 +67,11 @@ class InfluxdProcess:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (tests pause it to hold a write open)."""
+        return self._process.pid if self._process else None
+
     def _ping(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as response:  # noqa: S310
