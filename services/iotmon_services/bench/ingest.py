@@ -5,7 +5,10 @@
 (b) ingest: the same publishers, ``iotmon ingest`` as a separate process, timed
     from the first publish until InfluxDB holds every reading; single readings
     (msg/s) and gateway batches (points/s), counts and value sums verified.
-(c) the ratio of (b) to (a).
+(a') InfluxDB alone: the gateway batches' points, pre-encoded as line protocol,
+    posted in 5,000-point requests by two concurrent writers; points/s until the
+    last write is acknowledged.
+(c) the ratios of (b) to (a) for single readings and to (a') for batches.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -33,14 +38,17 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from iotmon_contract import telemetry_filter, telemetry_topic
+from iotmon_contract import TelemetryValidator, ValidatedReading, telemetry_filter, telemetry_topic
 from iotmon_services.bench.machine import Machine, find_pid, machine_info, process_cpu_seconds
 from iotmon_services.bench.payloads import PayloadSet, write_batches, write_singles
 from iotmon_services.localstack import InfluxdProcess, MosquittoProcess, find_program
 from iotmon_services.storage import StoreSettings, open_store
 from iotmon_services.storage.influx import InfluxStore, quote_identifier, quote_literal
+from iotmon_services.storage.line_protocol import encode_readings
 
 _POLL_S = 0.1
+_INFLUX_BATCH_POINTS = 5000
+_INFLUX_WRITERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +86,13 @@ class BenchResult:
     options: BenchOptions
     versions: dict[str, str]
     ceiling: StepResult | None = None
+    store_ceiling: StepResult | None = None
     steps: list[StepResult] = field(default_factory=list)
 
     @property
     def nothing_lost(self) -> bool:
-        return all(step.verified for step in [self.ceiling, *self.steps] if step is not None)
+        measured = [self.ceiling, self.store_ceiling, *self.steps]
+        return all(step.verified for step in measured if step is not None)
 
 
 class BenchError(RuntimeError):
@@ -242,6 +252,76 @@ class _Bench:
             cpu_seconds={k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after},
         )
 
+    # -- (a') InfluxDB's own ceiling ----------------------------------------------
+
+    def influx_ceiling(self, payloads: PayloadSet, progress: Progress) -> StepResult:
+        """The batches' points straight into InfluxDB: what ingest's batched path aims at."""
+        tenant = f"bench-lp-{self._run_id}"
+        validator = TelemetryValidator(max_age=timedelta(days=3650))
+        readings: list[ValidatedReading] = []
+        for index, path in enumerate(payloads.files):
+            topic = telemetry_topic(tenant, f"gw-{index}")
+            for line in path.read_bytes().splitlines():
+                readings.extend(validator.validate(topic, line))
+        seen_at = time.time_ns()
+        bodies = [
+            encode_readings(readings[start : start + _INFLUX_BATCH_POINTS], seen_at).encode()
+            for start in range(0, len(readings), _INFLUX_BATCH_POINTS)
+        ]
+        database = f"bench_{self._run_id}_lp"
+        store = open_store(StoreSettings(url=self.influxd.url, database=database))
+        assert isinstance(store, InfluxStore)
+        store.ensure_schema()
+        task = progress.add_task("(a') InfluxDB alone: line protocol, 5,000-point writes")
+        progress.update(task, total=len(readings))
+        failures: list[str] = []
+        written = [0]
+        lock = threading.Lock()
+
+        def writer(share: list[bytes]) -> None:
+            with httpx.Client(base_url=self.influxd.url, timeout=60) as client:
+                for body in share:
+                    response = client.post(
+                        "/write", params={"db": database, "precision": "ns"}, content=body
+                    )
+                    if response.status_code != 204:
+                        failures.append(f"{response.status_code}: {response.text[:200]}")
+                        return
+                    with lock:
+                        written[0] += body.count(b"\n") + 1
+                        progress.update(task, completed=min(written[0], len(readings)))
+
+        threads = [
+            threading.Thread(target=writer, args=(bodies[i::_INFLUX_WRITERS],))
+            for i in range(_INFLUX_WRITERS)
+        ]
+        cpu_before = self._cpu()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+        cpu_after = self._cpu()
+        try:
+            stored = store.count_readings(tenant, "power_w")
+            stored_sum = _sum(store, tenant, "power_w")
+        finally:
+            store.close()
+        if failures:
+            raise BenchError(f"InfluxDB refused a line-protocol write: {failures[0]}")
+        progress.update(task, completed=len(readings))
+        sums_match = math.isclose(stored_sum, payloads.value_sum, rel_tol=1e-9)
+        return StepResult(
+            name=f"(a') InfluxDB alone, {_INFLUX_BATCH_POINTS:,}-point writes",
+            items=len(readings),
+            unit="points",
+            seconds=seconds,
+            verified=stored == payloads.readings and sums_match,
+            detail=f"{_INFLUX_WRITERS} writers, bodies pre-encoded; stored {stored}",
+            cpu_seconds={k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after},
+        )
+
     # -- (b) ingest --------------------------------------------------------------
 
     @contextmanager
@@ -398,6 +478,7 @@ def run_ingest_benchmark(options: BenchOptions, console: Console, repo: Path) ->
             progress.remove_task(setup)
             try:
                 result.ceiling = bench.c_clients(singles, progress)
+                result.store_ceiling = bench.influx_ceiling(batches, progress)
                 for workers in options.workers:
                     database = f"bench_{bench._run_id}_w{workers}"
                     store = open_store(StoreSettings(url=bench.influxd.url, database=database))
