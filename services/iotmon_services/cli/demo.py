@@ -22,7 +22,8 @@ def _summary(stack: DemoStack, options: DemoOptions) -> Table:
     device = "env-0001"
     table = Table(title="iotmon demo is running", show_header=False, title_justify="left")
     table.add_column(style="bold cyan")
-    table.add_column()
+    # Fold, never ellipsize: these are commands to copy, on narrow terminals and in logs.
+    table.add_column(overflow="fold")
     table.add_row("MQTT broker", endpoints.broker)
     table.add_row("Store", endpoints.store_label)
     table.add_row("API docs", f"{api}/docs")
