@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from iotmon_edge.agent import build_agent, default_client_id
 from iotmon_edge.config import ConfigError, Settings, load_agent_config
+from iotmon_edge.secrets import describe_settings_error
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        _error(f"bad IOTMON_EDGE_* environment: {exc}")
+        _error(f"bad IOTMON_EDGE_* environment:\n{describe_settings_error(exc, Settings)}")
         return EXIT_BAD_CONFIG
     logging.basicConfig(
         level=settings.log_level,

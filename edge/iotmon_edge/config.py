@@ -29,8 +29,7 @@ from iotmon_contract import MAX_BATCH_READINGS
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_devices import DriverConfig
 from iotmon_edge.mqtt import MqttOptions, MqttProtocol
-
-_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "password", "secret", "mqtt"})
+from iotmon_edge.secrets import refuse_placeholder_secrets
 
 
 class ConfigError(ValueError):
@@ -86,13 +85,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> Settings:
-        password = self.mqtt_password
-        if (
-            self.environment != "dev"
-            and password is not None
-            and password.get_secret_value().lower() in _PLACEHOLDER_SECRETS
-        ):
-            raise ValueError("IOTMON_EDGE_MQTT_PASSWORD is a placeholder; set a real one")
+        if self.environment != "dev":
+            refuse_placeholder_secrets(
+                {"IOTMON_EDGE_MQTT_PASSWORD": self.mqtt_password}, self.environment
+            )
         return self
 
     def mqtt_options(self, default_client_id: str) -> MqttOptions:

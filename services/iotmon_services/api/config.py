@@ -7,19 +7,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from iotmon_edge.secrets import describe_settings_error as describe_error
+from iotmon_edge.secrets import refuse_placeholder_secrets
 from iotmon_services.storage import StoreSettings
-
-PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "changethis", "secret", "password", "admin", "token", "dev"}
-)
-"""Values that mean "nobody set this yet": refused as secrets outside dev."""
-
-
-def is_placeholder(secret: SecretStr | None) -> bool:
-    if secret is None:
-        return False
-    value = secret.get_secret_value().strip().lower()
-    return value in PLACEHOLDER_SECRETS or value.startswith(("changeme", "dev-"))
 
 
 class Settings(BaseSettings):
@@ -73,19 +63,10 @@ class Settings(BaseSettings):
             "IOTMON_API_STORE__PASSWORD": self.store.password,
             "IOTMON_API_STORE__TOKEN": self.store.token,
         }
-        bad = [name for name, value in secrets.items() if is_placeholder(value)]
-        if bad:
-            raise ValueError(
-                f"{', '.join(bad)}: placeholder secret refused when environment is "
-                f"{self.environment!r}; set a real value"
-            )
+        refuse_placeholder_secrets(secrets, self.environment)
         return self
 
 
 def describe_settings_error(error: ValidationError) -> str:
     """One line per problem, naming the variable, never echoing the (possibly secret) input."""
-    lines = []
-    for item in error.errors(include_input=False, include_url=False):
-        where = "__".join(str(part) for part in item["loc"]).upper()
-        lines.append(f"  IOTMON_API_{where}: {item['msg']}" if where else f"  {item['msg']}")
-    return "\n".join(lines)
+    return describe_error(error, Settings)

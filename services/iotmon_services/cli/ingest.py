@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         """Run ingest until SIGINT/SIGTERM; settings from IOTMON_INGEST_* variables."""
         from pydantic import ValidationError
 
+        from iotmon_edge.secrets import describe_settings_error
         from iotmon_services.ingest import IngestSettings, run_ingest
         from iotmon_services.ingest.registry import RegistryError
         from iotmon_services.ingest.workers import configure_logging
@@ -32,7 +33,9 @@ def register(app: typer.Typer) -> None:
         try:
             settings = IngestSettings()
         except ValidationError as exc:
-            typer.echo(f"invalid ingest settings (IOTMON_INGEST_*):\n{exc}", err=True)
+            # str(exc) would print the inputs, passwords among them.
+            described = describe_settings_error(exc, IngestSettings)
+            typer.echo(f"invalid ingest settings (IOTMON_INGEST_*):\n{described}", err=True)
             raise typer.Exit(2) from None
         updates: dict[str, object] = {}
         if workers is not None:

@@ -16,11 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
+from iotmon_edge.secrets import refuse_placeholder_secrets
 from iotmon_services.storage import StoreSettings
 
 SERVICE_NAME = "ingest"
-
-_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "password", "secret", "admin"})
 
 
 class MqttProtocol(StrEnum):
@@ -150,14 +149,14 @@ class IngestSettings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Self:
         if self.environment != "prod":
             return self
+        # Named as set, with the field path too (mqtt.password) for those who build
+        # IngestSettings in code.
         secrets = {
-            "mqtt.password": self.mqtt.password,
-            "store.password": self.store.password,
-            "store.token": self.store.token,
+            "IOTMON_INGEST_MQTT__PASSWORD (mqtt.password)": self.mqtt.password,
+            "IOTMON_INGEST_STORE__PASSWORD (store.password)": self.store.password,
+            "IOTMON_INGEST_STORE__TOKEN (store.token)": self.store.token,
         }
-        for where, secret in secrets.items():
-            if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
-                raise ValueError(f"{where} is a placeholder; set a real secret in prod")
+        refuse_placeholder_secrets(secrets, self.environment)
         return self
 
     @property
