@@ -26,17 +26,33 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from iotmon_contract import dead_letter_topic, status_topic, telemetry_topic
+from iotmon_edge.agent import build_simulated_agent
 from iotmon_services.localstack import find_program, free_port
 from iotmon_services.localstack.processes import ManagedProcess, port_open
+from tests.deploy.compose import environment, load_compose
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER = REPO / "broker"
+
+
+def _compose_agent() -> tuple[str, str, str]:
+    """docker-compose.yml's simulator agent: (broker username, tenant, agent id)."""
+    simulators = load_compose()["services"]["simulators"]
+    command = [str(part) for part in simulators["command"]]
+    option = dict(zip(command[1::2], command[2::2], strict=False))
+    username = environment(simulators)["IOTMON_EDGE_MQTT_USERNAME"]
+    return username, option["--tenant"], option["--agent-id"]
+
+
+AGENT_USER, AGENT_TENANT, AGENT_ID = _compose_agent()
 USERS = {
     "acme/env-1": "env-1-password",
     "acme/env-2": "env-2-password",
     "other/env-1": "other-password",
     "iotmon-ingest": "ingest-password",
     "iotmon-health": "health: with colon and spaces",
+    AGENT_USER: "agent-password",
+    f"{AGENT_TENANT}/env-0000": "child-password",  # a device of the agent's tenant
 }
 NOT_AUTHORIZED = 135
 TIMEOUT = 10.0
@@ -249,6 +265,88 @@ def test_ingest_shares_subscriptions_and_writes_only_under_sys(peers: dict[str, 
     assert ingest.messages.get(timeout=TIMEOUT) == (telemetry_topic("other", "env-1"), b"r")
     assert ingest.publish(dead_letter_topic("ingest"), b"{}") != NOT_AUTHORIZED
     assert ingest.publish(telemetry_topic("acme", "env-1"), b"forged") == NOT_AUTHORIZED
+
+
+def test_compose_agent_publishes_its_childrens_status_and_telemetry(
+    broker: Broker, peers: dict[str, Peer]
+) -> None:
+    """The real edge agent, as compose's simulator user: every topic it uses is granted."""
+    ingest = peers["iotmon-ingest"]
+    ingest.subscribe(f"iotmon/v1/{AGENT_TENANT}/#")
+    agent = build_simulated_agent(
+        AGENT_TENANT,
+        3,
+        0.1,
+        "single",  # children's telemetry on their own topics; batch uses only its own
+        "127.0.0.1",
+        broker.port,
+        agent_id=AGENT_ID,
+        username=AGENT_USER,
+        password=USERS[AGENT_USER],
+    )
+    children = agent.device_ids
+    assert len(children) == 3
+    assert AGENT_ID not in children
+    wanted = {status_topic(AGENT_TENANT, d) for d in [AGENT_ID, *children]} | {
+        telemetry_topic(AGENT_TENANT, d) for d in children
+    }
+    seen: set[str] = set()
+    agent.start()
+    try:
+        while not wanted <= seen:
+            try:
+                seen.add(ingest.messages.get(timeout=TIMEOUT)[0])
+            except queue.Empty:
+                pytest.fail(f"never reached ingest: {sorted(wanted - seen)}")
+    finally:
+        agent.stop()
+    stats = agent.transport.stats()
+    # MQTT 5 PUBACK reason codes: one refused status or reading shows here.
+    assert stats.rejected == 0, stats
+    assert stats.completed == stats.accepted, stats
+    assert agent.failure is None
+    cleaner = peers[AGENT_USER]
+    for device in [AGENT_ID, *children]:  # leave no retained status for the other tests
+        assert cleaner.publish(status_topic(AGENT_TENANT, device), b"", retain=True) == 0
+
+
+def test_agent_user_is_confined_to_its_tenants_device_topics(peers: dict[str, Peer]) -> None:
+    agent = peers[AGENT_USER]
+    child = "env-0001"
+    forged = [
+        telemetry_topic("acme", "env-1"),  # another tenant
+        status_topic("acme", "env-1"),
+        telemetry_topic("other", AGENT_ID),  # its own id under another tenant
+        dead_letter_topic("ingest"),
+        f"iotmon/v1/_sys/{AGENT_ID}/status",
+        f"iotmon/v1/{AGENT_TENANT}/{child}/telemetry/extra",
+        f"iotmon/v1/{AGENT_TENANT}/{child}/request/reboot",
+        f"iotmon/v1/{AGENT_TENANT}/{child}",
+    ]
+    for topic in forged:
+        assert agent.publish(topic, b"forged") == NOT_AUTHORIZED, topic
+    granted = [telemetry_topic(AGENT_TENANT, child), status_topic(AGENT_TENANT, child)]
+    for topic in granted:
+        # 0, or 16 (no matching subscribers): accepted either way.
+        assert agent.publish(topic, b"genuine") in (0, 16), topic
+    # The grant is the agent user's alone: a plain device of that tenant still
+    # writes only its own topics.
+    device = peers[f"{AGENT_TENANT}/env-0000"]
+    assert device.publish(status_topic(AGENT_TENANT, child), b"forged") == NOT_AUTHORIZED
+    assert device.publish(telemetry_topic(AGENT_TENANT, AGENT_ID), b"forged") == NOT_AUTHORIZED
+    # Writing for its children does not let the agent read them, or anyone.
+    agent.subscribe("iotmon/v1/#")
+    agent.subscribe("$SYS/#")
+    ingest = peers["iotmon-ingest"]
+    ingest.subscribe(telemetry_topic(AGENT_TENANT, "env-0000"))
+    assert device.publish(telemetry_topic(AGENT_TENANT, "env-0000"), b"private") == 0
+    assert peers["acme/env-1"].publish(telemetry_topic("acme", "env-1"), b"private") == 0
+    assert ingest.messages.get(timeout=TIMEOUT) == (
+        telemetry_topic(AGENT_TENANT, "env-0000"),
+        b"private",
+    )
+    with pytest.raises(queue.Empty):
+        agent.messages.get(timeout=0.5)
 
 
 def test_compose_health_check_command_works(broker: Broker) -> None:

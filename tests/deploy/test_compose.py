@@ -8,12 +8,15 @@ real Settings classes, and credentials that must agree between services.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import types
 import typing
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
@@ -34,7 +37,7 @@ from tests.deploy.compose import (
 
 COMPOSE = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-# Which Settings class reads which environment prefix; ingest's may not exist yet.
+# Which Settings class reads which environment prefix.
 SETTINGS_MODULES = {
     "IOTMON_API_": "iotmon_services.api.config",
     "IOTMON_INGEST_": "iotmon_services.ingest.config",
@@ -122,11 +125,7 @@ def test_bind_mounts_exist_in_the_repository(name: str) -> None:
 def _settings_class(variable: str) -> type[BaseSettings]:
     for prefix, module_name in SETTINGS_MODULES.items():
         if variable.startswith(prefix):
-            try:
-                module = __import__(module_name, fromlist=["Settings"])
-            except ModuleNotFoundError:
-                pytest.skip(f"{module_name} is not written yet: cannot check {variable}")
-            settings: type[BaseSettings] = module.Settings
+            settings: type[BaseSettings] = importlib.import_module(module_name).Settings
             assert settings.model_config.get("env_prefix") == prefix
             return settings
     raise AssertionError(f"{variable}: no iotmon Settings class reads this prefix")
@@ -199,20 +198,77 @@ def test_command_is_a_real_iotmon_command(name: str) -> None:
     command = [str(part) for part in SERVICES[name]["command"]]
     app = build_app()
     result = CliRunner().invoke(app, [*command, "--help"])
-    if result.exit_code != 0 and "No such command" in result.output:
-        pytest.skip(f"`iotmon {command[0]}` is not implemented yet")
     assert result.exit_code == 0, result.output
 
 
-def test_prod_without_secrets_is_refused(clean_environment: pytest.MonkeyPatch) -> None:
-    """IOTMON_ENVIRONMENT=prod with the development defaults must not start the API."""
-    from iotmon_services.api.config import Settings
-
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [
+        ("api", "IOTMON_API_STORE__PASSWORD"),
+        ("ingest", "IOTMON_INGEST_MQTT__PASSWORD"),
+    ],
+)
+def test_prod_without_secrets_is_refused(
+    name: str, refused: str, clean_environment: pytest.MonkeyPatch
+) -> None:
+    """IOTMON_ENVIRONMENT=prod with the development defaults must not start a service."""
     prod = load_compose({"IOTMON_ENVIRONMENT": "prod"})
-    for variable, value in environment(prod["services"]["api"]).items():
+    env = environment(prod["services"][name])
+    for variable, value in env.items():
         clean_environment.setenv(variable, value)
-    with pytest.raises(ValidationError, match="placeholder secret"):
-        Settings()
+    settings = _settings_class(next(iter(env)))
+    with pytest.raises(ValidationError, match=f"{refused}.*placeholder secret"):
+        settings()
+
+
+# -- ingest's state: a stable identity and a spool on a volume ----------------------
+
+
+def _volume_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> named volume, for the service's named (not bind) volumes."""
+    named = set(COMPOSE.get("volumes") or {})
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source in named:
+            mounts[target] = source
+    return mounts
+
+
+def test_ingest_spool_is_on_a_volume_the_image_user_owns() -> None:
+    env = environment(SERVICES["ingest"])
+    assert "IOTMON_INGEST_SPOOL_DIR" in env, "the default spool is relative to the WORKDIR"
+    spool = PurePosixPath(env["IOTMON_INGEST_SPOOL_DIR"])
+    assert spool.is_absolute(), f"{spool}: relative to the image's WORKDIR, not on a volume"
+    mounts = [t for t in _volume_mounts(SERVICES["ingest"]) if spool.is_relative_to(t)]
+    assert mounts, f"IOTMON_INGEST_SPOOL_DIR={spool} is on no named volume of ingest"
+    # A fresh named volume takes the owner of the image's folder it mounts over:
+    # the Dockerfile must make that folder the (non-root) USER's.
+    dockerfile = (REPO / "Dockerfile").read_text()
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)[-1]
+    owned = re.findall(rf"install -d -o {re.escape(user)} -g \S+ ((?:/\S+ ?)+)", dockerfile)
+    owned_paths = {PurePosixPath(p) for group in owned for p in group.split()}
+    for mount in mounts:
+        assert PurePosixPath(mount) in owned_paths, f"Dockerfile: {mount} is not {user}'s"
+
+
+def test_ingest_identity_survives_a_recreated_container(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    """Same client id (broker session) and spool folder whatever the container's host name."""
+    from iotmon_services.ingest.config import IngestSettings
+
+    env = environment(SERVICES["ingest"])
+    assert env.get("IOTMON_INGEST_INSTANCE_ID"), "ingest's instance id must not be the hostname"
+    for variable, value in env.items():
+        clean_environment.setenv(variable, value)
+    seen = set()
+    for hostname in ("3f2a9c1b7d4e", "a81c0e55f9b2"):  # two generations of the container
+        clean_environment.setattr(socket, "gethostname", lambda h=hostname: h)
+        settings = IngestSettings()
+        seen.add((settings.client_id, settings.spool_dir / settings.client_id))
+    assert len(seen) == 1, seen
+    assert env["IOTMON_INGEST_INSTANCE_ID"] in next(iter(seen))[0]
 
 
 # -- credentials and ports that must agree between services ---------------------------
@@ -232,11 +288,14 @@ def test_mqtt_clients_have_broker_accounts_the_acl_grants() -> None:
     assert users[username] == simulators["IOTMON_EDGE_MQTT_PASSWORD"]
     command = SERVICES["simulators"]["command"]
     option = {command[i]: command[i + 1] for i in range(1, len(command) - 1, 2)}
-    # The ACL confines user <tenant>/<device> to iotmon/v1/<tenant>/<device>/...,
-    # which in batch mode is the agent's own topic.
+    # The ACL gives user <tenant>/<device> iotmon/v1/<tenant>/<device>/..., and the
+    # agent user a block for its children's topics (test_broker.py runs it for real).
     assert username == f"{option['--tenant']}/{option['--agent-id']}"
     assert option["--mode"] == "batch"
     acl = (REPO / "broker" / "acl").read_text()
+    block = re.search(rf"^user {re.escape(username)}\n((?:topic .+\n)+)", acl, re.M)
+    assert block, f"broker/acl has no block for the simulator agent {username}"
+    assert f"topic write iotmon/v1/{option['--tenant']}/+/status" in block.group(1)
     assert re.search(rf"^user {re.escape(ingest['IOTMON_INGEST_MQTT__USERNAME'])}$", acl, re.M)
     health = environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
     assert users["iotmon-health"] == health
