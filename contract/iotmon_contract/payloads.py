@@ -7,19 +7,23 @@ of child devices the gateway bridges (e.g. Zigbee2MQTT end devices).
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     Tag,
     TypeAdapter,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 
@@ -45,17 +49,118 @@ Unit = Annotated[
     str, Field(min_length=1, max_length=16, description="Unit of the value, e.g. degC, %, ppm.")
 ]
 
+TIMESTAMP_PATTERN = (
+    r"^(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
+    r"-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""RFC 3339 ``date-time`` as the contract takes it: upper-case ``T`` and ``Z``, no leap
+second, no year 0. pydantic's own datetime parser also takes ``1767225600``, a space for
+``T`` or no seconds, which the published schema refuses; the pattern keeps them in step.
+The calendar (no 30 February) is left to the datetime parser and to ``format``."""
+
+
+class _Timestamp:
+    """An aware datetime; on the wire only an RFC 3339 string (the pattern above).
+
+    All in pydantic-core (a pattern-checked string chained into its datetime parser):
+    this is checked once per reading on ingest's hot path. From Python it takes an aware
+    ``datetime`` object, as the producers build them.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        wire = core_schema.chain_schema(
+            [
+                core_schema.custom_error_schema(
+                    core_schema.str_schema(pattern=TIMESTAMP_PATTERN, strict=True),
+                    custom_error_type="timestamp_format",
+                    custom_error_message=(
+                        "Input should be an RFC 3339 timestamp with a UTC offset, "
+                        "e.g. 2026-11-25T10:00:00Z"
+                    ),
+                ),
+                # The string is known to be RFC 3339 here: the (lax) parser only checks
+                # the calendar and builds the datetime.
+                core_schema.datetime_schema(tz_constraint="aware", strict=False),
+            ]
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=wire, python_schema=core_schema.datetime_schema(tz_constraint="aware")
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}
+
+
+Timestamp = Annotated[datetime, _Timestamp]
+
+
+SEQUENCE_MAX = 2**63 - 1
+"""Sequence numbers fit a signed 64-bit integer, what most languages and stores keep."""
+
+
+class _SequenceNumber:
+    """A non-negative integer; on the wire a JSON number with no fraction.
+
+    JSON Schema counts ``3.0`` as an integer, and the published schema says integer,
+    so the model takes it too (as 3); strings and booleans are refused.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        exact = core_schema.int_schema(ge=0, le=SEQUENCE_MAX, strict=True)
+        integral_float = core_schema.chain_schema(
+            [
+                core_schema.float_schema(strict=True),
+                core_schema.int_schema(ge=0, le=SEQUENCE_MAX, strict=False),
+            ]
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.union_schema(
+                [exact, integral_float],
+                mode="left_to_right",
+                custom_error_type="sequence_type",
+                custom_error_message=f"Input should be an integer from 0 to {SEQUENCE_MAX}",
+            ),
+            python_schema=exact,
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "integer", "minimum": 0, "maximum": SEQUENCE_MAX}
+
+
+SequenceNumber = Annotated[int, _SequenceNumber]
+
+_FLOAT_MAX = sys.float_info.max
+
 
 class ContractModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """Strict: on the wire a number is a JSON number and a timestamp an RFC 3339 string,
+    as the published schemas say; from Python a value must already have its type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 class _ReadingFields(ContractModel):
     metric: Metric
-    # allow_inf_nan rather than a Python validator: this field is checked once per
-    # reading on ingest's hot path, where a Python call per reading costs ~10 %.
-    value: float = Field(allow_inf_nan=False, description="Measured value; must be finite.")
-    ts: AwareDatetime = Field(
+    # allow_inf_nan and the bounds rather than a Python validator: this field is checked
+    # once per reading on ingest's hot path, where a Python call per reading costs ~10 %.
+    # The bounds put "finite" in the published schema too (1e400 parses as infinity).
+    value: float = Field(
+        allow_inf_nan=False,
+        ge=-_FLOAT_MAX,
+        le=_FLOAT_MAX,
+        description="Measured value; a finite 64-bit float.",
+    )
+    ts: Timestamp = Field(
         description="When the value was measured (RFC 3339 with a UTC offset), not when sent."
     )
     unit: Unit | None = None
@@ -73,8 +178,8 @@ class Reading(_ReadingFields):
 class SingleReading(_ReadingFields):
     """One reading per message: what a tiny sensor sends."""
 
-    seq: int | None = Field(
-        default=None, ge=0, description="Per-device message sequence, lets consumers spot gaps."
+    seq: SequenceNumber | None = Field(
+        default=None, description="Per-device message sequence, lets consumers spot gaps."
     )
 
 
@@ -82,7 +187,7 @@ class ReadingBatch(ContractModel):
     """Many readings per message: what a gateway sends."""
 
     readings: list[Reading] = Field(min_length=1, max_length=MAX_BATCH_READINGS)
-    seq: int | None = Field(default=None, ge=0)
+    seq: SequenceNumber | None = None
 
 
 def _telemetry_shape(value: Any) -> str:
@@ -117,7 +222,7 @@ class DeviceStatus(ContractModel):
     """Retained availability of a device or agent; the offline form is its last will."""
 
     state: DeviceState
-    ts: AwareDatetime | None = Field(
+    ts: Timestamp | None = Field(
         default=None, description="When the state was set; absent in a last will."
     )
     agent: str | None = Field(default=None, max_length=128, description="Publishing software.")
@@ -134,6 +239,10 @@ class DeadLetterReason(StrEnum):
 
 class DeadLetter(ContractModel):
     """A message a consumer refused, with the reason, republished for inspection."""
+
+    # Lax: written by our own services, and ingest's spool reads its JSON-mode dump back
+    # through model_validate (strings for the enum and the datetime).
+    model_config = ConfigDict(strict=False)
 
     service: str
     reason: DeadLetterReason

@@ -85,7 +85,7 @@ def test_valid_single_and_batch() -> None:
             TOPIC,
             b'{"metric":"t","value":1,"ts":"2026-11-25T12:00:00"}',
             DeadLetterReason.SCHEMA,
-            "timezone",
+            "ts: Input should be an RFC 3339 timestamp with a UTC offset",
         ),
         (TOPIC, b'{"readings": []}', DeadLetterReason.SCHEMA, "readings"),
         (TOPIC, single(NOW + timedelta(hours=1)), DeadLetterReason.BAD_TIMESTAMP, "ts"),
