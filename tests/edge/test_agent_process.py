@@ -75,8 +75,13 @@ def test_a_killed_agent_is_marked_offline_by_its_retained_last_will(
     with recording(mosquitto.host, mosquitto.port, status_filter(tenant)) as recorder:
         process = _spawn(_config_file(tmp_path, tenant), mosquitto)
         try:
+            # The agent announces itself, then its devices: wait for both before the kill.
             assert recorder.wait_for(
-                lambda _: _state(recorder, tenant, "gw-1") == DeviceState.ONLINE, timeout=15
+                lambda _: (
+                    _state(recorder, tenant, "gw-1") == DeviceState.ONLINE
+                    and _state(recorder, tenant, "env-0001") == DeviceState.ONLINE
+                ),
+                timeout=15,
             )
         finally:
             process.kill()  # SIGKILL: no clean disconnect, only the broker can tell
