@@ -27,6 +27,7 @@ from iotmon_contract.topics import (
     IDENTIFIER_PATTERN,
     TOPIC_ROOT,
     MessageKind,
+    TopicRule,
     topic_rule,
 )
 
@@ -49,8 +50,24 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def _mqtt_binding(qos: int, retain: bool) -> dict[str, Any]:
-    return {"mqtt": {"qos": qos, "retain": retain, "bindingVersion": "0.2.0"}}
+MQTT_BINDING_VERSION = "0.2.0"
+
+
+def _publish_binding(rule: TopicRule) -> dict[str, Any]:
+    """MQTT operation binding of a send: how the message is published.
+
+    QoS and retain belong on operations: the MQTT bindings reserve the channel binding
+    (it must stay empty), and message bindings carry MQTT 5 message properties, which
+    iotmon's producers do not set.
+    """
+    return {
+        "mqtt": {"qos": rule.qos, "retain": rule.retain, "bindingVersion": MQTT_BINDING_VERSION}
+    }
+
+
+def _subscribe_binding(rule: TopicRule) -> dict[str, Any]:
+    """MQTT operation binding of a receive: the QoS consumers subscribe with."""
+    return {"mqtt": {"qos": rule.qos, "bindingVersion": MQTT_BINDING_VERSION}}
 
 
 def _id_parameter(what: str) -> dict[str, Any]:
@@ -106,7 +123,6 @@ def asyncapi_document() -> dict[str, Any]:
                     "singleReading": {"$ref": "#/components/messages/SingleReading"},
                     "readingBatch": {"$ref": "#/components/messages/ReadingBatch"},
                 },
-                "bindings": _mqtt_binding(telemetry.qos, telemetry.retain),
             },
             "status": {
                 "address": f"{TOPIC_ROOT}/{{tenant}}/{{device}}/status",
@@ -116,14 +132,12 @@ def asyncapi_document() -> dict[str, Any]:
                 ),
                 "parameters": device_params,
                 "messages": {"deviceStatus": {"$ref": "#/components/messages/DeviceStatus"}},
-                "bindings": _mqtt_binding(status.qos, status.retain),
             },
             "deadLetter": {
                 "address": f"{TOPIC_ROOT}/_sys/dead-letter/{{service}}",
                 "description": "Messages a service refused, with the reason.",
                 "parameters": {"service": _id_parameter("Service")},
                 "messages": {"deadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-                "bindings": _mqtt_binding(DEAD_LETTER_RULE.qos, DEAD_LETTER_RULE.retain),
             },
         },
         "operations": {
@@ -131,16 +145,33 @@ def asyncapi_document() -> dict[str, Any]:
                 "action": "send",
                 "channel": {"$ref": "#/channels/telemetry"},
                 "summary": "Devices and edge agents publish readings (QoS 1).",
+                "bindings": _publish_binding(telemetry),
             },
             "receiveTelemetry": {
                 "action": "receive",
                 "channel": {"$ref": "#/channels/telemetry"},
                 "summary": "Ingest consumes readings through a shared subscription "
                 "($share/<group>/iotmon/v1/+/+/telemetry) and acknowledges after storing.",
+                "bindings": _subscribe_binding(telemetry),
             },
-            "sendStatus": {"action": "send", "channel": {"$ref": "#/channels/status"}},
-            "receiveStatus": {"action": "receive", "channel": {"$ref": "#/channels/status"}},
-            "sendDeadLetter": {"action": "send", "channel": {"$ref": "#/channels/deadLetter"}},
+            "sendStatus": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/status"},
+                "summary": "Agents publish availability, retained; the offline form is their will.",
+                "bindings": _publish_binding(status),
+            },
+            "receiveStatus": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/status"},
+                "summary": "Consumers get the retained availability of every device.",
+                "bindings": _subscribe_binding(status),
+            },
+            "sendDeadLetter": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/deadLetter"},
+                "summary": "A consumer republishes a message it refused, with the reason.",
+                "bindings": _publish_binding(DEAD_LETTER_RULE),
+            },
         },
         "components": {
             "messages": {

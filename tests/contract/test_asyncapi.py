@@ -44,9 +44,13 @@ def test_asyncapi_references_resolve() -> None:
             assert isinstance(target, dict), f"dangling $ref {ref}"
             assert part in target, f"dangling $ref {ref}"
             target = target[part]
-    telemetry = document["channels"]["telemetry"]
-    assert telemetry["bindings"]["mqtt"] == {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}
-    assert document["channels"]["status"]["bindings"]["mqtt"]["retain"] is True
+    operations = document["operations"]
+    assert operations["sendTelemetry"]["bindings"]["mqtt"] == {
+        "qos": 1,
+        "retain": False,
+        "bindingVersion": "0.2.0",
+    }
+    assert operations["sendStatus"]["bindings"]["mqtt"]["retain"] is True
 
 
 metrics = st.from_regex(r"\A[a-z][a-z0-9_]{0,20}\Z")
