@@ -15,7 +15,7 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event as ProcessEvent
 
 from iotmon_services.ingest.config import IngestSettings
-from iotmon_services.ingest.service import EXIT_FATAL, IngestService
+from iotmon_services.ingest.service import EXIT_FATAL, IngestService, tune_gc
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def _worker_main(settings: IngestSettings, index: int, stop: ProcessEvent) -> No
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     local_stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: local_stop.set())
+    tune_gc()
     service = IngestService(settings, local_stop)
     service.start()
     try:
