@@ -54,7 +54,8 @@ def _commit(repo: Path) -> str:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # The figures file itself is not code: earlier runs appended to it.
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/*.md"],
             cwd=repo,
             capture_output=True,
             text=True,
