@@ -141,6 +141,10 @@ class _Bench:
                 found[name] = process_cpu_seconds(pid)
         return found
 
+    def _connection_args(self) -> list[str]:
+        """What every C client here is given: our broker, MQTT 5, QoS 1."""
+        return ["-h", self.broker.host, "-p", str(self.broker.port), "-V", "mqttv5", "-q", "1"]
+
     def _publishers(
         self, files: list[Path], tenant: str, device_prefix: str
     ) -> list[subprocess.Popen[bytes]]:
@@ -151,14 +155,7 @@ class _Bench:
                     subprocess.Popen(
                         [
                             self._pub,
-                            "-h",
-                            self.broker.host,
-                            "-p",
-                            str(self.broker.port),
-                            "-V",
-                            "mqttv5",
-                            "-q",
-                            "1",
+                            *self._connection_args(),
                             "-M",
                             str(self._options.publisher_inflight),
                             "-t",
@@ -198,14 +195,7 @@ class _Bench:
             subscriber = subprocess.Popen(
                 [
                     self._sub,
-                    "-h",
-                    self.broker.host,
-                    "-p",
-                    str(self.broker.port),
-                    "-V",
-                    "mqttv5",
-                    "-q",
-                    "1",
+                    *self._connection_args(),
                     "-C",
                     str(total + 1),
                     "-F",
