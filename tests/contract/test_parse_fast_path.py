@@ -21,7 +21,7 @@ def union_answer(text: str | bytes) -> object:
         return exc.errors(include_url=False)
 
 
-def fast_answer(text: str | bytes) -> object:
+def fast_answer(text: str | bytes | bytearray) -> object:
     try:
         return parse_telemetry(text)
     except ValidationError as exc:
@@ -52,3 +52,10 @@ def test_same_result_and_same_errors_as_the_union(payload: object, as_bytes: boo
 def test_payloads_that_mislead_the_guess(text: str) -> None:
     assert fast_answer(text) == union_answer(text)
     assert fast_answer(text.encode()) == union_answer(text.encode())
+
+
+def test_bytearray_payloads_are_read_like_bytes() -> None:
+    text = '{"metric":"count","value":1,' + TS + "}"
+    assert fast_answer(bytearray(text.encode())) == union_answer(text)
+    batch = '{"readings":[{"metric":"count","value":1,' + TS + "}]}"
+    assert fast_answer(bytearray(batch.encode())) == union_answer(batch)

@@ -72,3 +72,8 @@ def test_same_fields_and_same_required_fields(wire: Any, model: type[BaseModel])
     assert set(wire_schema["properties"]) == set(model_schema["properties"])
     assert set(wire_schema["required"]) == set(model_schema["required"])
     assert wire_schema["additionalProperties"] is False
+
+
+def test_bytearray_payloads_are_read_like_bytes() -> None:
+    text = '{"readings":[{"metric":"count","value":1,' + TS + "}]}"
+    assert parse_telemetry_dict(bytearray(text.encode())) == parse_telemetry_dict(text)

@@ -288,9 +288,11 @@ class StoreWriter:
                 self._store.ensure_schema()
                 self._schema_ready = True
             readings = records.readings
-            for start in range(0, len(readings), _WRITE_CHUNK):
+            for chunk, start in enumerate(range(0, len(readings), _WRITE_CHUNK)):
+                # A nanosecond apart: each chunk's _device_seen points are their own,
+                # not overwrites of the previous chunk's (same series, same time).
                 self._store.write_readings(
-                    readings[start : start + _WRITE_CHUNK], records.seen_at_ns
+                    readings[start : start + _WRITE_CHUNK], records.seen_at_ns + chunk
                 )
             if records.statuses:
                 self._store.write_statuses(records.statuses)

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from iotmon_contract import DeadLetterReason, dead_letter_topic, status_topic, telemetry_topic
-from iotmon_services.ingest import IngestService, IngestSettings
+from iotmon_services.ingest import IngestService, IngestSettings, pipeline
 from iotmon_services.localstack import InfluxdProcess, MosquittoProcess, find_program, free_port
 from iotmon_services.localstack.processes import ManagedProcess, port_open
 from iotmon_services.storage import StoreSettings, TimeSeriesStore, open_store
+from iotmon_services.storage.influx import InfluxStore
 from tests.services.ingest.conftest import StartIngest
 from tests.services.ingest.support import (
     Collector,
@@ -118,6 +119,30 @@ def test_a_gateway_batch_is_stored_in_full_and_statuses_are_stored(
     assert devices["gw-1"].state is not None
     assert devices["gw-1"].state.value == "online"
     assert set(devices) == {"gw-1", *(f"child-{i}" for i in range(7))}
+
+
+def test_readings_split_over_several_writes_are_all_counted_as_seen(
+    start_ingest: StartIngest,
+    fresh_mosquitto: MosquittoProcess,
+    store: TimeSeriesStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A batch larger than one InfluxDB request is written in chunks; each chunk's
+    # _device_seen point must add to the count, not overwrite the previous one.
+    monkeypatch.setattr(pipeline, "_WRITE_CHUNK", 100)
+    tenant = unique("t")
+    start_ingest()
+    publisher = Publisher(fresh_mosquitto)
+    base = now_us() - 120_000_000
+    readings = [("child-1", "power_w", float(i), ts_from_us(base + i)) for i in range(350)]
+    publisher.publish(telemetry_topic(tenant, "gw-1"), batch(readings))
+    publisher.close()
+    assert wait_until(lambda: store.count_readings(tenant, "power_w") == 350, 15)
+    assert isinstance(store, InfluxStore)
+    series = store.query(
+        f"SELECT sum(\"readings\") FROM _device_seen WHERE tenant = '{tenant}'"  # noqa: S608
+    )
+    assert series[0]["values"][0][1] == 350
 
 
 def test_store_outage_spools_then_replays_without_loss(
