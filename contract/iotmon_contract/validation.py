@@ -20,7 +20,7 @@ from iotmon_contract.payloads import (
     WireMessage,
     parse_telemetry_dict,
 )
-from iotmon_contract.topics import MessageKind, TopicError, parse_topic
+from iotmon_contract.topics import MessageKind, TopicError, TopicInfo, parse_topic
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_US = 1000
@@ -76,6 +76,19 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def expect_topic(topic: str, kind: MessageKind) -> TopicInfo:
+    """The parts of a device topic of ``kind``, or a BAD_TOPIC violation saying why not."""
+    try:
+        info = parse_topic(topic)
+    except TopicError as exc:
+        raise ContractViolation(DeadLetterReason.BAD_TOPIC, str(exc)) from None
+    if info.kind is not kind:
+        raise ContractViolation(
+            DeadLetterReason.BAD_TOPIC, f"topic {topic!r} is not a {kind.value} topic"
+        )
+    return info
+
+
 class TelemetryValidator:
     """Validates telemetry against the contract and the consumer's own rules.
 
@@ -99,14 +112,7 @@ class TelemetryValidator:
         self._clock = clock
 
     def validate(self, topic: str, payload: bytes) -> list[ValidatedReading]:
-        try:
-            info = parse_topic(topic)
-        except TopicError as exc:
-            raise ContractViolation(DeadLetterReason.BAD_TOPIC, str(exc)) from None
-        if info.kind is not MessageKind.TELEMETRY:
-            raise ContractViolation(
-                DeadLetterReason.BAD_TOPIC, f"topic {topic!r} is not a telemetry topic"
-            )
+        info = expect_topic(topic, MessageKind.TELEMETRY)
         if len(payload) > self._max_payload_bytes:
             raise ContractViolation(
                 DeadLetterReason.OVERSIZED,
@@ -189,4 +195,4 @@ class TelemetryValidator:
             ) from None
 
 
-__all__ = ["ContractViolation", "TelemetryValidator", "ValidatedReading", "to_ns"]
+__all__ = ["ContractViolation", "TelemetryValidator", "ValidatedReading", "expect_topic", "to_ns"]

@@ -19,11 +19,9 @@ from iotmon_contract import (
     DeviceStatus,
     MessageKind,
     TelemetryValidator,
-    TopicError,
     ValidatedReading,
-    parse_topic,
 )
-from iotmon_contract.validation import to_ns
+from iotmon_contract.validation import expect_topic, to_ns
 from iotmon_services.storage import StatusEvent
 
 logger = logging.getLogger(__name__)
@@ -72,14 +70,7 @@ def parse_status(topic: str, payload: bytes, received_ns: int) -> StatusEvent | 
 
     A last will carries no ``ts``: the time we received it stands in.
     """
-    try:
-        info = parse_topic(topic)
-    except TopicError as exc:
-        raise ContractViolation(DeadLetterReason.BAD_TOPIC, str(exc)) from None
-    if info.kind is not MessageKind.STATUS:
-        raise ContractViolation(
-            DeadLetterReason.BAD_TOPIC, f"topic {topic!r} is not a status topic"
-        )
+    info = expect_topic(topic, MessageKind.STATUS)
     if not payload:
         return None
     try:
