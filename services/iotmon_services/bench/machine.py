@@ -43,25 +43,19 @@ def _memory_gib() -> float:
     return 0.0
 
 
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
+
+
 def _commit(repo: Path) -> str:
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            # The figures file itself is not code: earlier runs appended to it.
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/*.md"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        head = _git(repo, "rev-parse", "--short", "HEAD")
+        # The figures file itself is not code: earlier runs appended to it.
+        dirty = _git(
+            repo, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/*.md"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{head}{' (+ uncommitted changes)' if dirty else ''}"
