@@ -1,7 +1,11 @@
 # syntax=docker/dockerfile:1
-# One image for the iotmon services; the command picks which: `ingest`, `api`,
-# `simulate ...` (see docker-compose.yml). Entry point: the `iotmon` CLI.
-FROM python:3.11-slim-bookworm
+# One Dockerfile, one target per service; each image carries its own distribution only:
+#   docker build --target ingest .   iotmon-ingest (no web stack, no embedded broker)
+#   docker build --target api .      iotmon-api
+#   docker build --target edge .     iotmon-edge (also the compose stack's simulators)
+#   docker build --target tools .    the iotmon CLI (dashboards push, demo, benchmarks)
+# Versions are pinned by requirements/constraints.txt, what the test suite passed with.
+FROM python:3.11-slim-bookworm AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -13,19 +17,50 @@ RUN groupadd --system iotmon \
     && install -d -o iotmon -g iotmon /var/lib/iotmon
 
 WORKDIR /app
-
-# The distributables, each with its own pyproject.toml; pinned by the shared constraints.
 COPY requirements/ requirements/
 COPY contract/ contract/
+COPY runtime/ runtime/
+
+
+FROM base AS ingest
+COPY services/storage/ services/storage/
+COPY services/ingest/ services/ingest/
+RUN pip install -c requirements/constraints.txt \
+    ./contract ./runtime ./services/storage ./services/ingest
+USER iotmon
+ENTRYPOINT ["iotmon-ingest"]
+CMD ["run"]
+
+
+FROM base AS api
+COPY services/storage/ services/storage/
+COPY services/api/ services/api/
+RUN pip install -c requirements/constraints.txt \
+    ./contract ./runtime ./services/storage ./services/api
+USER iotmon
+EXPOSE 8000
+ENTRYPOINT ["iotmon-api"]
+CMD ["run"]
+
+
+FROM base AS edge
+COPY devices/ devices/
+COPY edge/ edge/
+RUN pip install -c requirements/constraints.txt ./contract ./runtime ./devices ./edge
+USER iotmon
+ENTRYPOINT ["iotmon-edge"]
+CMD ["run"]
+
+
+FROM base AS tools
 COPY devices/ devices/
 COPY edge/ edge/
 COPY services/ services/
-RUN pip install -c requirements/constraints.txt ./contract ./devices ./edge ./services
-
+RUN pip install -c requirements/constraints.txt \
+    ./contract ./runtime ./devices ./edge \
+    ./services/storage ./services/ingest ./services/api ./services/tools
 # Dashboards for `iotmon dashboards push` (it looks in ./dashboards).
 COPY dashboards/ dashboards/
-
 USER iotmon
-EXPOSE 8000
 ENTRYPOINT ["iotmon"]
 CMD ["--help"]

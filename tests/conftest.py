@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from iotmon_services.localstack import InfluxdProcess, MosquittoProcess, find_program
+from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess, find_program
 
 
 def _require(program: str) -> None:

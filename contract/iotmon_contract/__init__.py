@@ -17,6 +17,7 @@ from iotmon_contract.payloads import (
     TelemetryMessage,
     parse_telemetry,
 )
+from iotmon_contract.status import StatusEvent, parse_status
 from iotmon_contract.topics import (
     CONTRACT_VERSION,
     TOPIC_ROOT,
@@ -49,6 +50,7 @@ __all__ = [
     "Reading",
     "ReadingBatch",
     "SingleReading",
+    "StatusEvent",
     "TelemetryMessage",
     "TelemetryValidator",
     "TopicError",
@@ -56,6 +58,7 @@ __all__ = [
     "TopicRule",
     "ValidatedReading",
     "dead_letter_topic",
+    "parse_status",
     "parse_telemetry",
     "parse_topic",
     "shared_subscription",

@@ -1,8 +1,14 @@
 """iotmon edge agent: read device drivers, publish their readings over MQTT per the contract."""
 
 from iotmon_edge.agent import EdgeAgent, build_agent, build_simulated_agent, simulated_agent_config
-from iotmon_edge.config import AgentConfig, ConfigError, PublishMode, Settings, load_agent_config
-from iotmon_edge.mqtt import MqttOptions, MqttProtocol, MqttTransport
+from iotmon_edge.config import (
+    AgentConfig,
+    ConfigError,
+    EdgeMqttSettings,
+    PublishMode,
+    Settings,
+    load_agent_config,
+)
 from iotmon_edge.outbox import DirectOutbox, Outbox
 
 __all__ = [
@@ -10,9 +16,7 @@ __all__ = [
     "ConfigError",
     "DirectOutbox",
     "EdgeAgent",
-    "MqttOptions",
-    "MqttProtocol",
-    "MqttTransport",
+    "EdgeMqttSettings",
     "Outbox",
     "PublishMode",
     "Settings",

@@ -19,10 +19,16 @@ from iotmon_devices import (
     SimulatedEnvironmentConfig,
     default_registry,
 )
-from iotmon_edge.config import AgentConfig, PublishMode
-from iotmon_edge.messages import OutgoingMessage, TelemetryEncoder, status_message
-from iotmon_edge.mqtt import ConnectionEvent, MqttOptions, MqttProtocol, MqttTransport
+from iotmon_edge.config import AgentConfig, EdgeMqttSettings, PublishMode
+from iotmon_edge.messages import TelemetryEncoder, status_message
 from iotmon_edge.outbox import DirectOutbox, Outbox
+from iotmon_runtime.mqtt import (
+    ConnectionEvent,
+    MqttClient,
+    MqttProtocol,
+    MqttSettings,
+    OutgoingMessage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ class AgentStats:
 class EdgeAgent:
     """Reads every driver each interval and puts contract messages in the outbox.
 
-    Availability: the transport's last will marks the agent offline if it dies;
+    Availability: the MQTT client's last will marks the agent offline if it dies;
     on every (re)connect the agent publishes itself and each device it serves
     online (retained), and on a clean ``stop`` offline. MQTT allows one will per
     connection, so after a crash the devices keep their retained ``online``:
@@ -70,14 +76,14 @@ class EdgeAgent:
         config: AgentConfig,
         *,
         drivers: Sequence[Driver],
-        transport: MqttTransport,
+        client: MqttClient,
         outbox: Outbox,
         clock: Clock = utc_now,
         stop_timeout_s: float = 5.0,
     ) -> None:
         self._config = config
         self._drivers = list(drivers)
-        self._transport = transport
+        self._client = client
         self._outbox = outbox
         self._clock = clock
         self._stop_timeout_s = stop_timeout_s
@@ -95,13 +101,13 @@ class EdgeAgent:
         return self._config
 
     @property
-    def transport(self) -> MqttTransport:
-        return self._transport
+    def client(self) -> MqttClient:
+        return self._client
 
     @property
     def failure(self) -> str | None:
         """Why the agent stopped on its own (e.g. the broker refused the login), or None."""
-        return self._transport.failure
+        return self._client.failure
 
     @property
     def device_ids(self) -> list[str]:
@@ -115,9 +121,9 @@ class EdgeAgent:
             raise RuntimeError("agent already started")
         for driver in self._drivers:
             driver.start()
-        self._transport.set_listener(self._on_connection)
+        self._client.add_listener(self._on_connection)
         self._outbox.start()
-        self._transport.start()
+        self._client.start()
         self._thread = threading.Thread(
             target=self._run, name=f"edge-agent-{self._config.agent_id}", daemon=True
         )
@@ -144,14 +150,14 @@ class EdgeAgent:
         self._wake.set()
         thread.join()
         self._thread = None
-        if self._transport.failure is None:
+        if self._client.failure is None:
             now = self._clock()
             for device in [*self.device_ids, self._config.agent_id]:
                 self._put(self._status(device, DeviceState.OFFLINE, now))
             if not self._outbox.flush(self._stop_timeout_s):
                 logger.warning("stopping with messages undelivered after %ss", self._stop_timeout_s)
         self._outbox.stop()
-        self._transport.stop()
+        self._client.stop()
         for driver in self._drivers:
             driver.stop()
         self._stopped.set()
@@ -189,7 +195,7 @@ class EdgeAgent:
             while True:
                 # Cleared before the checks: a wake-up that lands after them ends the wait.
                 self._wake.clear()
-                if self._stopping.is_set() or self._transport.failure is not None:
+                if self._stopping.is_set() or self._client.failure is not None:
                     break
                 if self._announce.is_set():
                     self._announce.clear()
@@ -239,22 +245,30 @@ class EdgeAgent:
 
 def build_agent(
     config: AgentConfig,
-    mqtt: MqttOptions,
+    mqtt: MqttSettings,
     *,
     registry: DriverRegistry | None = None,
     clock: Clock = utc_now,
     stop_timeout_s: float = 5.0,
 ) -> EdgeAgent:
-    """Wire an agent: drivers from the registry, a transport whose will marks it offline."""
+    """Wire an agent: drivers from the registry, an MQTT client whose will marks it offline."""
     registry = registry or default_registry()
     drivers = [registry.create(driver) for driver in config.drivers]
     will = status_message(config.tenant, config.agent_id, DeviceState.OFFLINE, None, agent_name())
-    transport = MqttTransport(mqtt, will=will)
+    limits = mqtt if isinstance(mqtt, EdgeMqttSettings) else EdgeMqttSettings()
+    client = MqttClient(
+        mqtt,
+        client_id=mqtt.client_id or default_client_id(config),
+        will=will,
+        max_inflight=limits.max_inflight,
+        max_queued=limits.max_queued,
+        name=f"edge-{config.agent_id}",
+    )
     return EdgeAgent(
         config,
         drivers=drivers,
-        transport=transport,
-        outbox=DirectOutbox(transport),
+        client=client,
+        outbox=DirectOutbox(client),
         clock=clock,
         stop_timeout_s=stop_timeout_s,
     )
@@ -305,12 +319,11 @@ def build_simulated_agent(
 ) -> EdgeAgent:
     """A fleet of simulated sensors behind one edge agent, ready to ``start()``/``stop()``."""
     config = simulated_agent_config(tenant, devices, interval, mode, seed=seed, agent_id=agent_id)
-    options = MqttOptions(
+    settings = EdgeMqttSettings(
         host=mqtt_host,
         port=mqtt_port,
-        client_id=default_client_id(config),
         protocol=MqttProtocol(protocol_version),
         username=username,
         password=password,
     )
-    return build_agent(config, options, clock=clock)
+    return build_agent(config, settings, clock=clock)

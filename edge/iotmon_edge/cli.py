@@ -2,36 +2,38 @@
 
     iotmon-edge run [--config edge.yaml]
     iotmon-edge config check edge.yaml
+    iotmon-edge --version
 
-argparse rather than typer keeps the Raspberry Pi install small.
+Broker settings come from ``IOTMON_EDGE_*`` variables (``IOTMON_EDGE_MQTT__HOST``…).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
-from pydantic import ValidationError
-
-from iotmon_edge.agent import build_agent, default_client_id
+from iotmon_edge.agent import build_agent
 from iotmon_edge.config import ConfigError, Settings, load_agent_config
-from iotmon_edge.secrets import describe_settings_error
+from iotmon_runtime.cli import error, load_settings, service_parser
+from iotmon_runtime.log import configure_logging
+from iotmon_runtime.workers import (
+    EXIT_BAD_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    install_stop_signals,
+)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_CONFIG = 2
+PROGRAM = "iotmon-edge"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="iotmon-edge",
-        description="iotmon edge agent: read device drivers and publish over MQTT. "
+def parser() -> argparse.ArgumentParser:
+    parser = service_parser(
+        PROGRAM,
+        "iotmon-edge",
+        "iotmon edge agent: read device drivers and publish over MQTT. "
         "Broker settings come from IOTMON_EDGE_* environment variables.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,22 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     config_cmd = commands.add_parser("config", help="configuration commands")
     config_commands = config_cmd.add_subparsers(dest="config_command", required=True)
-    check = config_commands.add_parser("check", help="validate an agent YAML and exit")
+    check = config_commands.add_parser(
+        "check", help="validate an agent YAML and the IOTMON_EDGE_* environment, then exit"
+    )
     check.add_argument("path", type=Path)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        _error(f"bad IOTMON_EDGE_* environment:\n{describe_settings_error(exc, Settings)}")
+    args = parser().parse_args(argv)
+    settings = load_settings(PROGRAM, Settings)
+    if settings is None:
         return EXIT_BAD_CONFIG
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format, service=PROGRAM)
     if args.command == "config":
         return _check(args.path)
     return _run(settings, args.config or settings.config_file)
@@ -71,7 +70,7 @@ def _check(path: Path) -> int:
     try:
         config = load_agent_config(path)
     except ConfigError as exc:
-        _error(str(exc))
+        error(PROGRAM, str(exc))
         return EXIT_BAD_CONFIG
     sys.stdout.write(
         f"{path}: OK (tenant {config.tenant}, agent {config.agent_id}, "
@@ -85,26 +84,17 @@ def _run(settings: Settings, path: Path) -> int:
     try:
         config = load_agent_config(path)
     except ConfigError as exc:
-        _error(str(exc))
+        error(PROGRAM, str(exc))
         return EXIT_BAD_CONFIG
-    agent = build_agent(config, settings.mqtt_options(default_client_id(config)))
+    agent = build_agent(config, settings.mqtt)
     stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    install_stop_signals(stop)
     agent.start()
     # Short waits keep the main thread responsive to signals.
     while not stop.is_set() and not agent.wait(0.5):
         pass
     agent.stop()
     if agent.failure is not None:
-        _error(agent.failure)
+        error(PROGRAM, agent.failure)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _error(message: str) -> None:
-    sys.stderr.write(f"iotmon-edge: {message}\n")

@@ -21,16 +21,9 @@ from iotmon_contract import (
     topic_rule,
 )
 from iotmon_devices import DeviceReading
+from iotmon_runtime.mqtt import OutgoingMessage
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Where the agent puts outgoing messages: the seam for a durable store-and-forward queue.
 
-Today's ``DirectOutbox`` hands messages straight to the transport (which holds a
+Today's ``DirectOutbox`` hands messages straight to the MQTT client (which holds a
 bounded in-memory queue while disconnected). A disk-backed outbox can replace it
 without the agent changing: ``put`` would persist and a worker would drain.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from iotmon_edge.mqtt import MqttTransport
+from iotmon_runtime.mqtt import MqttClient
 
 
 class Outbox(Protocol):
@@ -27,19 +27,19 @@ class Outbox(Protocol):
 
 
 class DirectOutbox:
-    """Publishes through the transport at once; nothing survives a process restart."""
+    """Publishes through the MQTT client at once; nothing survives a process restart."""
 
-    def __init__(self, transport: MqttTransport) -> None:
-        self._transport = transport
+    def __init__(self, client: MqttClient) -> None:
+        self._client = client
 
     def start(self) -> None:
-        """Nothing to open: the transport's lifecycle belongs to the agent."""
+        """Nothing to open: the client's lifecycle belongs to the agent."""
 
     def stop(self) -> None:
         """Nothing to close."""
 
     def put(self, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
-        return self._transport.publish(topic, payload, qos, retain)
+        return self._client.publish(topic, payload, qos, retain)
 
     def flush(self, timeout: float) -> bool:
-        return self._transport.flush(timeout)
+        return self._client.flush(timeout)

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from iotmon_services.cli import dashboards
-from iotmon_services.localstack import free_port
+from iotmon_tools.cli import dashboards
+from iotmon_tools.localstack import free_port
 from tests.dashboards.grafana import DASHBOARDS
 from tests.dashboards.stand_in_grafana import StandInGrafana
 

@@ -16,9 +16,9 @@ import pytest
 
 from iotmon_contract import DeadLetterReason, DeviceState, ValidatedReading
 from iotmon_contract.validation import ContractViolation, to_ns
-from iotmon_services.localstack import InfluxdProcess
-from iotmon_services.storage import StatusEvent
-from iotmon_services.storage.influx import InfluxStore
+from iotmon_storage import StatusEvent
+from iotmon_storage.influx import InfluxStore
+from iotmon_tools.localstack import InfluxdProcess
 from tests.dashboards.grafana import (
     ALL,
     DATASOURCE_UID,

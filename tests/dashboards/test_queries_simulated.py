@@ -22,9 +22,9 @@ from iotmon_contract import DeviceState
 from iotmon_devices import DeviceReading, SimulatedEnvironmentConfig
 from iotmon_devices.simulators.environment import SimulatedEnvironmentDriver
 from iotmon_edge.messages import TelemetryEncoder, status_message
-from iotmon_services.ingest import IngestService
-from iotmon_services.localstack import InfluxdProcess, MosquittoProcess
-from iotmon_services.storage.influx import InfluxStore
+from iotmon_ingest import IngestService
+from iotmon_storage.influx import InfluxStore
+from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
 from tests.dashboards.grafana import (
     ALL,
     DATASOURCE_UID,

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from iotmon_edge import AgentConfig, load_agent_config
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 
@@ -67,3 +69,14 @@ def depends_on(service: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(deps, list):
         return dict.fromkeys(deps, "service_started")
     return {name: spec.get("condition", "service_started") for name, spec in deps.items()}
+
+
+def simulator_config() -> AgentConfig:
+    """The agent YAML the simulators container mounts, validated as the agent would."""
+    simulators = load_compose()["services"]["simulators"]
+    mounts = {
+        target: source for source, target in (v.split(":")[:2] for v in simulators["volumes"])
+    }
+    command = simulators["command"]
+    path = command[command.index("--config") + 1]
+    return load_agent_config(REPO / mounts[path])

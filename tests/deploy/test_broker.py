@@ -27,9 +27,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from iotmon_contract import dead_letter_topic, status_topic, telemetry_topic
 from iotmon_edge.agent import build_simulated_agent
-from iotmon_services.localstack import find_program, free_port
-from iotmon_services.localstack.processes import ManagedProcess, port_open
-from tests.deploy.compose import environment, load_compose
+from iotmon_tools.localstack import find_program, free_port
+from iotmon_tools.localstack.processes import ManagedProcess, port_open
+from tests.deploy.compose import environment, load_compose, simulator_config
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER = REPO / "broker"
@@ -38,10 +38,9 @@ BROKER = REPO / "broker"
 def _compose_agent() -> tuple[str, str, str]:
     """docker-compose.yml's simulator agent: (broker username, tenant, agent id)."""
     simulators = load_compose()["services"]["simulators"]
-    command = [str(part) for part in simulators["command"]]
-    option = dict(zip(command[1::2], command[2::2], strict=False))
-    username = environment(simulators)["IOTMON_EDGE_MQTT_USERNAME"]
-    return username, option["--tenant"], option["--agent-id"]
+    config = simulator_config()
+    username = environment(simulators)["IOTMON_EDGE_MQTT__USERNAME"]
+    return username, config.tenant, config.agent_id
 
 
 AGENT_USER, AGENT_TENANT, AGENT_ID = _compose_agent()
@@ -300,7 +299,7 @@ def test_compose_agent_publishes_its_childrens_status_and_telemetry(
                 pytest.fail(f"never reached ingest: {sorted(wanted - seen)}")
     finally:
         agent.stop()
-    stats = agent.transport.stats()
+    stats = agent.client.stats()
     # MQTT 5 PUBACK reason codes: one refused status or reading shows here.
     assert stats.rejected == 0, stats
     assert stats.completed == stats.accepted, stats

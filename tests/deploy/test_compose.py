@@ -25,7 +25,11 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 from typer.testing import CliRunner
 
-from iotmon_services.cli.main import build_app
+from iotmon_api.cli import parser as api_parser
+from iotmon_edge import PublishMode
+from iotmon_edge.cli import parser as edge_parser
+from iotmon_ingest.cli import parser as ingest_parser
+from iotmon_tools.cli.main import build_app
 from tests.deploy.compose import (
     COMPOSE_FILE,
     REPO,
@@ -33,14 +37,15 @@ from tests.deploy.compose import (
     environment,
     interpolate,
     load_compose,
+    simulator_config,
 )
 
 COMPOSE = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Which Settings class reads which environment prefix.
 SETTINGS_MODULES = {
-    "IOTMON_API_": "iotmon_services.api.config",
-    "IOTMON_INGEST_": "iotmon_services.ingest.config",
+    "IOTMON_API_": "iotmon_api.config",
+    "IOTMON_INGEST_": "iotmon_ingest.config",
     "IOTMON_EDGE_": "iotmon_edge.config",
 }
 IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
@@ -193,12 +198,54 @@ def test_environment_matches_settings_fields(
             )
 
 
+def _dockerfile_targets() -> dict[str, str]:
+    """Dockerfile target -> the program its ENTRYPOINT runs."""
+    targets: dict[str, str] = {}
+    target = None
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if match := re.match(r"FROM \S+ AS (\w+)", line):
+            target = match.group(1)
+        elif (match := re.match(r'ENTRYPOINT \["([\w-]+)"\]', line)) and target:
+            targets[target] = match.group(1)
+    return targets
+
+
+SERVICE_PARSERS = {
+    "iotmon-ingest": ingest_parser,
+    "iotmon-api": api_parser,
+    "iotmon-edge": edge_parser,
+}
+
+
 @pytest.mark.parametrize("name", IOTMON_SERVICES)
-def test_command_is_a_real_iotmon_command(name: str) -> None:
-    command = [str(part) for part in SERVICES[name]["command"]]
-    app = build_app()
-    result = CliRunner().invoke(app, [*command, "--help"])
-    assert result.exit_code == 0, result.output
+def test_command_is_a_real_command_of_its_image(name: str) -> None:
+    service = SERVICES[name]
+    target = service["build"]["target"]
+    program = _dockerfile_targets()[target]
+    command = [str(part) for part in service["command"]]
+    if program == "iotmon":
+        result = CliRunner().invoke(build_app(), [*command, "--help"])
+        assert result.exit_code == 0, result.output
+        return
+    # The service CLIs are argparse: parse the command as the container would run it.
+    args = SERVICE_PARSERS[program]().parse_args(command)
+    assert args.command == command[0]
+
+
+def test_each_service_image_carries_only_its_service() -> None:
+    targets = _dockerfile_targets()
+    assert targets == {
+        "ingest": "iotmon-ingest",
+        "api": "iotmon-api",
+        "edge": "iotmon-edge",
+        "tools": "iotmon",
+    }
+    built = {SERVICES[name]["build"]["target"] for name in IOTMON_SERVICES}
+    assert built == {"ingest", "api", "edge"}
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stage = dockerfile.split("FROM base AS ingest")[1].split("FROM base AS")[0]
+    assert "services/api" not in stage
+    assert "services/tools" not in stage
 
 
 @pytest.mark.parametrize(
@@ -256,7 +303,7 @@ def test_ingest_identity_survives_a_recreated_container(
     clean_environment: pytest.MonkeyPatch,
 ) -> None:
     """Same client id (broker session) and spool folder whatever the container's host name."""
-    from iotmon_services.ingest.config import IngestSettings
+    from iotmon_ingest.config import IngestSettings
 
     env = environment(SERVICES["ingest"])
     assert env.get("IOTMON_INGEST_INSTANCE_ID"), "ingest's instance id must not be the hostname"
@@ -284,18 +331,17 @@ def test_mqtt_clients_have_broker_accounts_the_acl_grants() -> None:
     ingest = environment(SERVICES["ingest"])
     assert users[ingest["IOTMON_INGEST_MQTT__USERNAME"]] == ingest["IOTMON_INGEST_MQTT__PASSWORD"]
     simulators = environment(SERVICES["simulators"])
-    username = simulators["IOTMON_EDGE_MQTT_USERNAME"]
-    assert users[username] == simulators["IOTMON_EDGE_MQTT_PASSWORD"]
-    command = SERVICES["simulators"]["command"]
-    option = {command[i]: command[i + 1] for i in range(1, len(command) - 1, 2)}
+    username = simulators["IOTMON_EDGE_MQTT__USERNAME"]
+    assert users[username] == simulators["IOTMON_EDGE_MQTT__PASSWORD"]
+    config = simulator_config()
     # The ACL gives user <tenant>/<device> iotmon/v1/<tenant>/<device>/..., and the
     # agent user a block for its children's topics (test_broker.py runs it for real).
-    assert username == f"{option['--tenant']}/{option['--agent-id']}"
-    assert option["--mode"] == "batch"
+    assert username == f"{config.tenant}/{config.agent_id}"
+    assert config.mode is PublishMode.BATCH
     acl = (REPO / "broker" / "acl").read_text()
     block = re.search(rf"^user {re.escape(username)}\n((?:topic .+\n)+)", acl, re.M)
     assert block, f"broker/acl has no block for the simulator agent {username}"
-    assert f"topic write iotmon/v1/{option['--tenant']}/+/status" in block.group(1)
+    assert f"topic write iotmon/v1/{config.tenant}/+/status" in block.group(1)
     assert re.search(rf"^user {re.escape(ingest['IOTMON_INGEST_MQTT__USERNAME'])}$", acl, re.M)
     health = environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
     assert users["iotmon-health"] == health
@@ -349,8 +395,8 @@ def test_dockerfile_copies_existing_paths_and_runs_iotmon() -> None:
         for source in sources.split():
             assert (REPO / source).exists(), f"Dockerfile copies missing {source}"
     assert 'ENTRYPOINT ["iotmon"]' in dockerfile
-    scripts = (REPO / "services" / "pyproject.toml").read_text()
-    assert re.search(r'^iotmon = "iotmon_services\.cli\.main:run"$', scripts, re.M)
+    scripts = (REPO / "services" / "tools" / "pyproject.toml").read_text()
+    assert re.search(r'^iotmon = "iotmon_tools\.cli\.main:run"$', scripts, re.M)
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.M), "the image must not run as root"
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".venv", ".git", ".env"} <= set(ignored)

@@ -24,8 +24,9 @@ from iotmon_contract import (
 )
 from iotmon_contract.validation import to_ns
 from iotmon_devices import FaultProfile, default_registry
-from iotmon_edge import AgentConfig, EdgeAgent, MqttOptions, MqttTransport, PublishMode
+from iotmon_edge import AgentConfig, EdgeAgent, PublishMode
 from iotmon_edge.agent import default_client_id, simulated_agent_config
+from iotmon_runtime.mqtt import MqttClient, MqttSettings
 
 FLEET = 5000
 METRICS = {"temperature", "humidity", "co2"}
@@ -66,11 +67,11 @@ class RecordingOutbox:
 def fleet_agent(config: AgentConfig, outbox: RecordingOutbox) -> EdgeAgent:
     registry = default_registry()
     # Never started: publish_cycle only reads the drivers and puts into the outbox.
-    transport = MqttTransport(MqttOptions("127.0.0.1", 1, default_client_id(config)))
+    client = MqttClient(MqttSettings(port=1), client_id=default_client_id(config))
     return EdgeAgent(
         config,
         drivers=[registry.create(driver) for driver in config.drivers],
-        transport=transport,
+        client=client,
         outbox=outbox,
         clock=lambda: NOW,
     )

@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 
+from iotmon_api import ApiServer
+from iotmon_api import Settings as ApiSettings
 from iotmon_contract import TelemetryValidator, telemetry_filter
 from iotmon_edge import build_simulated_agent
-from iotmon_services.api import ApiServer
-from iotmon_services.api import Settings as ApiSettings
-from iotmon_services.ingest import IngestService
-from iotmon_services.localstack import InfluxdProcess, MosquittoProcess
-from iotmon_services.storage import DeviceSummary, StoreSettings, open_store
+from iotmon_ingest import IngestService
+from iotmon_storage import DeviceSummary, StoreSettings, open_store
+from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
 from tests.services.ingest.support import (
     Collector,
     ingest_settings,

@@ -20,6 +20,7 @@ from iotmon_contract import (
     telemetry_topic,
 )
 from iotmon_devices import FaultProfile
+from iotmon_edge import EdgeMqttSettings
 from iotmon_edge.agent import (
     EdgeAgent,
     build_agent,
@@ -28,8 +29,8 @@ from iotmon_edge.agent import (
     simulated_agent_config,
 )
 from iotmon_edge.config import PublishMode
-from iotmon_edge.mqtt import MqttOptions, MqttProtocol
-from iotmon_services.localstack import MosquittoProcess
+from iotmon_runtime.mqtt import MqttProtocol
+from iotmon_tools.localstack import MosquittoProcess
 from tests.edge.recorder import Received, Recorder, recording
 
 NO_FAULTS = FaultProfile(dropout_rate=0, spike_rate=0, stuck_rate=0)
@@ -47,7 +48,7 @@ def _agent(
     config = simulated_agent_config(
         tenant, devices, interval, mode, seed=1, agent_id="gw-1", faults=NO_FAULTS
     )
-    options = MqttOptions(
+    options = EdgeMqttSettings(
         host=broker.host,
         port=broker.port,
         client_id=default_client_id(config),
@@ -182,7 +183,7 @@ def test_build_simulated_agent_runs_a_fleet_in_process(
         stats = agent.stats()
         assert stats.cycles >= 1
         assert stats.dropped == 0
-        assert agent.transport.stats().completed == agent.transport.stats().accepted
+        assert agent.client.stats().completed == agent.client.stats().accepted
 
 
 def test_publishing_resumes_after_the_broker_restarts(
@@ -204,7 +205,7 @@ def test_publishing_resumes_after_the_broker_restarts(
                 return len(fresh) >= 6
 
             assert recorder.wait_for(resumed, timeout=20)
-            assert agent.transport.stats().connects == 2
+            assert agent.client.stats().connects == 2
             # The agent re-announced itself on the new connection.
             assert recorder.wait_for(
                 lambda _: any(
@@ -224,12 +225,12 @@ def test_readings_taken_before_the_broker_is_up_are_delivered_once_it_is(
     agent = _agent(broker, tenant, devices=2, interval=0.2)
     with _running(agent):
         time.sleep(0.7)
-        held = agent.transport.stats().held
+        held = agent.client.stats().held
         assert held >= 6  # at least two cycles of 2 devices x 3 metrics, waiting
         broker.start()
-        assert agent.transport.wait_connected(10)
-        assert agent.transport.flush(10)
-        stats = agent.transport.stats()
+        assert agent.client.wait_connected(10)
+        assert agent.client.flush(10)
+        stats = agent.client.stats()
         assert stats.held == 0
         assert stats.refused == 0
         # Everything held went out and was acknowledged, plus the announcements.

@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from iotmon_contract import DeviceState, DeviceStatus, status_filter, status_topic
+from iotmon_edge import EdgeMqttSettings
 from iotmon_edge.agent import build_agent, simulated_agent_config
-from iotmon_edge.mqtt import MqttOptions, MqttProtocol
-from iotmon_services.localstack import ManagedProcess, MosquittoProcess, find_program, free_port
-from iotmon_services.localstack.processes import port_open
+from iotmon_runtime.mqtt import MqttProtocol
+from iotmon_tools.localstack import ManagedProcess, MosquittoProcess, find_program, free_port
+from iotmon_tools.localstack.processes import port_open
 from tests.edge.recorder import Recorder, recording
 
 EDGE_COMMAND = str(Path(sys.executable).with_name("iotmon-edge"))
@@ -45,8 +46,8 @@ def _config_file(tmp_path: Path, tenant: str) -> Path:
 def _spawn(config: Path, broker: MosquittoProcess) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "IOTMON_EDGE_MQTT_HOST": broker.host,
-        "IOTMON_EDGE_MQTT_PORT": str(broker.port),
+        "IOTMON_EDGE_MQTT__HOST": broker.host,
+        "IOTMON_EDGE_MQTT__PORT": str(broker.port),
     }
     return subprocess.Popen(
         [EDGE_COMMAND, "run", "--config", str(config)],
@@ -157,7 +158,7 @@ def test_bad_credentials_stop_the_agent_without_retrying(
 ) -> None:
     port, log = secured_broker
     config = simulated_agent_config(tenant, 1, 0.2)
-    options = MqttOptions(
+    options = EdgeMqttSettings(
         host="127.0.0.1",
         port=port,
         client_id=f"bad-{protocol.name}",
@@ -177,18 +178,18 @@ def test_bad_credentials_stop_the_agent_without_retrying(
         agent.stop()
     attempts = log.read_text().count("Sending CONNACK")
     assert attempts == 1, log.read_text()
-    assert agent.transport.stats().connects == 0
+    assert agent.client.stats().connects == 0
 
 
 def test_good_credentials_connect(secured_broker: tuple[int, Path], tenant: str) -> None:
     port, _ = secured_broker
-    options = MqttOptions(
+    options = EdgeMqttSettings(
         host="127.0.0.1", port=port, client_id="good", username="edge", password="right-password"
     )
     agent = build_agent(simulated_agent_config(tenant, 1, 0.2), options)
     agent.start()
     try:
-        assert agent.transport.wait_connected(10)
+        assert agent.client.wait_connected(10)
         assert agent.failure is None
     finally:
         agent.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from iotmon_edge.cli import EXIT_BAD_CONFIG, EXIT_OK, main
+from iotmon_edge.cli import main
 from iotmon_edge.config import (
     AgentConfig,
     ConfigError,
@@ -16,7 +16,8 @@ from iotmon_edge.config import (
     load_agent_config,
     parse_agent_config,
 )
-from iotmon_edge.mqtt import MqttProtocol
+from iotmon_runtime.mqtt import MqttProtocol
+from iotmon_runtime.workers import EXIT_BAD_CONFIG, EXIT_OK
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "edge" / "edge.example.yaml"
 
@@ -109,31 +110,33 @@ def test_config_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_run_command_refuses_bad_config_before_connecting(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IOTMON_EDGE_MQTT_PORT", "1")  # nothing listens: it must not get that far
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__PORT", "1")  # nothing listens: it must not get that far
     bad = _write(tmp_path, VALID + "colour: red\n")
     assert main(["run", "--config", str(bad)]) == EXIT_BAD_CONFIG
     assert "colour: Extra inputs are not permitted" in capsys.readouterr().err
 
 
 def test_settings_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IOTMON_EDGE_MQTT_HOST", "broker.example")
-    monkeypatch.setenv("IOTMON_EDGE_MQTT_PORT", "8883")
-    monkeypatch.setenv("IOTMON_EDGE_MQTT_TLS", "true")
-    monkeypatch.setenv("IOTMON_EDGE_MQTT_USERNAME", "edge")
-    monkeypatch.setenv("IOTMON_EDGE_MQTT_PASSWORD", "s3cr3t-value")
-    monkeypatch.setenv("IOTMON_EDGE_MQTT_PROTOCOL", "3.1.1")
-    settings = Settings()
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__HOST", "broker.example")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__PORT", "8883")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__TLS", "true")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__USERNAME", "edge")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__PASSWORD", "s3cr3t-value")
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__PROTOCOL", "3.1.1")
+    settings = Settings.from_environment()
     assert "s3cr3t" not in repr(settings)
-    options = settings.mqtt_options("fallback-id")
-    assert (options.host, options.port, options.tls) == ("broker.example", 8883, True)
-    assert (options.username, options.password) == ("edge", "s3cr3t-value")
-    assert options.protocol is MqttProtocol.V311
-    assert options.client_id == "fallback-id"
+    mqtt = settings.mqtt
+    assert (mqtt.host, mqtt.port, mqtt.tls) == ("broker.example", 8883, True)
+    assert mqtt.username == "edge"
+    assert mqtt.password is not None
+    assert mqtt.password.get_secret_value() == "s3cr3t-value"
+    assert mqtt.protocol is MqttProtocol.V311
+    assert mqtt.client_id is None
 
 
 def test_placeholder_password_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IOTMON_EDGE_MQTT_PASSWORD", "changeme")
-    assert Settings().mqtt_password is not None  # dev tolerates it
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__PASSWORD", "changeme")
+    assert Settings().mqtt.password is not None  # dev tolerates it
     monkeypatch.setenv("IOTMON_EDGE_ENVIRONMENT", "prod")
     with pytest.raises(ValidationError, match="placeholder"):
         Settings()

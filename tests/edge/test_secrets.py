@@ -1,4 +1,4 @@
-"""iotmon_edge.secrets and the edge agent: placeholders refused in prod, secrets never printed."""
+"""Placeholder secrets (iotmon_runtime) and the edge agent: refused in prod, never printed."""
 
 from __future__ import annotations
 
@@ -13,11 +13,8 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from iotmon_edge.config import Settings
-from iotmon_edge.secrets import (
-    describe_settings_error,
-    is_placeholder_secret,
-    refuse_placeholder_secrets,
-)
+from iotmon_runtime.secrets import is_placeholder_secret, refuse_placeholder_secrets
+from iotmon_runtime.settings import describe_settings_error
 from tests.deploy.compose import COMPOSE_FILE
 
 IOTMON_EDGE = Path(sys.executable).with_name("iotmon-edge")
@@ -91,8 +88,8 @@ def test_described_errors_name_variables_and_omit_inputs(monkeypatch: pytest.Mon
     with pytest.raises(ValidationError) as raised:
         _Nested()
     assert REAL_SECRET in str(raised.value) or "not-a-port" in str(raised.value)  # pydantic's
-    described = describe_settings_error(raised.value, _Nested)
-    assert described.startswith("  X_INNER__PORT: Input should be a valid integer")
+    described = "\n".join(describe_settings_error(raised.value, _Nested))
+    assert described.startswith("X_INNER__PORT: Input should be a valid integer")
     assert "not-a-port" not in described
     assert REAL_SECRET not in described
 
@@ -112,15 +109,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_edge_prod_refuses_compose_dev_passwords(
     password: str, clean_env: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ValidationError, match="IOTMON_EDGE_MQTT_PASSWORD: placeholder secret"):
-        Settings(environment="prod", mqtt_password=SecretStr(password))
-    Settings(environment="dev", mqtt_password=SecretStr(password))
+    with pytest.raises(ValidationError, match="IOTMON_EDGE_MQTT__PASSWORD: placeholder secret"):
+        Settings(environment="prod", mqtt={"password": password})
+    with pytest.raises(ValidationError, match="IOTMON_EDGE_MQTT__PASSWORD: placeholder secret"):
+        Settings(environment="test", mqtt={"password": password})
+    Settings(environment="dev", mqtt={"password": password})
 
 
 def test_edge_prod_accepts_a_real_password(clean_env: pytest.MonkeyPatch) -> None:
-    settings = Settings(environment="prod", mqtt_password=SecretStr(REAL_SECRET))
-    assert settings.mqtt_options("id").password == REAL_SECRET
-    assert Settings(environment="prod").mqtt_password is None  # anonymous: nothing to refuse
+    settings = Settings(environment="prod", mqtt={"password": REAL_SECRET})
+    assert settings.mqtt.password is not None
+    assert settings.mqtt.password.get_secret_value() == REAL_SECRET
+    assert Settings(environment="prod").mqtt.password is None  # anonymous: nothing to refuse
 
 
 # -- the real iotmon-edge command ---------------------------------------------------
@@ -133,10 +133,10 @@ def test_edge_prod_accepts_a_real_password(clean_env: pytest.MonkeyPatch) -> Non
         (
             {"IOTMON_EDGE_ENVIRONMENT": "prod"},
             "ChangeMe",
-            "IOTMON_EDGE_MQTT_PASSWORD: placeholder secret",
+            "IOTMON_EDGE_MQTT__PASSWORD: placeholder secret",
         ),
-        ({"IOTMON_EDGE_ENVIRONMENT": "prod"}, DEV_PASSWORDS[0], "IOTMON_EDGE_MQTT_PASSWORD"),
-        ({"IOTMON_EDGE_MQTT_PORT": "not-a-port"}, REAL_SECRET, "IOTMON_EDGE_MQTT_PORT"),
+        ({"IOTMON_EDGE_ENVIRONMENT": "prod"}, DEV_PASSWORDS[0], "IOTMON_EDGE_MQTT__PASSWORD"),
+        ({"IOTMON_EDGE_MQTT__PORT": "not-a-port"}, REAL_SECRET, "IOTMON_EDGE_MQTT__PORT"),
         ({"IOTMON_EDGE_ENVIRONMENT": "staging"}, REAL_SECRET, "IOTMON_EDGE_ENVIRONMENT"),
     ],
 )
@@ -144,8 +144,8 @@ def test_iotmon_edge_run_names_the_bad_setting_without_printing_secrets(
     tmp_path: Path, bad: dict[str, str], secret: str, named: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTMON_")}
-    env |= {**bad, "IOTMON_EDGE_MQTT_USERNAME": "demo/sim-0001"}
-    env["IOTMON_EDGE_MQTT_PASSWORD"] = secret
+    env |= {**bad, "IOTMON_EDGE_MQTT__USERNAME": "demo/sim-0001"}
+    env["IOTMON_EDGE_MQTT__PASSWORD"] = secret
     done = subprocess.run(
         [str(IOTMON_EDGE), "run"],
         cwd=tmp_path,
@@ -157,7 +157,7 @@ def test_iotmon_edge_run_names_the_bad_setting_without_printing_secrets(
     )
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
-    assert "bad IOTMON_EDGE_* environment" in done.stderr
+    assert "invalid settings (IOTMON_EDGE_*)" in done.stderr
     assert named in done.stderr
     assert secret not in output
     assert "input_value" not in output

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from iotmon_contract import TelemetryValidator, status_topic, telemetry_filter
-from iotmon_services.cli.main import build_app
-from iotmon_services.localstack import MosquittoProcess
+from iotmon_tools.cli.main import build_app
+from iotmon_tools.localstack import MosquittoProcess
 from tests.edge.recorder import recording
 
 

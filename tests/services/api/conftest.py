@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from iotmon_api import Settings, create_app
 from iotmon_contract import DeadLetterReason, DeviceState, ValidatedReading
 from iotmon_contract.validation import ContractViolation, to_ns
-from iotmon_services.api import Settings, create_app
-from iotmon_services.localstack import InfluxdProcess
-from iotmon_services.storage import StatusEvent, StoreSettings, TimeSeriesStore, open_store
+from iotmon_storage import StatusEvent, StoreSettings, TimeSeriesStore, open_store
+from iotmon_tools.localstack import InfluxdProcess
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 """Start of the test data: readings every minute for ten minutes."""

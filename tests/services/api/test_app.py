@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
-from iotmon_services.api import ApiServer, Settings, create_app
-from iotmon_services.localstack import InfluxdProcess, free_port
-from iotmon_services.storage import StoreSettings, TimeSeriesStore, open_store
+from iotmon_api import ApiServer, Settings, create_app
+from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
+from iotmon_tools.localstack import InfluxdProcess, free_port
 
 
 def sqlite_settings(tmp_path: Path, **extra: object) -> Settings:

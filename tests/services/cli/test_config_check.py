@@ -39,5 +39,5 @@ def test_bad_file_and_bad_environment_are_all_reported(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert f"{bad}:" in result.stderr
-    assert "IOTMON_INGEST_*: batch_size" in result.stderr
-    assert "IOTMON_API_*: store.backend" in result.stderr
+    assert "IOTMON_INGEST_BATCH_SIZE: Input should be greater than or equal to 1" in result.stderr
+    assert "IOTMON_API_STORE__BACKEND: Input should be" in result.stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from iotmon_services.localstack import free_port
+from iotmon_tools.localstack import free_port
 
 IOTMON = Path(sys.executable).with_name("iotmon")
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from iotmon_services.ingest import IngestService
-from iotmon_services.localstack import InfluxdProcess, MosquittoProcess
-from iotmon_services.storage import StoreSettings, TimeSeriesStore, open_store
+from iotmon_ingest import IngestService
+from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
+from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
 from tests.services.ingest.support import ingest_settings
 
 StartIngest = Callable[..., IngestService]

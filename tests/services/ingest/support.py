@@ -14,10 +14,10 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from iotmon_services.ingest import IngestSettings
-from iotmon_services.localstack import MosquittoProcess
-from iotmon_services.storage import TimeSeriesStore
-from iotmon_services.storage.influx import InfluxStore, quote_identifier, quote_literal
+from iotmon_ingest import IngestSettings
+from iotmon_storage import TimeSeriesStore
+from iotmon_storage.influx import InfluxStore, quote_identifier, quote_literal
+from iotmon_tools.localstack import MosquittoProcess
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from iotmon_contract import telemetry_topic
-from iotmon_services.localstack import InfluxdProcess, MosquittoProcess
-from iotmon_services.storage import StoreSettings, TimeSeriesStore, open_store
+from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
+from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
 from tests.services.ingest.support import (
     Publisher,
     now_us,
@@ -48,7 +48,7 @@ def start_ingest_process(
         "IOTMON_INGEST_FLUSH_INTERVAL_S": "0.05",
         "IOTMON_INGEST_STATS_INTERVAL_S": "2",
     }
-    code = "from iotmon_services.cli.main import run; run()"
+    code = "from iotmon_tools.cli.main import run; run()"
     with log.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-c", code, "ingest", *arguments],
@@ -208,7 +208,7 @@ def test_two_worker_processes_share_the_stream_and_stop_cleanly(
 
         def both_subscribed() -> bool:
             text = log.read_text()
-            return "[w0]" in text and "[w1]" in text and text.count("(session new)") == 2
+            return "worker=w0" in text and "worker=w1" in text and text.count("(session new)") == 2
 
         assert wait_until(both_subscribed, 30), log.read_text()
         base = now_us() - 60_000_000
@@ -223,7 +223,7 @@ def test_two_worker_processes_share_the_stream_and_stop_cleanly(
         store.close()
     # Each worker got its share of the shared subscription.
     finals = [line for line in log.read_text().splitlines() if "received=" in line]
-    for worker in ("[w0]", "[w1]"):
+    for worker in ("worker=w0", "worker=w1"):
         received = [int(line.split("received=")[1].split()[0]) for line in finals if worker in line]
         assert received
         assert received[-1] > 0

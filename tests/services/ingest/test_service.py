@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from iotmon_contract import DeadLetterReason, dead_letter_topic, status_topic, telemetry_topic
-from iotmon_services.ingest import IngestService, IngestSettings, pipeline
-from iotmon_services.localstack import InfluxdProcess, MosquittoProcess, find_program, free_port
-from iotmon_services.localstack.processes import ManagedProcess, port_open
-from iotmon_services.storage import StoreSettings, TimeSeriesStore, open_store
-from iotmon_services.storage.influx import InfluxStore
+from iotmon_ingest import IngestService, IngestSettings, pipeline
+from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
+from iotmon_storage.influx import InfluxStore
+from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess, find_program, free_port
+from iotmon_tools.localstack.processes import ManagedProcess, port_open
 from tests.services.ingest.conftest import StartIngest
 from tests.services.ingest.support import (
     Collector,
@@ -203,8 +203,8 @@ def test_mqtt_311_and_the_plain_paho_path_store_everything(
             "fast_path": fast_path,
         }
     )
-    assert service.transport is not None
-    assert service.transport.fast_path is fast_path
+    assert service.client is not None
+    assert service.client.fast_path is fast_path
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 60_000_000
     expected = {}

@@ -8,14 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from iotmon_contract import DeadLetterReason, DeviceState, TelemetryValidator, ValidatedReading
+from iotmon_contract import (
+    DeadLetterReason,
+    DeviceState,
+    StatusEvent,
+    TelemetryValidator,
+    ValidatedReading,
+    parse_status,
+)
 from iotmon_contract.validation import to_ns
-from iotmon_services.ingest import IngestSettings
-from iotmon_services.ingest.domain import Inbound, StoreGate, decode_batch, parse_status
-from iotmon_services.ingest.pipeline import InboundQueue
-from iotmon_services.ingest.registry import DeviceRegistry, RegistryError, load_registry
-from iotmon_services.ingest.spool import Spool, SpooledBatch
-from iotmon_services.storage import StatusEvent
+from iotmon_ingest import IngestSettings
+from iotmon_ingest.domain import StoreGate, decode_batch
+from iotmon_ingest.pipeline import InboundQueue
+from iotmon_ingest.registry import DeviceRegistry, RegistryError, load_registry
+from iotmon_ingest.spool import Spool, SpooledBatch
+from iotmon_runtime.mqtt import InboundMessage
 from tests.services.ingest.support import batch, single
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -26,8 +33,8 @@ def validator(**kwargs: object) -> TelemetryValidator:
     return TelemetryValidator(clock=lambda: to_ns(NOW), **kwargs)  # type: ignore[arg-type]
 
 
-def message(topic: str, payload: bytes, token: int = 1) -> Inbound:
-    return (topic, payload, token, False)
+def message(topic: str, payload: bytes, token: int = 1) -> InboundMessage:
+    return InboundMessage(topic, payload, token, retained=False)
 
 
 def test_decode_batch_keeps_good_messages_and_dead_letters_each_bad_one() -> None:
@@ -153,10 +160,10 @@ def test_registry_file_errors_name_the_key_and_line(tmp_path: Path) -> None:
 def test_inbound_queue_takes_by_count_and_bytes_and_reports_back_pressure() -> None:
     inbound = InboundQueue(limit_bytes=25)
     for index in range(5):
-        inbound.put(("t", b"x" * 10, index, False))
+        inbound.put(InboundMessage("t", b"x" * 10, index, retained=False))
     assert inbound.full()
-    assert [m[2] for m in inbound.take(2, 1000)] == [0, 1]
-    assert [m[2] for m in inbound.take(10, 15)] == [2, 3]
+    assert [m.token for m in inbound.take(2, 1000)] == [0, 1]
+    assert [m.token for m in inbound.take(10, 15)] == [2, 3]
     assert not inbound.full()
     assert len(inbound) == 1
     assert inbound.pending_bytes == 10
@@ -205,6 +212,6 @@ def test_settings_from_environment_nest_and_derive_worker_identities(
 
 
 def test_prod_refuses_placeholder_secrets() -> None:
-    with pytest.raises(ValueError, match=r"mqtt\.password"):
+    with pytest.raises(ValueError, match="IOTMON_INGEST_MQTT__PASSWORD: placeholder"):
         IngestSettings(environment="prod", mqtt={"password": "changeme"})
     IngestSettings(environment="dev", mqtt={"password": "changeme"})

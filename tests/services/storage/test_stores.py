@@ -11,14 +11,14 @@ import pytest
 
 from iotmon_contract import DeadLetterReason, DeviceState, ValidatedReading
 from iotmon_contract.validation import ContractViolation, to_ns
-from iotmon_services.localstack import InfluxdProcess
-from iotmon_services.storage import (
+from iotmon_storage import (
     Aggregate,
     StatusEvent,
     StoreSettings,
     TimeSeriesStore,
     open_store,
 )
+from iotmon_tools.localstack import InfluxdProcess
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

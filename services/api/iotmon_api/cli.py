@@ -1,0 +1,71 @@
+"""``iotmon-api``: serve the HTTP API, or check its settings without starting.
+
+    iotmon-api run [--host H] [--port P]
+    iotmon-api config check
+    iotmon-api --version
+
+Settings come from ``IOTMON_API_*`` variables (``IOTMON_API_STORE__URL``…).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+
+from iotmon_api.app import create_app
+from iotmon_api.config import Settings
+from iotmon_runtime.cli import load_settings, service_parser
+from iotmon_runtime.log import configure_logging
+from iotmon_runtime.workers import EXIT_BAD_CONFIG, EXIT_OK
+
+PROGRAM = "iotmon-api"
+
+
+def parser() -> argparse.ArgumentParser:
+    root = service_parser(
+        PROGRAM,
+        "iotmon-api",
+        "iotmon HTTP API: devices, latest readings, time series and dead letters "
+        "(OpenAPI at /docs). Settings come from IOTMON_API_*.",
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="serve until SIGINT/SIGTERM")
+    run_cmd.add_argument("--host", help="bind address (default IOTMON_API_HOST or 127.0.0.1)")
+    run_cmd.add_argument("--port", type=int, help="TCP port (default IOTMON_API_PORT or 8000)")
+    config_cmd = commands.add_parser("config", help="configuration commands")
+    config_commands = config_cmd.add_subparsers(dest="config_command", required=True)
+    config_commands.add_parser("check", help="validate the IOTMON_API_* environment")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.command == "run":
+        overrides = {k: v for k in ("host", "port") if (v := getattr(args, k)) is not None}
+    settings = load_settings(PROGRAM, Settings, **overrides)
+    if settings is None:
+        return EXIT_BAD_CONFIG
+    if args.command == "config":
+        sys.stdout.write(f"{PROGRAM}: settings OK ({Settings.env_prefix()}*)\n")
+        return EXIT_OK
+    configure_logging(settings.log_level, settings.log_format, service=PROGRAM)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        log_config=None,
+        proxy_headers=True,
+    )
+    return EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Process settings of the API service, from ``IOTMON_API_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from iotmon_runtime.settings import ServiceSettings
+from iotmon_storage import StoreSettings
+
+
+class Settings(ServiceSettings):
+    """Everything the API process needs; built once in ``main`` and passed down.
+
+    Nested fields use ``__``: ``IOTMON_API_STORE__URL``, ``IOTMON_API_STORE__BACKEND``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="IOTMON_API_")
+    service_name: ClassVar[str] = "iotmon-api"
+
+    host: str = Field(default="127.0.0.1", description="Address uvicorn binds to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    token: SecretStr | None = Field(
+        default=None,
+        description="When set, every /api route requires 'Authorization: Bearer <token>'.",
+    )
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Time-series store.")
+    startup_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="How long start-up retries reaching the store before serving anyway "
+        "(requests then answer 503 until it is back).",
+    )
+    max_buckets: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Most buckets one series request returns."
+    )
+    access_log: bool = Field(default=False, description="Log one line per request.")
+
+    @field_validator("token")
+    @classmethod
+    def _empty_token_means_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # IOTMON_API_TOKEN= (set but empty) must not turn on auth with an empty token.
+        return value if value is not None and value.get_secret_value() else None

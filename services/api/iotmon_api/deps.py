@@ -1,0 +1,114 @@
+"""FastAPI dependencies and their ``Annotated`` aliases: settings, store, auth, inputs."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, cast
+
+from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime
+
+from iotmon_api.config import Settings
+from iotmon_api.window import (
+    MAX_BUCKET_SECONDS,
+    SeriesWindow,
+    WindowError,
+    resolve_window,
+)
+from iotmon_contract.payloads import METRIC_PATTERN
+from iotmon_contract.topics import IDENTIFIER_PATTERN
+from iotmon_storage import Aggregate, TimeSeriesStore
+
+Clock = Callable[[], datetime]
+
+
+def get_settings(request: Request) -> Settings:
+    return cast(Settings, request.state.settings)
+
+
+def get_store(request: Request) -> TimeSeriesStore:
+    return cast(TimeSeriesStore, request.state.store)
+
+
+def get_clock(request: Request) -> Clock:
+    return cast(Clock, request.state.clock)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+BearerCredentials = Annotated[
+    HTTPAuthorizationCredentials | None,
+    Depends(HTTPBearer(auto_error=False, description="The API token (IOTMON_API_TOKEN).")),
+]
+
+
+def require_token(settings: SettingsDep, credentials: BearerCredentials) -> None:
+    """Refuse the request unless it carries the configured token (when one is configured)."""
+    expected = settings.token
+    if expected is None:
+        return
+    if credentials is None or not secrets.compare_digest(
+        credentials.credentials.encode(), expected.get_secret_value().encode()
+    ):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="missing or wrong API token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+TenantPath = Annotated[
+    str, Path(pattern=IDENTIFIER_PATTERN, description="Tenant id.", examples=["acme"])
+]
+DevicePath = Annotated[
+    str, Path(pattern=IDENTIFIER_PATTERN, description="Device id.", examples=["env-1"])
+]
+MetricPath = Annotated[
+    str, Path(pattern=METRIC_PATTERN, description="Metric name.", examples=["temperature"])
+]
+TenantQuery = Annotated[
+    str | None, Query(pattern=IDENTIFIER_PATTERN, description="Only devices of this tenant.")
+]
+LimitQuery = Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")]
+
+
+def series_window(
+    settings: SettingsDep,
+    clock: ClockDep,
+    start: Annotated[
+        AwareDatetime | None,
+        Query(description="Start (inclusive), RFC 3339 with offset; default end - 1 h."),
+    ] = None,
+    end: Annotated[
+        AwareDatetime | None,
+        Query(description="End (exclusive), RFC 3339 with offset; default now."),
+    ] = None,
+    bucket: Annotated[
+        int, Query(ge=1, le=MAX_BUCKET_SECONDS, description="Bucket width in seconds.")
+    ] = 60,
+    agg: Annotated[Aggregate, Query(description="Aggregate over each bucket.")] = Aggregate.MEAN,
+) -> SeriesWindow:
+    try:
+        return resolve_window(
+            start, end, bucket, agg, now=clock(), max_buckets=settings.max_buckets
+        )
+    except WindowError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", exc.field),
+                    "msg": str(exc),
+                    "input": exc.value,
+                }
+            ]
+        ) from None
+
+
+SeriesWindowDep = Annotated[SeriesWindow, Depends(series_window)]

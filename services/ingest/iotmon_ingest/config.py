@@ -1,0 +1,137 @@
+"""Process settings of the ingest service: one ``IngestSettings`` built in ``main()``.
+
+Environment variables use the prefix ``IOTMON_INGEST_`` and ``__`` for nesting,
+e.g. ``IOTMON_INGEST_MQTT__HOST`` or ``IOTMON_INGEST_STORE__URL``.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from iotmon_contract.topics import IDENTIFIER_PATTERN
+from iotmon_runtime.mqtt import MqttSettings
+from iotmon_runtime.settings import ServiceSettings
+from iotmon_storage import StoreSettings
+
+SERVICE_NAME = "ingest"
+
+
+def default_instance_id() -> str:
+    """The host name squeezed into a contract identifier: stable across restarts of one host."""
+    cleaned = re.sub(r"[^a-z0-9_.-]", "-", socket.gethostname().lower()).strip("-._")
+    return (cleaned or "ingest")[:48]
+
+
+class IngestMqttSettings(MqttSettings):
+    """How ingest reaches the broker: the shared fields plus its session and subscriptions."""
+
+    share_group: str = Field(
+        default="iotmon-ingest",
+        pattern=IDENTIFIER_PATTERN,
+        description="Shared-subscription group: replicas in one group split the telemetry.",
+    )
+    session_expiry_s: int = Field(
+        default=86_400,
+        ge=0,
+        description="How long the broker keeps our session (and queues telemetry) while "
+        "ingest is down.",
+    )
+    receive_maximum: int = Field(
+        default=65_535,
+        ge=1,
+        le=65_535,
+        description="Unacknowledged messages the broker may have in flight to us (MQTT 5): "
+        "acks wait for the store, so this must cover several batches.",
+    )
+    subscribe_status: bool = Field(
+        default=True, description="Also store device availability from the status topics."
+    )
+    fast_path: bool = Field(
+        default=True,
+        description="Use the client's buffered read / direct decode / grouped PUBACK path; "
+        "false falls back to paho's public API (slower; for diagnosis).",
+    )
+
+
+class IngestSettings(ServiceSettings):
+    """Everything one ingest process needs; secrets as SecretStr."""
+
+    model_config = SettingsConfigDict(env_prefix="IOTMON_INGEST_")
+    service_name: ClassVar[str] = "iotmon-ingest"
+
+    instance_id: str = Field(
+        default_factory=default_instance_id,
+        pattern=IDENTIFIER_PATTERN,
+        description="Names this replica: client id, spool folder and logs derive from it.",
+    )
+    mqtt: IngestMqttSettings = Field(
+        default_factory=IngestMqttSettings, description="How to reach the broker."
+    )
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Time-series store.")
+    batch_size: int = Field(
+        default=5000, ge=1, le=100_000, description="Most messages validated and written at once."
+    )
+    batch_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Most payload bytes in one batch (gateway batches are large).",
+    )
+    flush_interval_s: float = Field(
+        default=0.2, gt=0, le=60, description="Longest a message waits for its batch to fill."
+    )
+    buffer_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Received-but-unwritten payload bytes above which ingest stops reading "
+        "from the broker (TCP back-pressure).",
+    )
+    spool_dir: Path = Field(
+        default=Path(".state/ingest/spool"),
+        description="Where batches go (fsynced) while the store is unavailable.",
+    )
+    store_retry_min_s: float = Field(default=0.5, gt=0, description="First store retry delay.")
+    store_retry_max_s: float = Field(default=15.0, gt=0, description="Longest store retry delay.")
+    device_registry: Path | None = Field(
+        default=None,
+        description="YAML of allowed tenant/device ids or fnmatch patterns; absent = accept all.",
+    )
+    max_future_skew_s: float = Field(
+        default=300.0, ge=0, description="Readings further in the future are dead-lettered."
+    )
+    max_age_s: float = Field(
+        default=30 * 86_400.0, gt=0, description="Readings older than this are dead-lettered."
+    )
+    stats_interval_s: float = Field(
+        default=30.0, gt=0, description="How often the counters are logged."
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Worker processes (iotmon ingest --workers)."
+    )
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"iotmon-ingest-{self.instance_id}"
+
+    def for_worker(self, index: int) -> IngestSettings:
+        """Settings of worker ``index`` of a multi-process ingest: own session, own spool.
+
+        Only worker 0 subscribes to status topics: they are not shared, so every
+        worker would store each one again.
+        """
+        mqtt = self.mqtt.model_copy(
+            update={
+                "client_id": f"{self.client_id}-w{index}",
+                "subscribe_status": self.mqtt.subscribe_status and index == 0,
+            }
+        )
+        return self.model_copy(update={"mqtt": mqtt, "workers": 1})
+
+
+Settings = IngestSettings
+"""Every service's config module names its settings class ``Settings`` (api, edge, ingest)."""

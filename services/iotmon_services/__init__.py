@@ -1,1 +1,0 @@
-"""iotmon cloud-side services: ingest, API, storage adapters, local stack and CLI."""

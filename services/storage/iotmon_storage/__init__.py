@@ -1,0 +1,26 @@
+"""Time-series storage behind one interface: InfluxDB (1.x/2.x/3 via the v1 API) or SQLite."""
+
+from iotmon_contract import StatusEvent
+from iotmon_storage.base import (
+    Aggregate,
+    Bucket,
+    DeviceSummary,
+    LatestReading,
+    StoreError,
+    StoreUnavailable,
+    TimeSeriesStore,
+)
+from iotmon_storage.factory import StoreSettings, open_store
+
+__all__ = [
+    "Aggregate",
+    "Bucket",
+    "DeviceSummary",
+    "LatestReading",
+    "StatusEvent",
+    "StoreError",
+    "StoreSettings",
+    "StoreUnavailable",
+    "TimeSeriesStore",
+    "open_store",
+]

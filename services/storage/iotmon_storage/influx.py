@@ -1,0 +1,233 @@
+"""InfluxDB through the v1-compatible HTTP API: /write with line protocol, /query with InfluxQL.
+
+InfluxDB 1.x, 2.x (with a DBRP mapping) and 3 Core all accept this API, which is
+also what Grafana's InfluxDB (InfluxQL) datasource speaks, so dashboards and the
+API run the same queries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
+from iotmon_storage.base import (
+    MEASUREMENT_DEAD_LETTER,
+    MEASUREMENT_SEEN,
+    MEASUREMENT_STATUS,
+    Aggregate,
+    Bucket,
+    DeviceSummary,
+    LatestReading,
+    StoreError,
+    StoreUnavailable,
+    TimeSeriesStore,
+)
+from iotmon_storage.line_protocol import (
+    encode_dead_letters,
+    encode_readings,
+    encode_statuses,
+)
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_identifier(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def _rfc3339(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class InfluxStore(TimeSeriesStore):
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        retention_policy: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        auth = httpx.BasicAuth(username, password or "") if username else None
+        self._client = httpx.Client(base_url=url, headers=headers, auth=auth, timeout=timeout)
+        self._database = database
+        self._write_params = {"db": database, "precision": "ns"}
+        if retention_policy:
+            self._write_params["rp"] = retention_policy
+
+    # -- writes ---------------------------------------------------------------
+
+    def _write(self, body: str) -> None:
+        if not body:
+            return
+        try:
+            response = self._client.post("/write", params=self._write_params, content=body.encode())
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"InfluxDB write failed: {exc}") from exc
+        if response.status_code == 204:
+            return
+        message = f"InfluxDB write returned {response.status_code}: {response.text[:500]}"
+        if response.status_code >= 500 or response.status_code in (404, 429):
+            # 404: database not created yet (or a 2.x bucket not mapped); retryable.
+            raise StoreUnavailable(message)
+        raise StoreError(message)
+
+    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int) -> None:
+        self._write(encode_readings(readings, seen_at_ns))
+
+    def write_statuses(self, statuses: Sequence[StatusEvent]) -> None:
+        self._write(encode_statuses(statuses))
+
+    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        base = time.time_ns()
+        # Distinct timestamps: equal (series, time) pairs would overwrite each other.
+        self._write(encode_dead_letters(letters, (base + i for i in range(len(letters)))))
+
+    # -- queries --------------------------------------------------------------
+
+    def query(self, statement: str, *, method: str = "GET") -> list[dict[str, Any]]:
+        """Run InfluxQL; return the series of the first statement's result."""
+        params = {"db": self._database, "q": statement, "epoch": "ns"}
+        try:
+            if method == "POST":
+                response = self._client.post("/query", params=params)
+            else:
+                response = self._client.get("/query", params=params)
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"InfluxDB query failed: {exc}") from exc
+        if response.status_code >= 500:
+            raise StoreUnavailable(f"InfluxDB query returned {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise StoreError(f"InfluxDB answered {response.status_code} without JSON") from exc
+        if "error" in body:
+            raise StoreError(f"InfluxDB: {body['error']}")
+        results = body.get("results") or [{}]
+        if "error" in results[0]:
+            raise StoreError(f"InfluxDB: {results[0]['error']} (query: {statement})")
+        series: list[dict[str, Any]] = results[0].get("series", [])
+        return series
+
+    def ensure_schema(self) -> None:
+        # InfluxDB 2.x/3 answer this with an error: there the bucket/database is
+        # created by the operator, so a refusal is not fatal.
+        try:
+            self.query(f"CREATE DATABASE {quote_identifier(self._database)}", method="POST")
+        except StoreError as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+
+    def ping(self) -> bool:
+        try:
+            return self._client.get("/ping").status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def latest(self, tenant: str, device: str) -> list[LatestReading]:
+        series = self.query(
+            'SELECT last("value") FROM /^[a-z][a-z0-9_]*$/ '
+            f"WHERE tenant = {quote_literal(tenant)} AND device = {quote_literal(device)} "
+            'GROUP BY "unit"'
+        )
+        readings = []
+        for item in series:
+            ts_ns, value = item["values"][0][:2]
+            unit = (item.get("tags") or {}).get("unit") or None
+            readings.append(LatestReading(item["name"], float(value), unit, _from_ns(ts_ns)))
+        return sorted(readings, key=lambda r: r.metric)
+
+    def series(
+        self,
+        tenant: str,
+        device: str,
+        metric: str,
+        start: datetime,
+        end: datetime,
+        bucket_seconds: int,
+        aggregate: Aggregate,
+    ) -> list[Bucket]:
+        series = self.query(
+            f'SELECT {aggregate.value}("value"), count("value") FROM {quote_identifier(metric)} '
+            f"WHERE tenant = {quote_literal(tenant)} AND device = {quote_literal(device)} "
+            f"AND time >= {quote_literal(_rfc3339(start))} "
+            f"AND time < {quote_literal(_rfc3339(end))} "
+            f"GROUP BY time({int(bucket_seconds)}s) fill(none)"
+        )
+        if not series:
+            return []
+        return [
+            Bucket(_from_ns(ts), None if value is None else float(value), count)
+            for ts, value, count in series[0]["values"]
+        ]
+
+    def devices(self, tenant: str | None = None) -> list[DeviceSummary]:
+        where = f" WHERE tenant = {quote_literal(tenant)}" if tenant else ""
+        seen = self.query(
+            f'SELECT last("readings") FROM {MEASUREMENT_SEEN}{where} GROUP BY "tenant", "device"'
+        )
+        status = self.query(
+            f'SELECT last("state") FROM {MEASUREMENT_STATUS}{where} GROUP BY "tenant", "device"'
+        )
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in seen:
+            key = (item["tags"]["tenant"], item["tags"]["device"])
+            found.setdefault(key, {})["seen"] = _from_ns(item["values"][0][0])
+        for item in status:
+            key = (item["tags"]["tenant"], item["tags"]["device"])
+            ts_ns, state = item["values"][0][:2]
+            entry = found.setdefault(key, {})
+            entry["state"] = DeviceState(state)
+            entry["since"] = _from_ns(ts_ns)
+        return [
+            DeviceSummary(t, d, v.get("seen"), v.get("state"), v.get("since"))
+            for (t, d), v in sorted(found.items())
+        ]
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        series = self.query(
+            f"SELECT * FROM {MEASUREMENT_DEAD_LETTER} ORDER BY time DESC LIMIT {int(limit)}"
+        )
+        if not series:
+            return []
+        columns = series[0]["columns"]
+        letters = []
+        for row in series[0]["values"]:
+            record = dict(zip(columns, row, strict=True))
+            letters.append(
+                DeadLetter(
+                    service=record["service"],
+                    reason=DeadLetterReason(record["reason"]),
+                    detail=record["detail"],
+                    topic=record["topic"],
+                    payload_excerpt=record["payload_excerpt"],
+                    payload_bytes=record["payload_bytes"],
+                    received_at=_from_ns(record["time"]),
+                )
+            )
+        return letters
+
+    def count_readings(self, tenant: str, metric: str) -> int:
+        series = self.query(
+            f'SELECT count("value") FROM {quote_identifier(metric)} '
+            f"WHERE tenant = {quote_literal(tenant)}"
+        )
+        return int(series[0]["values"][0][1]) if series else 0
+
+    def close(self) -> None:
+        self._client.close()

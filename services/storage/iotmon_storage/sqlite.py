@@ -1,0 +1,241 @@
+"""SQLite behind the storage interface: the embedded store for laptops with nothing installed.
+
+Same schema idea as InfluxDB (metric, tenant, device, ts, value), WAL mode and
+synchronous=FULL so a write that returned survives a crash, like an InfluxDB
+write acknowledged with 204.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
+from iotmon_storage.base import (
+    Aggregate,
+    Bucket,
+    DeviceSummary,
+    LatestReading,
+    StoreError,
+    StoreUnavailable,
+    TimeSeriesStore,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    tenant TEXT NOT NULL, device TEXT NOT NULL, metric TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL, value REAL NOT NULL, unit TEXT,
+    PRIMARY KEY (tenant, device, metric, ts_ns)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_seen (
+    tenant TEXT NOT NULL, device TEXT NOT NULL, seen_ns INTEGER NOT NULL,
+    PRIMARY KEY (tenant, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_status (
+    tenant TEXT NOT NULL, device TEXT NOT NULL, state TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+    PRIMARY KEY (tenant, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, received_ns INTEGER NOT NULL, service TEXT NOT NULL,
+    reason TEXT NOT NULL, detail TEXT NOT NULL, topic TEXT NOT NULL,
+    payload_excerpt TEXT NOT NULL, payload_bytes INTEGER NOT NULL
+);
+"""
+
+_AGGREGATES = {
+    Aggregate.MEAN: "AVG(value)",
+    Aggregate.MIN: "MIN(value)",
+    Aggregate.MAX: "MAX(value)",
+    Aggregate.COUNT: "COUNT(value)",
+    # SQLite returns the bare column from the row holding MAX(ts_ns).
+    Aggregate.LAST: "value",
+}
+
+
+def _from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def _to_ns(ts: datetime) -> int:
+    return int(ts.timestamp() * 1_000_000) * 1000
+
+
+class SqliteStore(TimeSeriesStore):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=10000")
+            self._db = db
+        return self._db
+
+    def _run(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+        with self._lock:
+            try:
+                db = self._conn()
+                db.execute("BEGIN")
+                db.executemany(sql, rows)
+                db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if self._db is not None and self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+
+    def _select(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return list(self._conn().execute(sql, args).fetchall())
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite query failed: {exc}") from exc
+
+    def ensure_schema(self) -> None:
+        with self._lock:
+            try:
+                self._conn().executescript(_SCHEMA)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(
+                    f"SQLite schema set-up failed at {self._path}: {exc}"
+                ) from exc
+
+    def ping(self) -> bool:
+        try:
+            self._select("SELECT 1")
+        except StoreError:
+            return False
+        return True
+
+    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO readings (tenant, device, metric, value, unit, ts_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            readings,
+        )
+        devices = {(r.tenant, r.device) for r in readings}
+        self._run(
+            "INSERT OR REPLACE INTO device_seen (tenant, device, seen_ns) VALUES (?, ?, ?)",
+            [(t, d, seen_at_ns) for t, d in devices],
+        )
+
+    def write_statuses(self, statuses: Sequence[StatusEvent]) -> None:
+        self._run(
+            "INSERT INTO device_status (tenant, device, state, ts_ns) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (tenant, device) DO UPDATE SET state = excluded.state, "
+            "ts_ns = excluded.ts_ns WHERE excluded.ts_ns >= device_status.ts_ns",
+            [(s.tenant, s.device, s.state.value, s.ts_ns) for s in statuses],
+        )
+
+    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        now = time.time_ns()
+        self._run(
+            "INSERT INTO dead_letters (received_ns, service, reason, detail, topic, "
+            "payload_excerpt, payload_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    now,
+                    d.service,
+                    d.reason.value,
+                    d.detail,
+                    d.topic,
+                    d.payload_excerpt,
+                    d.payload_bytes,
+                )
+                for d in letters
+            ],
+        )
+
+    def latest(self, tenant: str, device: str) -> list[LatestReading]:
+        rows = self._select(
+            "SELECT metric, value, unit, MAX(ts_ns) FROM readings "
+            "WHERE tenant = ? AND device = ? GROUP BY metric ORDER BY metric",
+            (tenant, device),
+        )
+        return [
+            LatestReading(str(m), float(v), None if u is None else str(u), _from_ns(int(t)))  # type: ignore[arg-type, call-overload]
+            for m, v, u, t in rows
+        ]
+
+    def series(
+        self,
+        tenant: str,
+        device: str,
+        metric: str,
+        start: datetime,
+        end: datetime,
+        bucket_seconds: int,
+        aggregate: Aggregate,
+    ) -> list[Bucket]:
+        width = int(bucket_seconds) * 1_000_000_000
+        extra = ", MAX(ts_ns)" if aggregate is Aggregate.LAST else ""
+        rows = self._select(
+            f"SELECT (ts_ns / ?) * ? AS bucket, {_AGGREGATES[aggregate]}, COUNT(value){extra} "  # noqa: S608
+            "FROM readings WHERE tenant = ? AND device = ? AND metric = ? "
+            "AND ts_ns >= ? AND ts_ns < ? GROUP BY bucket ORDER BY bucket",
+            (width, width, tenant, device, metric, _to_ns(start), _to_ns(end)),
+        )
+        return [
+            Bucket(_from_ns(int(row[0])), float(row[1]), int(row[2]))  # type: ignore[call-overload, arg-type]
+            for row in rows
+        ]
+
+    def devices(self, tenant: str | None = None) -> list[DeviceSummary]:
+        where, args = ("WHERE tenant = ?", (tenant,)) if tenant else ("", ())
+        seen = self._select(f"SELECT tenant, device, seen_ns FROM device_seen {where}", args)  # noqa: S608
+        status = self._select(
+            f"SELECT tenant, device, state, ts_ns FROM device_status {where}",  # noqa: S608
+            args,
+        )
+        found: dict[tuple[str, str], dict[str, object]] = {}
+        for t, d, ns in seen:
+            found.setdefault((str(t), str(d)), {})["seen"] = _from_ns(int(ns))  # type: ignore[call-overload]
+        for t, d, state, ns in status:
+            entry = found.setdefault((str(t), str(d)), {})
+            entry["state"] = DeviceState(str(state))
+            entry["since"] = _from_ns(int(ns))  # type: ignore[call-overload]
+        return [
+            DeviceSummary(t, d, v.get("seen"), v.get("state"), v.get("since"))  # type: ignore[arg-type]
+            for (t, d), v in sorted(found.items())
+        ]
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self._select(
+            "SELECT received_ns, service, reason, detail, topic, payload_excerpt, payload_bytes "
+            "FROM dead_letters ORDER BY id DESC LIMIT ?",
+            (int(limit),),
+        )
+        return [
+            DeadLetter(
+                received_at=_from_ns(int(ns)),  # type: ignore[call-overload]
+                service=str(service),
+                reason=DeadLetterReason(str(reason)),
+                detail=str(detail),
+                topic=str(topic),
+                payload_excerpt=str(excerpt),
+                payload_bytes=int(size),  # type: ignore[call-overload]
+            )
+            for ns, service, reason, detail, topic, excerpt, size in rows
+        ]
+
+    def count_readings(self, tenant: str, metric: str) -> int:
+        rows = self._select(
+            "SELECT COUNT(*) FROM readings WHERE tenant = ? AND metric = ?", (tenant, metric)
+        )
+        count = rows[0][0]
+        assert isinstance(count, int)
+        return count
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

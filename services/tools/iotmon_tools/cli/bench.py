@@ -1,0 +1,76 @@
+"""`iotmon bench ingest`: the broker's ceiling and ingest's throughput, measured in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+bench_app = typer.Typer(help="Benchmarks (not tests): real servers, real clients, real figures.")
+
+
+def _parse_workers(value: str) -> tuple[int, ...]:
+    try:
+        workers = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter("a comma-separated list of worker counts, e.g. 1,2") from None
+    if not workers or min(workers) < 1:
+        raise typer.BadParameter("worker counts must be ≥ 1")
+    return workers
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    messages: Annotated[int, typer.Option(min=1000, help="Single-reading messages.")] = 200_000,
+    publishers: Annotated[int, typer.Option(min=1, max=32, help="Parallel mosquitto_pub.")] = 4,
+    workers: Annotated[
+        str, typer.Option(help="Ingest worker processes to measure, comma-separated.")
+    ] = "1,2",
+    batch_messages: Annotated[int, typer.Option(min=1, help="Gateway batch messages.")] = 300,
+    batch_readings: Annotated[
+        int, typer.Option(min=1, max=5000, help="Readings per batch (payload ≤ 256 KiB).")
+    ] = 2000,
+    ingest_batch_size: Annotated[int, typer.Option(min=1, help="Ingest's batch size.")] = 5000,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Append the figures to --output.")] = True,
+    timeout: Annotated[float, typer.Option(help="Longest wait for one step, seconds.")] = 300.0,
+) -> None:
+    """Start mosquitto + influxd, measure (a) the C clients, (b) ingest, (c) their ratio."""
+    from rich.console import Console
+
+    from iotmon_tools.bench import BenchOptions, run_ingest_benchmark
+    from iotmon_tools.bench.ingest import BenchError
+    from iotmon_tools.bench.report import append_markdown, print_table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=180)  # a log file: no need to wrap the table
+    options = BenchOptions(
+        messages=messages,
+        publishers=publishers,
+        workers=_parse_workers(workers),
+        batch_messages=batch_messages,
+        batch_readings=batch_readings,
+        ingest_batch_size=ingest_batch_size,
+        timeout_s=timeout,
+    )
+    try:
+        result = run_ingest_benchmark(options, console, repo=Path.cwd())
+    except BenchError as exc:
+        console.print(f"[red]benchmark failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    print_table(result, console)
+    if write:
+        append_markdown(result, output)
+        console.print(f"appended to {output}")
+    if not result.nothing_lost:
+        console.print("[red]some messages were lost[/red]")
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.add_typer(bench_app, name="bench")

@@ -1,0 +1,40 @@
+"""What the demo is asked to run, and where its parts listen once started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from iotmon_storage import StoreSettings
+from iotmon_tools.localstack import free_port
+from iotmon_tools.localstack.processes import port_open
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    state_dir: Path = Path(".state/demo")
+    embedded: bool = False
+    devices: int = 200
+    interval: float = 1.0
+    tenant: str = "demo"
+    mode: str = "single"
+    api_port: int = 8000
+    mqtt_port: int = 1883
+    influx_port: int = 8086
+    seed: int = 1
+
+
+def port_or_free(preferred: int) -> int:
+    """The well-known port when it is free, so the printed URLs are the usual ones."""
+    return free_port() if port_open("127.0.0.1", preferred) else preferred
+
+
+@dataclass
+class Endpoints:
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 0
+    mqtt_v5: bool = True
+    broker: str = ""
+    store: StoreSettings = field(default_factory=StoreSettings)
+    store_label: str = ""
+    api_url: str = ""

@@ -1,0 +1,133 @@
+"""Start and stop the local demo stack: broker, store, ingest, simulated devices, API.
+
+Real mosquitto and influxd from PATH when present; otherwise (or with
+``embedded``) an in-process amqtt broker and a SQLite store behind the same
+storage interface, so the demo also runs on a laptop with nothing installed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from iotmon_runtime.workers import Worker
+from iotmon_storage import StoreSettings, open_store
+from iotmon_tools.demo.options import DemoOptions, Endpoints, port_or_free
+from iotmon_tools.demo.wiring import build_api, build_devices, build_ingest
+from iotmon_tools.localstack import EmbeddedBroker, InfluxdProcess, MosquittoProcess, find_program
+
+
+class DemoStack:
+    """Starts each part in order with progress shown; ``stop`` undoes what started."""
+
+    def __init__(self, options: DemoOptions, console: Console) -> None:
+        self._options = options
+        self._console = console
+        self._started: list[tuple[str, Worker]] = []
+        self.endpoints = Endpoints()
+
+    @property
+    def embedded(self) -> bool:
+        if self._options.embedded:
+            return True
+        return find_program("mosquitto") is None or find_program("influxd") is None
+
+    def start(self) -> None:
+        options = self._options
+        state = options.state_dir.resolve()
+        state.mkdir(parents=True, exist_ok=True)
+        if not options.embedded and self.embedded:
+            self._console.print(
+                "[yellow]mosquitto or influxd not found on PATH: running the embedded "
+                "broker and store instead (install them with scripts/setup).[/yellow]"
+            )
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("MQTT broker", lambda: self._start_broker(state)),
+            ("time-series store", lambda: self._start_store(state)),
+            ("ingest", self._start_ingest),
+            (f"{options.devices} simulated devices", self._start_devices),
+            ("API", self._start_api),
+        ]
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=False,
+        ) as progress:
+            for label, step in steps:
+                task = progress.add_task(f"starting {label}", total=1)
+                step()
+                progress.update(task, completed=1, description=f"[green]✓[/green] {label}")
+
+    def _remember(self, name: str, worker: Worker) -> None:
+        self._started.append((name, worker))
+
+    def _start_broker(self, state: Path) -> None:
+        endpoints = self.endpoints
+        port = port_or_free(self._options.mqtt_port)
+        if self.embedded:
+            broker: EmbeddedBroker | MosquittoProcess = EmbeddedBroker(port=port)
+            endpoints.mqtt_v5 = False
+            endpoints.broker = f"embedded amqtt (MQTT 3.1.1) on mqtt://127.0.0.1:{port}"
+        else:
+            broker = MosquittoProcess(state / "mosquitto", port=port)
+            endpoints.broker = f"mosquitto on mqtt://127.0.0.1:{port}"
+        broker.start()
+        self._remember("broker", broker)
+        endpoints.mqtt_host, endpoints.mqtt_port = broker.host, broker.port
+
+    def _start_store(self, state: Path) -> None:
+        endpoints = self.endpoints
+        if self.embedded:
+            path = state / "iotmon.db"
+            endpoints.store = StoreSettings(backend="sqlite", sqlite_path=path)
+            endpoints.store_label = f"SQLite at {path}"
+        else:
+            port = port_or_free(self._options.influx_port)
+            influxd = InfluxdProcess(state / "influxdb", port=port)
+            influxd.start()
+            self._remember("influxd", influxd)
+            endpoints.store = StoreSettings(url=influxd.url, database="iotmon")
+            endpoints.store_label = f"InfluxDB 1.x at {influxd.url} (database iotmon)"
+        store = open_store(endpoints.store)
+        try:
+            store.ensure_schema()
+        finally:
+            store.close()
+
+    def _start_ingest(self) -> None:
+        worker = build_ingest(self.endpoints, self._options.state_dir.resolve())
+        worker.start()
+        self._remember("ingest", worker)
+
+    def _start_devices(self) -> None:
+        worker = build_devices(self.endpoints, self._options)
+        worker.start()
+        self._remember("devices", worker)
+
+    def _start_api(self) -> None:
+        port = port_or_free(self._options.api_port)
+        worker = build_api(self.endpoints, port)
+        worker.start()
+        self._remember("api", worker)
+        self.endpoints.api_url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        # Devices first so their offline status is still ingested, broker last.
+        for name, worker in reversed(self._started):
+            try:
+                worker.stop()
+            except Exception:  # noqa: BLE001 - one part failing to stop must not keep the rest running
+                self._console.print_exception()
+                self._console.print(f"[red]{name} did not stop cleanly[/red]")
+        self._started.clear()
+
+
+def wait_for(stop: threading.Event, seconds: float | None) -> None:
+    """Block until Ctrl-C (``stop`` set by the signal handler) or ``seconds`` pass."""
+    stop.wait(seconds)

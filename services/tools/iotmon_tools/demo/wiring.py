@@ -1,0 +1,47 @@
+"""Build each demo part from the stack's endpoints: the one place that knows every service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from iotmon_api import ApiServer
+from iotmon_api import Settings as ApiSettings
+from iotmon_edge import EdgeAgent, EdgeMqttSettings, build_agent, simulated_agent_config
+from iotmon_ingest import IngestMqttSettings, IngestService, IngestSettings
+from iotmon_runtime.mqtt import MqttProtocol
+from iotmon_tools.demo.options import DemoOptions, Endpoints
+
+
+def _protocol(endpoints: Endpoints) -> MqttProtocol:
+    return MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311
+
+
+def build_devices(endpoints: Endpoints, options: DemoOptions) -> EdgeAgent:
+    config = simulated_agent_config(
+        options.tenant, options.devices, options.interval, options.mode, seed=options.seed
+    )
+    mqtt = EdgeMqttSettings(
+        host=endpoints.mqtt_host,
+        port=endpoints.mqtt_port,
+        protocol=_protocol(endpoints),
+        reconnect_max_s=5,
+    )
+    return build_agent(config, mqtt)
+
+
+def build_api(endpoints: Endpoints, port: int) -> ApiServer:
+    # Warnings only: the demo's console shows the summary, not one line per request.
+    settings = ApiSettings(host="127.0.0.1", port=port, store=endpoints.store, log_level="WARNING")
+    return ApiServer(settings)
+
+
+def build_ingest(endpoints: Endpoints, state_dir: Path) -> IngestService:
+    settings = IngestSettings(
+        instance_id="demo",
+        mqtt=IngestMqttSettings(
+            host=endpoints.mqtt_host, port=endpoints.mqtt_port, protocol=_protocol(endpoints)
+        ),
+        store=endpoints.store,
+        spool_dir=state_dir / "ingest-spool",
+    )
+    return IngestService(settings)
