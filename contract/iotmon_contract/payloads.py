@@ -328,6 +328,12 @@ class DeadLetterReason(StrEnum):
     OVERSIZED = "oversized"
     UNKNOWN_DEVICE = "unknown_device"
     BAD_TIMESTAMP = "bad_timestamp"
+    STORE_REJECTED = "store_rejected"
+    """The store refused the reading; the detail carries the store's own reason."""
+    UNAUTHORIZED_DEVICE = "unauthorized_device"
+    """A gateway spoke for a device it is not registered for."""
+    RETAINED = "retained"
+    """Telemetry or an event published retained, which the contract forbids."""
 
 
 class DeadLetter(ContractModel):
