@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from iotmon_storage.base import (
     StoreError,
     StoreUnavailable,
     TimeSeriesStore,
+    dead_letter_stamps,
 )
 
 _SCHEMA = """
@@ -115,16 +115,22 @@ class SqliteStore(TimeSeriesStore):
             return False
         return True
 
-    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int) -> None:
+    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int | None) -> None:
         self._run(
             "INSERT OR REPLACE INTO readings (tenant, device, metric, value, unit, ts_ns) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             readings,
         )
-        devices = {(r.tenant, r.device) for r in readings}
+        if seen_at_ns is not None:
+            self.mark_seen(dict.fromkeys({(r.tenant, r.device) for r in readings}, 1), seen_at_ns)
+
+    def mark_seen(
+        self, readings_per_device: Mapping[tuple[str, str], int], seen_at_ns: int
+    ) -> None:
+        # This schema keeps when a device was last seen, not how many readings it sent.
         self._run(
             "INSERT OR REPLACE INTO device_seen (tenant, device, seen_ns) VALUES (?, ?, ?)",
-            [(t, d, seen_at_ns) for t, d in devices],
+            [(t, d, seen_at_ns) for t, d in readings_per_device],
         )
 
     def write_statuses(self, statuses: Sequence[StatusEvent]) -> None:
@@ -135,14 +141,16 @@ class SqliteStore(TimeSeriesStore):
             [(s.tenant, s.device, s.state.value, s.ts_ns) for s in statuses],
         )
 
-    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        now = time.time_ns()
+    def write_dead_letters(
+        self, letters: Sequence[DeadLetter], stamps_ns: Sequence[int] | None = None
+    ) -> None:
+        stamps = dead_letter_stamps(letters) if stamps_ns is None else stamps_ns
         self._run(
             "INSERT INTO dead_letters (received_ns, service, reason, detail, topic, "
             "payload_excerpt, payload_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    now,
+                    stamp,
                     d.service,
                     d.reason.value,
                     d.detail,
@@ -150,7 +158,7 @@ class SqliteStore(TimeSeriesStore):
                     d.payload_excerpt,
                     d.payload_bytes,
                 )
-                for d in letters
+                for d, stamp in zip(letters, stamps, strict=True)
             ],
         )
 
