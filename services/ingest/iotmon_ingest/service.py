@@ -2,7 +2,7 @@
 
 ``IngestService(settings, stop_event)`` is the in-process worker (``start``/
 ``stop``): the shared MQTT client with ingest's subscriptions registered on it,
-the decoder and the store writer.
+the decoder, the store writer and the monitor (health file, counters log).
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from iotmon_contract import TelemetryValidator, status_filter, telemetry_filter
 from iotmon_ingest.config import SERVICE_NAME, IngestSettings
 from iotmon_ingest.counters import CounterSnapshot, IngestCounters
 from iotmon_ingest.domain import StoreGate
-from iotmon_ingest.pipeline import DecodedBatch, Decoder, InboundQueue, StoreWriter
+from iotmon_ingest.health import Health, HealthState
+from iotmon_ingest.monitor import Monitor
+from iotmon_ingest.pipeline import DecodedBatch, Decoder, InboundQueue
 from iotmon_ingest.registry import load_registry
 from iotmon_ingest.spool import Spool
+from iotmon_ingest.writer import StoreWriter
 from iotmon_runtime.mqtt import ConnectionEvent, MqttClient, RetainHandling
 from iotmon_storage import TimeSeriesStore, open_store
 
@@ -52,6 +55,9 @@ class IngestService:
         self._client: MqttClient | None = None
         self._decoder: Decoder | None = None
         self._writer: StoreWriter | None = None
+        self._inbound: InboundQueue | None = None
+        self._spool: Spool | None = None
+        self._monitor: Monitor | None = None
         self._owns_store = store is None
         self.failure: str | None = None
 
@@ -85,7 +91,8 @@ class IngestService:
         # Two batches in hand-off: one being written, one validated and waiting.
         handoff: queue.Queue[DecodedBatch | None] = queue.Queue(maxsize=2)
         client = self._build_client(inbound)
-        spool = Spool(settings.spool_dir / settings.client_id)
+        spool = Spool(settings.spool_folder, max_bytes=settings.spool_max_bytes)
+        spool.open()
         self._decoder = Decoder(
             inbound,
             handoff,
@@ -106,13 +113,26 @@ class IngestService:
             publish=client.publish,
             service=SERVICE_NAME,
             counters=self._counters,
-            stats_interval_s=settings.stats_interval_s,
+            retry_min_s=settings.store_retry_min_s,
+            retry_max_s=settings.store_retry_max_s,
             on_fatal=self._fatal,
         )
         self._decoder.consumer_alive = self._writer.alive
         self._client = client
+        self._inbound = inbound
+        self._spool = spool
+        self._monitor = Monitor(
+            self.health,
+            settings.health_file,
+            counters=self._counters.snapshot,
+            spool_pending=spool.pending,
+            take_suppressed_logs=self._writer.take_suppressed_logs,
+            health_interval_s=settings.health_interval_s,
+            stats_interval_s=settings.stats_interval_s,
+        )
         self._writer.start()
         self._decoder.start()
+        self._monitor.start()
         client.start()
         logger.info(
             "ingest %s started: broker %s:%s (MQTT %s%s), store %s, spool %s",
@@ -140,7 +160,7 @@ class IngestService:
             fast_path=mqtt.fast_path,
             name=f"ingest-{self._settings.client_id}",
         )
-        client.set_paused(inbound.full)
+        client.set_paused(self._intake_paused)
         client.add_listener(self._on_connection)
         client.subscribe(telemetry_filter(), inbound.put, share_group=mqtt.share_group, inline=True)
         if mqtt.subscribe_status:
@@ -153,6 +173,52 @@ class IngestService:
                 inline=True,
             )
         return client
+
+    def _intake_paused(self) -> bool:
+        """Stop reading from the broker: too much received and unwritten, or a batch
+        that neither the store nor the spool takes (network thread: attribute reads)."""
+        inbound, writer = self._inbound, self._writer
+        return (inbound is not None and inbound.full()) or (
+            writer is not None and writer.blocked is not None
+        )
+
+    def health(self) -> Health:
+        """How this ingest is doing: ok, or degraded with the reasons why."""
+        settings = self._settings
+        writer, client, spool = self._writer, self._client, self._spool
+        reasons: list[str] = []
+        paused = False
+        held = 0
+        if writer is not None:
+            if writer.blocked is not None:
+                paused = True
+                held = writer.held_messages
+                what = "spool full" if writer.blocked_full else "spool not writable"
+                reasons.append(f"{what}: intake paused ({writer.blocked})")
+            if not writer.store_healthy:
+                reasons.append(f"store unavailable: {writer.store_error or 'retrying'}")
+            started = writer.write_started
+            if started is not None:
+                waited = time.monotonic() - started
+                if waited > min(settings.store.timeout_s, 2.0):
+                    reasons.append(f"store write pending for {waited:.0f}s")
+        if client is not None and not client.connected:
+            reasons.append(f"MQTT broker {settings.mqtt.address} not connected")
+        spool_batches = spool.pending() if spool is not None else 0
+        if spool_batches:
+            reasons.append(f"spool holds {spool_batches} batches for the store")
+        return Health(
+            state=HealthState.DEGRADED if reasons else HealthState.OK,
+            intake_paused=paused,
+            reasons=tuple(reasons),
+            held_messages=held,
+            spool_batches=spool_batches,
+            spool_bytes=spool.pending_bytes() if spool is not None else 0,
+            counters=self._counters.snapshot().as_dict(),
+            client_id=settings.client_id,
+            written_at=time.time(),
+            interval_s=settings.health_interval_s,
+        )
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         # Network thread: only record and signal.
@@ -167,14 +233,20 @@ class IngestService:
         """Flush what was received, write it, acknowledge it, then disconnect (idempotent)."""
         if self._client is None:
             return
+        if self._writer is not None:
+            # What neither the store nor the spool takes now stays with the broker.
+            self._writer.abandon_when_blocked()
         if self._decoder is not None:
             self._decoder.stop(_STOP_TIMEOUT_S)
         if self._writer is not None:
             self._writer.stop(_STOP_TIMEOUT_S)
+        if self._monitor is not None:
+            self._monitor.stop()
         self._client.stop()
         if self._store is not None and self._owns_store:
             self._store.close()
         self._decoder = self._writer = None
+        self._monitor = None
         self._client = None
         self._stop_event.set()
         logger.info("ingest %s stopped", self._settings.client_id)

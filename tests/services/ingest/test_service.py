@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from iotmon_contract import DeadLetterReason, dead_letter_topic, status_topic, telemetry_topic
-from iotmon_ingest import IngestService, IngestSettings, pipeline
+from iotmon_ingest import IngestService, IngestSettings, writer
 from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
 from iotmon_storage.influx import InfluxStore
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess, find_program, free_port
@@ -129,7 +129,7 @@ def test_readings_split_over_several_writes_are_all_counted_as_seen(
 ) -> None:
     # A batch larger than one InfluxDB request is written in chunks; each chunk's
     # _device_seen point must add to the count, not overwrite the previous one.
-    monkeypatch.setattr(pipeline, "_WRITE_CHUNK", 100)
+    monkeypatch.setattr(writer, "_WRITE_CHUNK", 100)
     tenant = unique("t")
     start_ingest()
     publisher = Publisher(fresh_mosquitto)
@@ -169,7 +169,9 @@ def test_store_outage_spools_then_replays_without_loss(
             publisher.publish(topic, single(float(i), ts_from_us(base + i)))
         publisher.flush()
         # Acknowledged because spooled: the broker holds nothing for us any more.
-        assert wait_until(lambda: service.counters.acked == 1500, 15)
+        client = service.client
+        assert client is not None
+        assert wait_until(lambda: client.stats().acks == 1500, 15)
         assert service.counters.spooled_readings == 1000
         spool = tmp_path / "spool" / service.settings.client_id
         assert any(spool.glob("*.batch.json"))
@@ -218,7 +220,9 @@ def test_mqtt_311_and_the_plain_paho_path_store_everything(
         )
     publisher.close()
     assert wait_until(lambda: values_by_time(store, tenant, "temperature") == expected, 15)
-    assert wait_until(lambda: service.counters.acked == 270, 5)
+    client = service.client
+    assert client is not None
+    assert wait_until(lambda: client.stats().acks == 270, 5)
 
 
 def test_refused_credentials_stop_the_service_instead_of_retrying(
@@ -254,7 +258,7 @@ def test_refused_credentials_stop_the_service_instead_of_retrying(
         broker.stop()
 
 
-def test_no_store_and_no_spool_stops_without_acknowledging(
+def test_no_store_and_no_spool_holds_messages_unacknowledged_until_stopped(
     start_ingest: StartIngest,
     fresh_mosquitto: MosquittoProcess,
     store: TimeSeriesStore,
@@ -268,16 +272,26 @@ def test_no_store_and_no_spool_stops_without_acknowledging(
     dead_store = {"url": f"http://127.0.0.1:{free_port()}", "database": database}
     mqtt = {"host": fresh_mosquitto.host, "port": fresh_mosquitto.port, "client_id": "no-disk"}
     failing = start_ingest(store=dead_store, spool_dir=blocked, mqtt=mqtt)
+    client = failing.client
+    assert client is not None
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 60_000_000
     for i in range(10):
         publisher.publish(telemetry_topic(tenant, "env-1"), single(float(i), ts_from_us(base + i)))
     publisher.flush()
-    assert failing.stop_event.wait(10)
-    assert failing.failure is not None
-    assert "spool" in failing.failure
+
+    # Neither store nor spool: ingest holds the batch, pauses intake and stays up.
+    assert wait_until(lambda: failing.health().intake_paused, 10), failing.health()
+    health = failing.health()
+    assert health.held_messages == 10
+    assert any(r.startswith("spool not writable: intake paused") for r in health.reasons)
+    assert any(r.startswith("store unavailable") for r in health.reasons), health.reasons
+    assert not failing.stop_event.is_set()
+    assert client.stats().received == 10
+    assert client.stats().acks == 0
     failing.stop()
-    assert failing.counters.acked == 0
+    assert client.stats().acks == 0
+    assert failing.failure is None
 
     # Nothing was acknowledged, so the broker hands all of it to the next run.
     start_ingest(mqtt=mqtt)
