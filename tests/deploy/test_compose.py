@@ -271,6 +271,27 @@ def test_prod_without_secrets_is_refused(
 # -- ingest's state: a stable identity and a spool on a volume ----------------------
 
 
+def test_ingest_health_check_reads_the_health_files_ingest_writes(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    """The check is ingest's own health command, run with the service's settings: it
+    reads the files the running service writes, which live on its state volume."""
+    from iotmon_ingest.config import IngestSettings
+
+    service = SERVICES["ingest"]
+    test = [str(part) for part in service["healthcheck"]["test"]]
+    assert test[0] == "CMD"
+    program = _dockerfile_targets()[service["build"]["target"]]
+    assert test[1] == program
+    assert SERVICE_PARSERS[program]().parse_args(test[2:]).command == "health"
+    for variable, value in environment(service).items():
+        clean_environment.setenv(variable, value)
+    settings = IngestSettings.from_environment()
+    mounts = _volume_mounts(service)
+    for path in settings.health_files():
+        assert any(PurePosixPath(path).is_relative_to(m) for m in mounts), path
+
+
 def _volume_mounts(service: dict[str, Any]) -> dict[str, str]:
     """Container path -> named volume, for the service's named (not bind) volumes."""
     named = set(COMPOSE.get("volumes") or {})
