@@ -43,6 +43,10 @@ class Health:
     """Messages received but not yet durable while intake is paused (unacknowledged)."""
     spool_batches: int = 0
     spool_bytes: int = 0
+    mqtt_received: int = 0
+    """Messages the MQTT client received on its connections so far."""
+    mqtt_acks: int = 0
+    """Acknowledgements it sent: every one for a message already stored or spooled."""
     counters: dict[str, Any] = field(default_factory=dict)
     client_id: str = ""
     written_at: float = 0.0
@@ -72,6 +76,8 @@ class Health:
             held_messages=int(raw.get("held_messages", 0)),
             spool_batches=int(raw.get("spool_batches", 0)),
             spool_bytes=int(raw.get("spool_bytes", 0)),
+            mqtt_received=int(raw.get("mqtt_received", 0)),
+            mqtt_acks=int(raw.get("mqtt_acks", 0)),
             counters=dict(raw.get("counters") or {}),
             client_id=str(raw.get("client_id", "")),
             written_at=float(raw["written_at"]),

@@ -190,11 +190,12 @@ class IngestService:
         paused = False
         held = 0
         if writer is not None:
-            if writer.blocked is not None:
+            blocked = writer.blocked
+            if blocked is not None:
                 paused = True
-                held = writer.held_messages
-                what = "spool full" if writer.blocked_full else "spool not writable"
-                reasons.append(f"{what}: intake paused ({writer.blocked})")
+                held = blocked.messages
+                what = "spool full" if blocked.full else "spool not writable"
+                reasons.append(f"{what}: intake paused ({blocked.reason})")
             if not writer.store_healthy:
                 reasons.append(f"store unavailable: {writer.store_error or 'retrying'}")
             started = writer.write_started
@@ -204,6 +205,7 @@ class IngestService:
                     reasons.append(f"store write pending for {waited:.0f}s")
         if client is not None and not client.connected:
             reasons.append(f"MQTT broker {settings.mqtt.address} not connected")
+        mqtt = client.stats() if client is not None else None
         spool_batches = spool.pending() if spool is not None else 0
         if spool_batches:
             reasons.append(f"spool holds {spool_batches} batches for the store")
@@ -214,6 +216,8 @@ class IngestService:
             held_messages=held,
             spool_batches=spool_batches,
             spool_bytes=spool.pending_bytes() if spool is not None else 0,
+            mqtt_received=mqtt.received if mqtt is not None else 0,
+            mqtt_acks=mqtt.acks if mqtt is not None else 0,
             counters=self._counters.snapshot().as_dict(),
             client_id=settings.client_id,
             written_at=time.time(),

@@ -47,6 +47,16 @@ class Written:
 _SPOOLED = Written(0, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """Why intake is paused: the batch held (its messages unacknowledged) and the failure."""
+
+    reason: str
+    full: bool
+    """Out of space (disk, quota, spool_max_bytes), rather than a spool that cannot be written."""
+    messages: int
+
+
 class _Abandoned(Exception):
     """Stopping while a batch could not be made durable: it stays unacknowledged."""
 
@@ -89,10 +99,8 @@ class StoreWriter:
         self._outage_logged = False
         # Read by the health monitor's thread: plain attributes, each written by
         # this thread only.
-        self.blocked: str | None = None
-        """Why intake is paused (no store, no spool), or None."""
-        self.blocked_full = False
-        self.held_messages = 0
+        self.blocked: Blocked | None = None
+        """Why intake is paused (no store, no spool), or None; replaced whole."""
         self.write_started: float | None = None
         """time.monotonic() when the store write in progress began, or None."""
         self.store_error: str | None = None
@@ -138,7 +146,7 @@ class StoreWriter:
             logger.warning(
                 "stopping with %d messages neither stored nor spooled; unacknowledged, the "
                 "broker delivers them again",
-                self.held_messages,
+                self.blocked.messages if self.blocked else 0,
             )
         except Exception:
             logger.exception("ingest store writer stopped on an unexpected error")
@@ -153,7 +161,7 @@ class StoreWriter:
         records = SpooledBatch(
             batch.received_ns, outcome.readings, outcome.statuses, outcome.dead_letters
         )
-        written = self._make_durable(records, len(batch.tokens))
+        written = self._make_durable(records, outcome.messages)
         acked = self._ack(batch.tokens)
         self._counters.add(
             batches=1,
@@ -193,15 +201,12 @@ class StoreWriter:
                 failure,
                 messages,
             )
-        self.held_messages = messages
-        self.blocked_full = failure.full
-        self.blocked = str(failure)
+        self.blocked = Blocked(str(failure), failure.full, messages)
 
     def _unblock(self) -> None:
         if self.blocked is not None:
             logger.info("intake resumed: the held batch is durable")
             self.blocked = None
-            self.held_messages = 0
 
     def _write(self, records: SpooledBatch) -> Written | None:
         """Write a batch to the store; None when the store is unavailable (nothing is lost:
