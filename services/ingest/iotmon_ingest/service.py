@@ -208,7 +208,8 @@ class IngestService:
         mqtt = client.stats() if client is not None else None
         spool_batches = spool.pending() if spool is not None else 0
         if spool_batches:
-            reasons.append(f"spool holds {spool_batches} batches for the store")
+            plural = "es" if spool_batches != 1 else ""
+            reasons.append(f"spool holds {spool_batches} batch{plural} for the store")
         return Health(
             state=HealthState.DEGRADED if reasons else HealthState.OK,
             intake_paused=paused,

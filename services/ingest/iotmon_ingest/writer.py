@@ -264,7 +264,11 @@ class StoreWriter:
             try:
                 store.write_readings(chunk, seen_at_ns)
             except StoreRefused as refusal:
-                found = isolate_refused(chunk, _readings_only(store), refusal)
+                # What a store refuses clusters by measurement (a field type conflict)
+                # or by time (a retention policy): in that order the refused points lie
+                # together and halving finds them in a few writes, not one per point.
+                ordered = sorted(chunk, key=_metric_then_time)
+                found = isolate_refused(ordered, _readings_only(store), refusal)
                 refused.extend(
                     refused_reading(f.item, f.reason, service=self._service) for f in found
                 )
@@ -290,7 +294,8 @@ class StoreWriter:
         try:
             self._store.write_statuses(statuses)
         except StoreRefused as refusal:
-            found = isolate_refused(statuses, self._store.write_statuses, refusal)
+            ordered = sorted(statuses, key=lambda status: status.ts_ns)
+            found = isolate_refused(ordered, self._store.write_statuses, refusal)
             refused.extend(refused_status(f.item, f.reason, service=self._service) for f in found)
             return len(found)
         return 0
@@ -373,6 +378,10 @@ class StoreWriter:
                 break
         if replayed and not self._spool.pending():
             logger.info("spool drained")
+
+
+def _metric_then_time(reading: ValidatedReading) -> tuple[str, int]:
+    return reading.metric, reading.ts_ns
 
 
 def _readings_only(store: TimeSeriesStore) -> Callable[[Sequence[ValidatedReading]], None]:
