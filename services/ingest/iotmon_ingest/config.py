@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
@@ -158,6 +158,15 @@ class IngestSettings(ServiceSettings):
     workers: int = Field(
         default=1, ge=1, le=64, description="Worker processes (iotmon ingest --workers)."
     )
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _ingest_store(cls, value: object) -> object:
+        """A plain StoreSettings (the demo builds one for every service) counts for what it
+        sets; what it leaves unset takes ingest's defaults (its shorter timeout)."""
+        if isinstance(value, StoreSettings) and not isinstance(value, IngestStoreSettings):
+            return value.model_dump(exclude_unset=True)
+        return value
 
     @property
     def client_id(self) -> str:

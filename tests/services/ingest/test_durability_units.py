@@ -252,3 +252,20 @@ def test_missing_or_garbled_health_file_is_unreadable(tmp_path: Path) -> None:
     garbled.write_text('{"format": 1, "state": "ok"')
     with pytest.raises(HealthUnreadable, match="unreadable"):
         read_health(garbled, attempts=1)
+
+
+# -- settings ------------------------------------------------------------------------
+
+
+def test_ingest_store_timeout_defaults_short_also_for_a_plain_store_settings() -> None:
+    from iotmon_ingest import IngestSettings
+    from iotmon_storage import StoreSettings
+
+    assert StoreSettings().timeout_s == 30.0  # the API's queries keep the long default
+    assert IngestSettings(environment="test").store.timeout_s == 5.0
+    # The demo hands every service one StoreSettings: what it sets counts, the rest
+    # takes ingest's defaults.
+    given = IngestSettings(environment="test", store=StoreSettings(url="http://db:8086"))
+    assert (given.store.url, given.store.timeout_s) == ("http://db:8086", 5.0)
+    explicit = IngestSettings(environment="test", store=StoreSettings(timeout_s=42))
+    assert explicit.store.timeout_s == 42.0
