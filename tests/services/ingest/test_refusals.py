@@ -224,3 +224,45 @@ def test_a_spooled_batch_the_store_refuses_in_part_on_replay(
         dead.close()
     finally:
         proxy.stop()
+
+
+def test_dead_letters_the_store_refuses_are_counted_and_the_batch_still_stored(
+    start_ingest: StartIngest,
+    fresh_mosquitto: MosquittoProcess,
+    influxd: InfluxdProcess,
+    store: TimeSeriesStore,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    # A float payload_bytes in _dead_letter first: every dead letter (an integer
+    # there) is now a field type conflict.
+    response = httpx.post(
+        f"{influxd.url}/write",
+        params={"db": database},
+        content=f"_dead_letter,reason=schema,service=other payload_bytes=1.5 {time.time_ns()}",
+    )
+    assert response.status_code == 204, response.text
+    tenant = unique("t")
+    service = start_ingest()
+    dead = Collector(fresh_mosquitto, dead_letter_topic("ingest"))
+    publisher = Publisher(fresh_mosquitto)
+    topic = telemetry_topic(tenant, "env-1")
+    base = now_us() - 60_000_000
+    expected = {("env-1", (base + i) * 1000): float(i) for i in range(20)}
+    for i in range(20):
+        publisher.publish(topic, single(float(i), ts_from_us(base + i)))
+        if i in (5, 15):
+            publisher.publish(topic, b"{this is not json")
+    publisher.close()
+    assert wait_until(lambda: stored_values(store, tenant, "temperature") == expected, 15)
+    assert wait_until(lambda: service.counters.unstored_dead_letters == 2, 10)
+    assert [p["reason"] for p in dead.payloads()] == ["not_json", "not_json"]
+    assert service.counters.dead_letters == {"not_json": 2}
+    assert isinstance(store, InfluxStore)
+    series = store.query('SELECT count("payload_bytes") FROM "_dead_letter"')
+    assert series[0]["values"][0][1] == 1  # only the conflicting point written first
+    client = service.client
+    assert client is not None
+    assert wait_until(lambda: client.stats().acks == 22, 5)
+    assert service.health().spool_batches == 0
+    dead.close()
