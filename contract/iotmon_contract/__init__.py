@@ -4,6 +4,7 @@ Every producer (edge agents, simulators) and consumer (ingest, API, alerts)
 imports topics and models from here; nobody builds a topic string by hand.
 """
 
+from iotmon_contract.fields import PRINTABLE_PATTERN, to_printable
 from iotmon_contract.payloads import (
     MAX_BATCH_READINGS,
     MAX_PAYLOAD_BYTES,
@@ -39,6 +40,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "MAX_BATCH_READINGS",
     "MAX_PAYLOAD_BYTES",
+    "PRINTABLE_PATTERN",
     "TOPIC_ROOT",
     "ContractViolation",
     "DeadLetter",
@@ -63,5 +65,6 @@ __all__ = [
     "status_topic",
     "telemetry_filter",
     "telemetry_topic",
+    "to_printable",
     "topic_rule",
 ]
