@@ -36,8 +36,8 @@ from hypothesis import strategies as st
 from jsonschema.protocols import Validator
 from pydantic import BaseModel, ValidationError
 
-from iotmon_contract import MAX_BATCH_READINGS, SingleReading, parse_telemetry
-from iotmon_contract.asyncapi import MODELS, json_schemas
+from iotmon_contract import MAX_BATCH_READINGS, SingleReading, parse_event, parse_telemetry
+from iotmon_contract.asyncapi import EVENT_SCHEMA_NAME, MODELS, json_schemas
 
 # --- the schema side -------------------------------------------------------------
 
@@ -100,6 +100,8 @@ VALIDATORS = {
 
 def parse(name: str, text: str) -> BaseModel:
     """The contract's parser for the payload a published schema describes."""
+    if name == EVENT_SCHEMA_NAME:
+        return parse_event(text)
     return MODELS[name].model_validate_json(text)
 
 
