@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from iotmon_contract.alerts import AlertMessage, Notice
 from iotmon_contract.commands import CommandRequest, CommandResponse
-from iotmon_contract.events import EVENT_TYPES, DeviceEvent
+from iotmon_contract.events import EVENT_TYPES, event_json_schema
 from iotmon_contract.payloads import (
     MAX_BATCH_READINGS,
     MAX_PAYLOAD_BYTES,
@@ -51,7 +51,6 @@ MODELS: dict[str, type[BaseModel]] = {
 """Payload models with a published schema of their own."""
 
 EVENT_SCHEMA_NAME = "DeviceEvent"
-_EVENT_ADAPTER: TypeAdapter[DeviceEvent] = TypeAdapter(DeviceEvent)
 _EVENT_DESCRIPTION = (
     "A device event: the envelope (type, ts, seq, device) and the fields of its type, "
     "selected by type."
@@ -71,7 +70,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         schema["$schema"] = _DRAFT
         schema["$id"] = _schema_id(name)
         schemas[name] = schema
-    event = _EVENT_ADAPTER.json_schema(mode="validation")
+    event = event_json_schema()
     schemas[EVENT_SCHEMA_NAME] = {
         "$schema": _DRAFT,
         "$id": _schema_id(EVENT_SCHEMA_NAME),
@@ -178,7 +177,7 @@ def _schema_definitions() -> dict[str, Any]:
         ref_template=ref_template,
     )
     schemas: dict[str, Any] = definitions["$defs"]
-    event = _EVENT_ADAPTER.json_schema(mode="validation", ref_template=ref_template)
+    event = event_json_schema(ref_template)
     for name, definition in event.pop("$defs").items():
         assert schemas[name] == definition, f"two schemas named {name}"
     # The AsyncAPI schema format's discriminator is the property's name (a string), not

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 
 from iotmon_contract.fields import OPAQUE_ID_PATTERN, PRINTABLE_PATTERN, WireInteger
 from iotmon_contract.payloads import (
@@ -341,5 +342,6 @@ def parse_event(payload: bytes | bytearray | str) -> DeviceEvent:
     return _EVENT_ADAPTER.validate_json(payload)
 
 
-def event_json_schema() -> dict[str, Any]:
-    return _EVENT_ADAPTER.json_schema()
+def event_json_schema(ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
+    """JSON Schema of DeviceEvent: a oneOf over the event types, with their definitions."""
+    return _EVENT_ADAPTER.json_schema(mode="validation", ref_template=ref_template)

@@ -280,10 +280,10 @@ class EventValidator(_ConsumerRules):
                     DeadLetterReason.NOT_JSON, f"payload is not valid JSON: {_describe(exc)}"
                 ) from None
             if errors[0]["type"] == "union_tag_invalid":
+                context = errors[0]["ctx"]
                 raise ContractViolation(
                     DeadLetterReason.UNKNOWN_EVENT_TYPE,
-                    f"type: {errors[0]['ctx']['tag']!r} is not one of "
-                    f"{errors[0]['ctx']['expected_tags']}",
+                    f"type: {context['tag'][:64]!r} is not one of {context['expected_tags']}",
                 ) from None
             raise ContractViolation(DeadLetterReason.SCHEMA, _describe(exc)) from None
         except UnicodeDecodeError as exc:
