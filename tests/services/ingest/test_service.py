@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from iotmon_contract import DeadLetterReason, dead_letter_topic, status_topic, telemetry_topic
+from iotmon_contract import (
+    MAX_PAYLOAD_BYTES,
+    DeadLetterReason,
+    dead_letter_topic,
+    status_topic,
+    telemetry_topic,
+)
 from iotmon_ingest import IngestService, IngestSettings, pipeline
 from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
 from iotmon_storage.influx import InfluxStore
@@ -50,7 +56,7 @@ def test_bad_payloads_are_dead_lettered_and_the_good_ones_stored(
     bad = {
         DeadLetterReason.NOT_JSON: (topic, b"{this is not json"),
         DeadLetterReason.SCHEMA: (topic, b'{"metric":"Temp!","value":1,"ts":"2026-01-01T00:00Z"}'),
-        DeadLetterReason.OVERSIZED: (topic, b'{"pad":"' + b"x" * 300_000 + b'"}'),
+        DeadLetterReason.OVERSIZED: (topic, b'{"pad":"' + b"x" * MAX_PAYLOAD_BYTES + b'"}'),
         DeadLetterReason.UNKNOWN_DEVICE: (
             telemetry_topic(tenant, "intruder-1"),
             single(1.0, ts_from_us(base)),
@@ -84,7 +90,7 @@ def test_bad_payloads_are_dead_lettered_and_the_good_ones_stored(
     assert {p["reason"] for p in dead.payloads()} == {reason.value for reason in bad}
     assert all(p["service"] == "ingest" for p in dead.payloads())
     oversized = next(p for p in dead.payloads() if p["reason"] == "oversized")
-    assert oversized["payload_bytes"] > 300_000
+    assert oversized["payload_bytes"] > MAX_PAYLOAD_BYTES
     assert len(oversized["payload_excerpt"]) <= 1024
     assert {d.reason for d in store.dead_letters(limit=100)} == set(bad)
 

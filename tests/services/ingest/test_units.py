@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from iotmon_contract import (
+    MAX_PAYLOAD_BYTES,
     DeadLetterReason,
     DeviceState,
     StatusEvent,
@@ -47,7 +48,7 @@ def test_decode_batch_keeps_good_messages_and_dead_letters_each_bad_one() -> Non
         ),
         message("iotmon/v1/acme/Env-Upper/telemetry", single(3.0, NOW)),
         message(TOPIC, single(4.0, NOW + timedelta(days=1))),
-        message(TOPIC, b"x" * 300_000),
+        message(TOPIC, b"x" * (MAX_PAYLOAD_BYTES + 1)),
     ]
     outcome = decode_batch(messages, validator(), service="ingest", received_ns=to_ns(NOW))
     assert [r.value for r in outcome.readings] == [1.0, 2.0]
