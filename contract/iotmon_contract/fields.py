@@ -36,6 +36,11 @@ points only, in one negated class under ``*``. Lengths are left to ``minLength``
 emoji as two characters, so a ``{1,16}`` here would not agree).
 """
 
+UNIT_PATTERN = rf"^[^{_UNPRINTABLE_CLASS}\u005C]*$"
+"""Printable text without a backslash: a unit becomes an InfluxDB tag, and InfluxDB 1.x
+refuses a tag value that ends in a backslash (it escapes the space after it) while 2.x
+reads a doubled one as a single one, so no escaping stores it the same everywhere."""
+
 # Lone surrogates too: Python strings can hold them (e.g. from surrogateescape), JSON
 # text cannot, and pydantic refuses them.
 _UNPRINTABLE = re.compile(rf"[{_UNPRINTABLE_CLASS}\ud800-\udfff]+")

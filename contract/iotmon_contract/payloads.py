@@ -27,7 +27,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from iotmon_contract.fields import PRINTABLE_PATTERN, WireInteger
+from iotmon_contract.fields import PRINTABLE_PATTERN, UNIT_PATTERN, WireInteger
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 
 MAX_PAYLOAD_BYTES = 512 * 1024
@@ -59,10 +59,11 @@ Unit = Annotated[
     Field(
         min_length=1,
         max_length=16,
-        pattern=PRINTABLE_PATTERN,
+        pattern=UNIT_PATTERN,
         description=(
             "Unit of the value, e.g. degC, %, ppm. Printable characters only (no control, "
-            "bidirectional or zero-width characters): it is stored as a tag and shown back."
+            "bidirectional or zero-width characters) and no backslash: it is stored as a "
+            "tag and shown back."
         ),
     ),
 ]
