@@ -10,7 +10,6 @@ from hypothesis import settings
 
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess, find_program
 
-
 # Property tests check what code does, not how fast: hypothesis's per-example deadline
 # would turn a loaded 2-core machine into failures.
 settings.register_profile("iotmon", deadline=None)
