@@ -323,7 +323,11 @@ def test_ingest_reads_in_its_own_share_group_and_writes_only_its_topics(
         assert ingest.subscribe_code(topic_filter) == NOT_AUTHORIZED, topic_filter
     assert ingest.publish(dead_letter_topic("ingest"), b"{}") != NOT_AUTHORIZED
     assert ingest.publish("iotmon/v1/acme/_service/ingest/notice", b"{}") != NOT_AUTHORIZED
+    assert ingest.publish("iotmon/v1/_sys/status/ingest/ingest-0", b"{}") != NOT_AUTHORIZED
+    # Nor may it speak for another service.
     assert ingest.publish("iotmon/v1/acme/_service/alerts/alert", b"{}") == NOT_AUTHORIZED
+    assert ingest.publish(dead_letter_topic("alerts"), b"{}") == NOT_AUTHORIZED
+    assert ingest.publish("iotmon/v1/_sys/status/alerts/alerts-0", b"{}") == NOT_AUTHORIZED
     assert ingest.publish(telemetry_topic("acme", "env-1"), b"forged") == NOT_AUTHORIZED
     assert ingest.publish("iotmon/v1/acme/env-1/request/reboot", b"{}") == NOT_AUTHORIZED
     assert peers["other/env-1"].publish(telemetry_topic("other", "env-1"), b"r") == 0

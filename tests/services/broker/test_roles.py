@@ -93,7 +93,14 @@ def test_a_service_reads_in_its_own_share_group_and_writes_under_sys_and_its_ser
         assert f"$share/iotmon-ingest/iotmon/v1/+/+/{kind}" in patterns
         assert f"iotmon/v1/+/+/{kind}" in grants(role, AclType.RECEIVE)
     assert not any(p.startswith("$share/+") or "#" in p for p in patterns)
-    assert grants(role, AclType.PUBLISH) == {"iotmon/v1/_sys/#", "iotmon/v1/+/_service/ingest/#"}
+    assert grants(role, AclType.PUBLISH) == {
+        "iotmon/v1/_sys/dead-letter/ingest",
+        "iotmon/v1/_sys/status/ingest/+",
+        "iotmon/v1/+/_service/ingest/alert",
+        "iotmon/v1/+/_service/ingest/notice",
+    }
+    with pytest.raises(IdentityError, match="request"):
+        service_identity("request")  # would collide with the device command filters
     commanding = service_identity("api", share_group="api-1", commands=True).role
     assert "iotmon/v1/+/+/request/+" in grants(commanding, AclType.PUBLISH)
     assert "$share/api-1/iotmon/v1/+/+/response/+" in grants(commanding, AclType.SUBSCRIBE_PATTERN)

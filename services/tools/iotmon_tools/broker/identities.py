@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from iotmon_contract.topics import TopicError, validate_identifier
+from iotmon_contract.topics import TopicError, validate_identifier, validate_service
 from iotmon_tools.broker.roles import (
     Role,
     admin_role,
@@ -109,7 +109,10 @@ def gateway_identity(tenant: str, gateway: str, children: Sequence[str]) -> Iden
 
 
 def service_username(service: str) -> str:
-    return SERVICE_USER_PREFIX + _identifier(service, "service")
+    try:
+        return SERVICE_USER_PREFIX + validate_service(service)
+    except TopicError as exc:
+        raise IdentityError(str(exc)) from None
 
 
 def service_identity(

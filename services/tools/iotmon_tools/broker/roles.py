@@ -21,27 +21,23 @@ from typing import Any
 
 from iotmon_contract import (
     MessageKind,
+    alert_filter,
+    dead_letter_topic,
+    device_acl,
+    event_filter,
+    notice_filter,
+    request_filter,
+    response_filter,
+    service_status_filter,
     shared_subscription,
     status_filter,
-    status_topic,
     telemetry_filter,
-    telemetry_topic,
 )
-from iotmon_contract.topics import SYSTEM_SEGMENT, TOPIC_ROOT
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 """Where the plugin takes commands; its answers come on ``CONTROL_RESPONSE_TOPIC``."""
 CONTROL_RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 UPTIME_TOPIC = "$SYS/broker/uptime"
-
-# Contract 1.1 (being added on the contract-growth branch) brings device events,
-# commands (…/request/<action> answered on …/response/<action>) and service
-# topics under iotmon/v1/<tenant>/_service/<service>/. Until its topic helpers are
-# on main, these names mirror it; switch to them when they land.
-EVENT_KIND = "event"
-REQUEST_KIND = "request"
-RESPONSE_KIND = "response"
-SERVICE_SEGMENT = "_service"
 
 DEFAULT_ACCESS: Mapping[str, bool] = {
     "publishClientSend": False,
@@ -109,19 +105,12 @@ def reads_shared(group: str, *filters: str) -> list[Acl]:
     return acls
 
 
-def device_acls(tenant: str, device: str) -> list[Acl]:
-    """One device's own topics: publish telemetry, status, events and command responses;
-    read the requests addressed to it. ``tenant`` and ``device`` are validated."""
-    base = f"{TOPIC_ROOT}/{tenant}/{device}"
-    return [
-        *publishes(
-            telemetry_topic(tenant, device),
-            status_topic(tenant, device),
-            f"{base}/{EVENT_KIND}",
-            f"{base}/{RESPONSE_KIND}/+",
-        ),
-        *reads(f"{base}/{REQUEST_KIND}/+"),
-    ]
+def device_acls(tenant: str, device: str, children: Iterable[str] = ()) -> list[Acl]:
+    """The contract's device rights (``device_acl``): publish its own telemetry, status,
+    events and command responses, read the requests addressed to it; a gateway gets
+    the same for each child. Ids are validated."""
+    rights = device_acl(tenant, device, children)
+    return [*publishes(*rights.publish), *reads(*rights.subscribe)]
 
 
 def devices_of(acls: Iterable[Acl]) -> list[str]:
@@ -145,34 +134,34 @@ def device_role(name: str, tenant: str, device: str) -> Role:
 
 def gateway_role(name: str, tenant: str, gateway: str, children: Iterable[str]) -> Role:
     """An edge agent: its own topics and those of its registered children, nothing else."""
-    acls = device_acls(tenant, gateway)
-    for child in children:
-        acls.extend(device_acls(tenant, child))
-    return Role(name, f"gateway {tenant}/{gateway}", tuple(acls))
+    return Role(name, f"gateway {tenant}/{gateway}", tuple(device_acls(tenant, gateway, children)))
 
 
 def service_filters(commands: bool) -> list[str]:
-    filters = [telemetry_filter(), status_filter(), f"{TOPIC_ROOT}/+/+/{EVENT_KIND}"]
+    filters = [telemetry_filter(), status_filter(), event_filter()]
     if commands:
-        filters.append(f"{TOPIC_ROOT}/+/+/{RESPONSE_KIND}/+")
+        filters.append(response_filter())
     return filters
 
 
 def service_role(name: str, service: str, share_group: str, commands: bool) -> Role:
     """A back-end service: reads every tenant's device topics, plainly or in its own
-    share group (never another's), and writes only under ``_sys`` and its own
-    ``_service`` topics; with ``commands`` it may also send device requests."""
+    share group (never another's); writes its own dead letters, availability, alerts
+    and notices, so it cannot speak for another service either. With ``commands`` it
+    may also send device requests."""
     filters = service_filters(commands)
     acls = [
         *reads(*filters),
         *reads_shared(share_group, *filters),
         *publishes(
-            f"{TOPIC_ROOT}/{SYSTEM_SEGMENT}/#",
-            f"{TOPIC_ROOT}/+/{SERVICE_SEGMENT}/{service}/#",
+            dead_letter_topic(service),
+            service_status_filter(service),
+            alert_filter(service=service),
+            notice_filter(service=service),
         ),
     ]
     if commands:
-        acls.extend(publishes(f"{TOPIC_ROOT}/+/+/{REQUEST_KIND}/+"))
+        acls.extend(publishes(request_filter()))
     return Role(name, f"service {service} (share group {share_group})", tuple(acls))
 
 
