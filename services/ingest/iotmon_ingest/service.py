@@ -142,7 +142,17 @@ class IngestService:
         )
         client.set_paused(inbound.full)
         client.add_listener(self._on_connection)
-        client.subscribe(telemetry_filter(), inbound.put, share_group=mqtt.share_group, inline=True)
+        # Telemetry is never retained (contract): no retained messages on subscribe, and
+        # the publisher's retain flag kept on live ones, so decode_batch dead-letters them
+        # instead of storing a stale reading again after every restart.
+        client.subscribe(
+            telemetry_filter(),
+            inbound.put,
+            share_group=mqtt.share_group,
+            retain_handling=RetainHandling.NEVER,
+            retain_as_published=True,
+            inline=True,
+        )
         if mqtt.subscribe_status:
             # Retained statuses only when the subscription is new: a resumed session
             # already has them stored. Not shared: status is state, every replica's.
