@@ -58,9 +58,11 @@ _SAMPLE_TENANT, _SAMPLE_DEVICE = "tenant", "device"
 def device_acl_pattern(username: str = "%u") -> TopicAcl:
     """``device_acl`` for a pattern ACL where a device's username is ``<tenant>/<device>``.
 
-    Mosquitto expands ``%u`` in ``pattern`` lines to the username, so one set of
-    lines confines every device to its own topics (broker/acl). Built from
-    ``device_acl`` so that the two cannot drift apart.
+    For brokers that expand ``%u`` to the username in pattern ACLs (mosquitto's
+    ``acl_file``), one set of lines confines every device to its own topics. Mosquitto
+    2.0's dynamic security plugin does not expand it, so iotmon's broker setup gives
+    each device a role of its own from ``device_acl``. Built from ``device_acl`` so
+    that the two cannot drift apart.
     """
     own = f"{TOPIC_ROOT}/{_SAMPLE_TENANT}/{_SAMPLE_DEVICE}/"
     mine = f"{TOPIC_ROOT}/{username}/"

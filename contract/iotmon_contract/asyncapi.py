@@ -401,8 +401,9 @@ def asyncapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "userPassword": {
                     "type": "userPassword",
-                    "description": "MQTT username and password (mosquitto password_file); "
-                    "what a client may publish and subscribe to is in the broker's ACL.",
+                    "description": "MQTT username and password, one identity per device, "
+                    "gateway and service (mosquitto's dynamic security plugin); its role "
+                    "says what it may publish and subscribe to, refused at subscribe time.",
                 },
                 "clientCertificate": {
                     "type": "X509",

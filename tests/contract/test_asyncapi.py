@@ -27,7 +27,7 @@ from iotmon_contract.asyncapi import (
     expected_files,
     json_schemas,
 )
-from tests.contract.test_schema_agreement import FORMATS, EcmaValidator, printable_text
+from tests.contract.test_schema_agreement import FORMATS, EcmaValidator, unit_text
 
 CONTRACT_DIR = Path(__file__).resolve().parents[2] / "contract"
 
@@ -76,7 +76,7 @@ timestamps = st.datetimes(
 )
 single_payloads = st.fixed_dictionaries(
     {"metric": metrics, "value": values, "ts": timestamps.map(datetime.isoformat)},
-    optional={"unit": printable_text(1, 16), "seq": st.integers(0, 2**40)},
+    optional={"unit": unit_text(1, 16), "seq": st.integers(0, 2**40)},
 )
 
 

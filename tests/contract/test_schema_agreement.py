@@ -247,7 +247,19 @@ def free_text(min_size: int, max_size: int) -> st.SearchStrategy[Any]:
     )
 
 
-units = st.one_of(free_text(1, 16), st.none())
+def unit_text(min_size: int = 1, max_size: int = 16) -> st.SearchStrategy[str]:
+    """Units (UNIT_PATTERN): printable text without a backslash."""
+    return printable_text(min_size, max_size).map(lambda text: text.replace("\\", "/"))
+
+
+@st.composite
+def _with_backslash(draw: st.DrawFn) -> str:
+    text = draw(unit_text(0, 15))
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + "\\" + text[at:]
+
+
+units = st.one_of(mostly(unit_text(), st.one_of(free_text(1, 16), _with_backslash())), st.none())
 agents = st.one_of(free_text(0, 128), st.none())
 states = mostly(st.sampled_from(["online", "offline"]), st.sampled_from(["ONLINE", "", "up", 1]))
 
