@@ -30,7 +30,7 @@ from iotmon_contract import shared_subscription, telemetry_filter
 from iotmon_edge import PublishMode
 from iotmon_edge.cli import parser as edge_parser
 from iotmon_ingest.cli import parser as ingest_parser
-from iotmon_ingest.config import IngestMqttSettings
+from iotmon_ingest.config import DEFAULT_SHARE_GROUP, IngestMqttSettings
 from iotmon_tools.broker.dynsec_file import Provisioned
 from iotmon_tools.broker.identities import DEFAULT_ADMIN_USER, IdentityKind
 from iotmon_tools.broker.provisioning import load_identities, resolve
@@ -381,11 +381,12 @@ def test_mqtt_clients_have_the_broker_identities_they_log_in_as() -> None:
     account = identities[ingest["IOTMON_INGEST_MQTT__USERNAME"]]
     assert account.identity.kind is IdentityKind.SERVICE
     assert account.password == ingest["IOTMON_INGEST_MQTT__PASSWORD"]
-    # Its role grants the share group ingest subscribes in (the default one).
-    group = IngestMqttSettings().share_group
-    assert shared_subscription(group, telemetry_filter()) in {
-        acl.topic for acl in account.identity.role.acls
-    }
+    # Its role grants both ways ingest subscribes: plainly (one session, the default)
+    # and in its share group (--workers N).
+    assert IngestMqttSettings().share_group is None
+    granted = {acl.topic for acl in account.identity.role.acls}
+    assert telemetry_filter() in granted
+    assert shared_subscription(DEFAULT_SHARE_GROUP, telemetry_filter()) in granted
     simulators = environment(SERVICES["simulators"])
     config = simulator_config()
     username = simulators["IOTMON_EDGE_MQTT__USERNAME"]
