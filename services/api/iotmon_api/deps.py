@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Annotated, cast
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime
+from pydantic import TypeAdapter, ValidationError
 
 from iotmon_api.config import Settings
 from iotmon_api.window import (
@@ -19,7 +20,7 @@ from iotmon_api.window import (
     WindowError,
     resolve_window,
 )
-from iotmon_contract.payloads import METRIC_PATTERN
+from iotmon_contract.payloads import METRIC_PATTERN, TIMESTAMP_PATTERN, Timestamp
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_storage import Aggregate, TimeSeriesStore
 
@@ -78,15 +79,45 @@ TenantQuery = Annotated[
 LimitQuery = Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")]
 
 
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
+
+
+def _invalid(field: str, message: str, value: object) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
+    )
+
+
+def parse_rfc3339(field: str, value: str | None) -> datetime | None:
+    """A query time, strictly RFC 3339 as the contract's timestamps (``end=0.5`` is refused,
+    not read as 1970)."""
+    if value is None:
+        return None
+    try:
+        return _TIMESTAMP.validate_json(json.dumps(value))
+    except ValidationError as exc:
+        raise _invalid(field, exc.errors(include_url=False)[0]["msg"], value) from None
+
+
+Rfc3339Query = Annotated[
+    str | None,
+    # The pattern is published, and checked by parse_rfc3339 with the contract's message.
+    Query(
+        json_schema_extra={"format": "date-time", "pattern": TIMESTAMP_PATTERN},
+        examples=["2026-11-25T10:00:00Z"],
+    ),
+]
+
+
 def series_window(
     settings: SettingsDep,
     clock: ClockDep,
     start: Annotated[
-        AwareDatetime | None,
+        Rfc3339Query,
         Query(description="Start (inclusive), RFC 3339 with offset; default end - 1 h."),
     ] = None,
     end: Annotated[
-        AwareDatetime | None,
+        Rfc3339Query,
         Query(description="End (exclusive), RFC 3339 with offset; default now."),
     ] = None,
     bucket: Annotated[
@@ -94,21 +125,13 @@ def series_window(
     ] = 60,
     agg: Annotated[Aggregate, Query(description="Aggregate over each bucket.")] = Aggregate.MEAN,
 ) -> SeriesWindow:
+    begin, finish = parse_rfc3339("start", start), parse_rfc3339("end", end)
     try:
         return resolve_window(
-            start, end, bucket, agg, now=clock(), max_buckets=settings.max_buckets
+            begin, finish, bucket, agg, now=clock(), max_buckets=settings.max_buckets
         )
     except WindowError as exc:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", exc.field),
-                    "msg": str(exc),
-                    "input": exc.value,
-                }
-            ]
-        ) from None
+        raise _invalid(exc.field, str(exc), exc.value) from None
 
 
 SeriesWindowDep = Annotated[SeriesWindow, Depends(series_window)]

@@ -20,6 +20,9 @@ from iotmon_runtime.settings import ServiceSettings
 from iotmon_storage import StoreSettings
 
 SERVICE_NAME = "ingest"
+DEFAULT_SHARE_GROUP = "iotmon-ingest"
+"""The group of ``--workers`` processes, and the one every ingest joined before plain was the
+default (a resumed session leaves it on connect)."""
 
 
 def default_instance_id() -> str:
@@ -31,10 +34,15 @@ def default_instance_id() -> str:
 class IngestMqttSettings(MqttSettings):
     """How ingest reaches the broker: the shared fields plus its session and subscriptions."""
 
-    share_group: str = Field(
-        default="iotmon-ingest",
+    share_group: str | None = Field(
+        default=None,
         pattern=IDENTIFIER_PATTERN,
-        description="Shared-subscription group: replicas in one group split the telemetry.",
+        description="Shared-subscription group (MQTT 5) for several ingest sessions splitting "
+        "the telemetry; --workers N sets it for its workers. Unset: one plain subscription, "
+        "which mosquitto keeps with the persistent session across its own restarts. "
+        "mosquitto 2.0 does not persist shared subscriptions: after a broker restart, "
+        "telemetry published before the group's members resubscribe is acknowledged and "
+        "dropped (docs/ingest.md).",
     )
     session_expiry_s: int = Field(
         default=86_400,
@@ -190,6 +198,9 @@ class IngestSettings(ServiceSettings):
     def for_worker(self, index: int) -> IngestSettings:
         """Settings of worker ``index`` of a multi-process ingest: own session, own spool.
 
+        The workers split the telemetry through a shared subscription (see
+        ``IngestMqttSettings.share_group`` for what a broker restart costs them).
+
         Only worker 0 subscribes to status topics: they are not shared, so every
         worker would store each one again.
         """
@@ -197,6 +208,7 @@ class IngestSettings(ServiceSettings):
             update={
                 "client_id": f"{self.client_id}-w{index}",
                 "subscribe_status": self.mqtt.subscribe_status and index == 0,
+                "share_group": self.mqtt.share_group or DEFAULT_SHARE_GROUP,
             }
         )
         return self.model_copy(update={"mqtt": mqtt, "workers": 1})

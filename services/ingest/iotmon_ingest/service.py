@@ -14,8 +14,13 @@ import threading
 import time
 from datetime import timedelta
 
-from iotmon_contract import TelemetryValidator, status_filter, telemetry_filter
-from iotmon_ingest.config import SERVICE_NAME, IngestSettings
+from iotmon_contract import (
+    TelemetryValidator,
+    shared_subscription,
+    status_filter,
+    telemetry_filter,
+)
+from iotmon_ingest.config import DEFAULT_SHARE_GROUP, SERVICE_NAME, IngestSettings
 from iotmon_ingest.counters import CounterSnapshot, IngestCounters
 from iotmon_ingest.domain import StoreGate
 from iotmon_ingest.health import Health, HealthState
@@ -141,7 +146,7 @@ class IngestService:
             settings.mqtt.port,
             settings.mqtt.protocol.value,
             f", share group {settings.mqtt.share_group}"
-            if settings.mqtt.protocol.value == "5"
+            if settings.mqtt.share_group and settings.mqtt.protocol.value == "5"
             else "",
             settings.store.url if settings.store.backend == "influxdb" else settings.store.backend,
             spool.folder,
@@ -162,7 +167,27 @@ class IngestService:
         )
         client.set_paused(self._intake_paused)
         client.add_listener(self._on_connection)
-        client.subscribe(telemetry_filter(), inbound.put, share_group=mqtt.share_group, inline=True)
+        # Plain unless several sessions split the stream: mosquitto 2.0 saves only plain
+        # subscriptions with a persistent session, so only a plain one still exists,
+        # queueing for us, when a restarted broker accepts its first publish.
+        # Telemetry is never retained (contract): no retained messages on subscribe, and
+        # the publisher's retain flag kept on live ones, so decode_batch dead-letters them
+        # instead of storing a stale reading again after every restart.
+        client.subscribe(
+            telemetry_filter(),
+            inbound.put,
+            share_group=mqtt.share_group,
+            retain_handling=RetainHandling.NEVER,
+            retain_as_published=True,
+            inline=True,
+        )
+        # A resumed session keeps the other mode's filter from an earlier configuration.
+        other_mode = (
+            telemetry_filter()
+            if mqtt.share_group
+            else shared_subscription(DEFAULT_SHARE_GROUP, telemetry_filter())
+        )
+        client.leave_on_resume(other_mode)
         if mqtt.subscribe_status:
             # Retained statuses only when the subscription is new: a resumed session
             # already has them stored. Not shared: status is state, every replica's.

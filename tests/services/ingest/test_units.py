@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from iotmon_contract import (
+    MAX_PAYLOAD_BYTES,
     DeadLetterReason,
     DeviceState,
     StatusEvent,
@@ -18,6 +19,7 @@ from iotmon_contract import (
 )
 from iotmon_contract.validation import to_ns
 from iotmon_ingest import IngestSettings
+from iotmon_ingest.config import DEFAULT_SHARE_GROUP
 from iotmon_ingest.domain import StoreGate, decode_batch
 from iotmon_ingest.pipeline import InboundQueue
 from iotmon_ingest.registry import DeviceRegistry, RegistryError, load_registry
@@ -33,8 +35,8 @@ def validator(**kwargs: object) -> TelemetryValidator:
     return TelemetryValidator(clock=lambda: to_ns(NOW), **kwargs)  # type: ignore[arg-type]
 
 
-def message(topic: str, payload: bytes, token: int = 1) -> InboundMessage:
-    return InboundMessage(topic, payload, token, retained=False)
+def message(topic: str, payload: bytes, token: int = 1, retained: bool = False) -> InboundMessage:
+    return InboundMessage(topic, payload, token, retained=retained)
 
 
 def test_decode_batch_keeps_good_messages_and_dead_letters_each_bad_one() -> None:
@@ -47,7 +49,7 @@ def test_decode_batch_keeps_good_messages_and_dead_letters_each_bad_one() -> Non
         ),
         message("iotmon/v1/acme/Env-Upper/telemetry", single(3.0, NOW)),
         message(TOPIC, single(4.0, NOW + timedelta(days=1))),
-        message(TOPIC, b"x" * 300_000),
+        message(TOPIC, b"x" * (MAX_PAYLOAD_BYTES + 1)),
     ]
     outcome = decode_batch(messages, validator(), service="ingest", received_ns=to_ns(NOW))
     assert [r.value for r in outcome.readings] == [1.0, 2.0]
@@ -113,6 +115,25 @@ def test_status_messages_become_status_events() -> None:
     )
     assert [r.letter.reason for r in outcome.rejected] == [DeadLetterReason.SCHEMA]
     assert outcome.ignored == 1
+
+
+def test_retained_telemetry_is_dead_lettered_and_retained_status_stored() -> None:
+    status = json.dumps({"state": "online", "ts": NOW.isoformat()}).encode()
+    outcome = decode_batch(
+        [
+            message(TOPIC, single(1.0, NOW), retained=True),
+            message(TOPIC, single(2.0, NOW)),
+            message("iotmon/v1/acme/gw-1/telemetry", batch([(None, "power_w", 3.0, NOW)]), 2, True),
+            message("iotmon/v1/acme/env-1/status", status, retained=True),
+        ],
+        validator(),
+        service="ingest",
+        received_ns=to_ns(NOW),
+    )
+    assert [r.value for r in outcome.readings] == [2.0]
+    assert [r.letter.reason for r in outcome.rejected] == [DeadLetterReason.RETAINED] * 2
+    assert outcome.rejected[0].payload == single(1.0, NOW)
+    assert [s.state for s in outcome.statuses] == [DeviceState.ONLINE]
 
 
 def test_store_gate_backs_off_exponentially_and_resets() -> None:
@@ -209,6 +230,11 @@ def test_settings_from_environment_nest_and_derive_worker_identities(
     assert worker.client_id == "iotmon-ingest-host-a-w1"
     assert not worker.mqtt.subscribe_status
     assert settings.for_worker(0).mqtt.subscribe_status
+    # One session subscribes plainly (a broker restart keeps that); workers share.
+    assert settings.mqtt.share_group is None
+    assert worker.mqtt.share_group == DEFAULT_SHARE_GROUP
+    monkeypatch.setenv("IOTMON_INGEST_MQTT__SHARE_GROUP", "replicas")
+    assert IngestSettings().for_worker(0).mqtt.share_group == "replicas"
 
 
 def test_prod_refuses_placeholder_secrets() -> None:
