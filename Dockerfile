@@ -58,7 +58,7 @@ COPY edge/ edge/
 COPY services/ services/
 RUN pip install -c requirements/constraints.txt \
     ./contract ./runtime ./devices ./edge \
-    ./services/storage ./services/ingest ./services/api ./services/tools
+    ./services/storage ./services/registry ./services/ingest ./services/api ./services/tools
 # Dashboards for `iotmon dashboards push` (it looks in ./dashboards).
 COPY dashboards/ dashboards/
 USER iotmon

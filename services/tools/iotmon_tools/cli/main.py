@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from iotmon_runtime.version import version_line
-from iotmon_tools.cli import api, bench, config, contract, dashboards, demo, ingest, simulate
+from iotmon_tools.cli import (
+    api,
+    bench,
+    config,
+    contract,
+    dashboards,
+    demo,
+    ingest,
+    registry,
+    simulate,
+)
 
 
 def _print_version(value: bool) -> None:
@@ -39,7 +49,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """iotmon: IoT monitoring reference platform."""
 
-    for module in (demo, ingest, api, simulate, bench, dashboards, config, contract):
+    for module in (demo, ingest, api, registry, simulate, bench, dashboards, config, contract):
         module.register(app)
     return app
 
