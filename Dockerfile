@@ -14,7 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN groupadd --system iotmon \
     && useradd --system --gid iotmon --home-dir /app --no-create-home iotmon \
-    && install -d -o iotmon -g iotmon /var/lib/iotmon
+    && install -d -o iotmon -g iotmon /var/lib/iotmon /var/lib/iotmon-registry
 
 WORKDIR /app
 COPY requirements/ requirements/
@@ -24,9 +24,10 @@ COPY runtime/ runtime/
 
 FROM base AS ingest
 COPY services/storage/ services/storage/
+COPY services/registry/ services/registry/
 COPY services/ingest/ services/ingest/
 RUN pip install -c requirements/constraints.txt \
-    ./contract ./runtime ./services/storage ./services/ingest
+    ./contract ./runtime ./services/storage ./services/registry ./services/ingest
 USER iotmon
 ENTRYPOINT ["iotmon-ingest"]
 CMD ["run"]

@@ -93,19 +93,24 @@ class TelemetryValidator:
     """Validates telemetry against the contract and the consumer's own rules.
 
     ``known_device(tenant, device)`` decides what counts as an unknown device;
-    ``clock`` returns Unix nanoseconds and is injectable for tests.
+    ``may_speak_for(tenant, gateway, device)`` whether the device publishing on
+    the topic (``gateway``) may send a batch reading naming another ``device``
+    (its child): without it any child is accepted. ``clock`` returns Unix
+    nanoseconds and is injectable for tests.
     """
 
     def __init__(
         self,
         *,
         known_device: Callable[[str, str], bool] | None = None,
+        may_speak_for: Callable[[str, str, str], bool] | None = None,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         max_future_skew: timedelta = timedelta(minutes=5),
         max_age: timedelta = timedelta(days=30),
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self._known_device = known_device
+        self._may_speak_for = may_speak_for
         self._max_payload_bytes = max_payload_bytes
         self._future_ns = max_future_skew // timedelta(microseconds=1) * _NS_PER_US
         self._age_ns = max_age // timedelta(microseconds=1) * _NS_PER_US
@@ -145,16 +150,29 @@ class TelemetryValidator:
         append = readings.append
         make = tuple.__new__
         epoch = _EPOCH
+        speaks_for = self._may_speak_for
+        # Children already cleared in this message: a gateway batch names each a
+        # few times, and a set lookup is cheaper than asking the hooks again.
+        cleared: set[str] = set()
         for reading in batch:
             since = reading["ts"] - epoch
             ts_ns = ((since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds) * 1000
             device = reading.get("device") or topic_device
-            if known is not None and device != topic_device and not known(tenant, device):
-                raise ContractViolation(
-                    DeadLetterReason.UNKNOWN_DEVICE,
-                    f"readings.{len(readings)}.device {device!r} is not registered "
-                    f"for tenant {tenant!r}",
-                )
+            if device != topic_device and device not in cleared:
+                if known is not None and not known(tenant, device):
+                    raise ContractViolation(
+                        DeadLetterReason.UNKNOWN_DEVICE,
+                        f"readings.{len(readings)}.device {device!r} is not registered "
+                        f"for tenant {tenant!r}",
+                    )
+                if speaks_for is not None and not speaks_for(tenant, topic_device, device):
+                    raise ContractViolation(
+                        DeadLetterReason.UNAUTHORIZED_DEVICE,
+                        f"readings.{len(readings)}.device {device!r} is not a child of "
+                        f"gateway {topic_device!r} (tenant {tenant!r}): only a device's "
+                        "registered gateway may publish its readings",
+                    )
+                cleared.add(device)
             if not earliest <= ts_ns <= latest:
                 raise self._outside_window(f"readings.{len(readings)}.ts", reading["ts"])
             append(

@@ -30,6 +30,7 @@ from iotmon_edge import PublishMode
 from iotmon_edge.cli import parser as edge_parser
 from iotmon_ingest.cli import parser as ingest_parser
 from iotmon_tools.cli.main import build_app
+from iotmon_tools.cli.registry import URL_VARIABLE
 from tests.deploy.compose import (
     COMPOSE_FILE,
     REPO,
@@ -49,6 +50,10 @@ SETTINGS_MODULES = {
     "IOTMON_EDGE_": "iotmon_edge.config",
 }
 IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
+ONE_SHOTS = [name for name, s in SERVICES.items() if s.get("restart") == "no"]
+"""Jobs that run to completion (registry-init): no health check, waited for by exit code."""
+CLI_VARIABLES = {URL_VARIABLE: "iotmon registry --url"}
+"""Read by the iotmon tools CLI, not by a Settings class."""
 
 
 def _compose_command() -> list[str] | None:
@@ -91,6 +96,9 @@ def test_service_has_image_or_build_and_health_check(name: str) -> None:
     if "build" in service:
         context = REPO / service["build"]["context"]
         assert (context / service["build"].get("dockerfile", "Dockerfile")).is_file()
+    if name in ONE_SHOTS:
+        assert "healthcheck" not in service, f"{name} runs to completion: it is never healthy"
+        return
     test = service["healthcheck"]["test"]
     assert test[0] in ("CMD", "CMD-SHELL"), test
     assert len(test) > 1, test
@@ -102,12 +110,15 @@ def test_service_has_image_or_build_and_health_check(name: str) -> None:
 def test_dependencies_exist_and_wait_for_health(name: str) -> None:
     for dependency, condition in depends_on(SERVICES[name]).items():
         assert dependency in SERVICES, f"{name} depends on unknown {dependency}"
+        if dependency in ONE_SHOTS:
+            assert condition == "service_completed_successfully", f"{name} -> {dependency}"
+            continue
         assert condition == "service_healthy", f"{name} -> {dependency}: {condition}"
         assert "healthcheck" in SERVICES[dependency]
 
 
 def test_dependency_order() -> None:
-    assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "influxdb"}
+    assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "influxdb", "registry-init"}
     assert set(depends_on(SERVICES["api"])) == {"influxdb"}
     assert set(depends_on(SERVICES["grafana"])) == {"influxdb"}
     assert "mosquitto" in depends_on(SERVICES["simulators"])
@@ -185,6 +196,8 @@ def test_environment_matches_settings_fields(
     assert env, f"{name} sets no environment"
     by_class: dict[type[BaseSettings], dict[str, list[str]]] = {}
     for variable in env:
+        if variable in CLI_VARIABLES:
+            continue
         settings = _settings_class(variable)
         by_class.setdefault(settings, {})[variable] = field_path(settings, variable)
     for settings, paths in by_class.items():
@@ -241,7 +254,11 @@ def test_each_service_image_carries_only_its_service() -> None:
         "tools": "iotmon",
     }
     built = {SERVICES[name]["build"]["target"] for name in IOTMON_SERVICES}
-    assert built == {"ingest", "api", "edge"}
+    assert built == {"ingest", "api", "edge", "tools"}
+    # The tools image (every distribution) only for the one-shot jobs.
+    assert {n for n in IOTMON_SERVICES if SERVICES[n]["build"]["target"] == "tools"} <= set(
+        ONE_SHOTS
+    )
     dockerfile = (REPO / "Dockerfile").read_text()
     stage = dockerfile.split("FROM base AS ingest")[1].split("FROM base AS")[0]
     assert "services/api" not in stage
@@ -410,3 +427,42 @@ def test_interpolation_follows_compose_rules() -> None:
     with pytest.raises(ValueError, match="needed"):
         interpolate("${UNSET:?needed}", env)
     assert yaml.safe_load(COMPOSE_FILE.read_text())["name"] == "iotmon"
+
+
+# -- the registry: one database for the services that read it, filled before ingest --
+
+
+def _registry_url(name: str) -> str:
+    env = environment(SERVICES[name])
+    found = [v for k, v in env.items() if k.endswith(("_REGISTRY__URL", "_REGISTRY_URL"))]
+    assert len(found) == 1, f"{name}: {sorted(env)}"
+    return found[0]
+
+
+def test_registry_is_one_sqlite_file_on_a_volume_the_image_user_owns() -> None:
+    users = [n for n in SERVICES if any("REGISTRY" in k for k in environment(SERVICES[n]))]
+    assert {"registry-init", "ingest"} <= set(users)
+    urls = {_registry_url(name) for name in users}
+    assert len(urls) == 1, urls
+    path = PurePosixPath(next(iter(urls)).removeprefix("sqlite:///"))
+    assert path.is_absolute()
+    dockerfile = (REPO / "Dockerfile").read_text()
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)[-1]
+    owned = re.findall(rf"install -d -o {re.escape(user)} -g \S+ ((?:/\S+ ?)+)", dockerfile)
+    owned_paths = {PurePosixPath(p) for group in owned for p in group.split()}
+    for name in users:
+        mounts = _volume_mounts(SERVICES[name])
+        assert str(path.parent) in mounts, f"{name}: {path.parent} is not on a named volume"
+        assert mounts[str(path.parent)] == "registry-data"
+    assert path.parent in owned_paths, f"Dockerfile: {path.parent} is not {user}'s"
+
+
+def test_registry_init_imports_the_agent_the_simulators_run() -> None:
+    init = SERVICES["registry-init"]
+    command = [str(part) for part in init["command"]]
+    assert command[:2] == ["registry", "import"]
+    mounts = {t: s for s, t in (v.split(":")[:2] for v in init["volumes"])}
+    simulators = {t: s for s, t in (v.split(":")[:2] for v in SERVICES["simulators"]["volumes"])}
+    simulator_file = SERVICES["simulators"]["command"][-1]
+    assert mounts[command[2]] == simulators[simulator_file]
+    assert depends_on(SERVICES["ingest"])["registry-init"] == "service_completed_successfully"

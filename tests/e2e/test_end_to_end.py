@@ -20,8 +20,10 @@ from iotmon_api import Settings as ApiSettings
 from iotmon_contract import TelemetryValidator, telemetry_filter
 from iotmon_edge import build_simulated_agent
 from iotmon_ingest import IngestService
+from iotmon_registry import Registry
 from iotmon_storage import DeviceSummary, StoreSettings, open_store
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
+from iotmon_tools.registry_import import import_agent
 from tests.services.ingest.support import (
     Collector,
     ingest_settings,
@@ -114,10 +116,7 @@ def test_simulated_fleet_readings_arrive_in_influxdb_unchanged(
     tenants = {"single": unique("e2e-s"), "batch": unique("e2e-b")}
     database = f"e2e_{uuid.uuid4().hex[:10]}"
     store = open_store(StoreSettings(url=influxd.url, database=database))
-    ingest = IngestService(ingest_settings(fresh_mosquitto, influxd.url, database, tmp_path))
-    ingest.start()
-    assert ingest.wait_connected(10)
-    published = Collector(fresh_mosquitto, telemetry_filter())
+    settings = ingest_settings(fresh_mosquitto, influxd.url, database, tmp_path)
     agents = [
         build_simulated_agent(
             tenant=tenants[mode],
@@ -130,6 +129,15 @@ def test_simulated_fleet_readings_arrive_in_influxdb_unchanged(
         )
         for seed, mode in enumerate(["single", "batch"])
     ]
+    # As an operator would: each agent's config imported, so the batch agent may
+    # speak for its sensors.
+    with Registry(settings.registry) as registry:
+        for agent in agents:
+            import_agent(registry, agent.config)
+    ingest = IngestService(settings)
+    ingest.start()
+    assert ingest.wait_connected(10)
+    published = Collector(fresh_mosquitto, telemetry_filter())
     try:
         for agent in agents:
             agent.start()

@@ -21,6 +21,7 @@ from rich.table import Table
 from iotmon_edge import ConfigError, load_agent_config
 from iotmon_registry import Registry, RegistryError, RegistrySettings
 from iotmon_registry.settings import DEFAULT_URL
+from iotmon_tools.registry_import import import_agent
 
 URL_VARIABLE = "IOTMON_REGISTRY_URL"
 
@@ -77,7 +78,7 @@ def register(app: typer.Typer) -> None:
     console = Console()
 
     @registry_app.command("import")
-    def import_agent(
+    def import_agents(
         files: Annotated[
             list[Path], typer.Argument(help="Edge agent YAML files (the agent's edge.yaml).")
         ],
@@ -95,11 +96,8 @@ def register(app: typer.Typer) -> None:
                 raise fail(str(exc)) from None
         with open_registry(url) as registry:
             for path, config in zip(files, configs, strict=True):
-                children = [d for drv in config.drivers for d in drv.declared_device_ids()]
                 try:
-                    done = registry.import_gateway(
-                        config.tenant, config.agent_id, children, site=site
-                    )
+                    done = import_agent(registry, config, site=site)
                 except RegistryError as exc:
                     raise fail(f"{path}: {exc}") from None
                 console.print(
