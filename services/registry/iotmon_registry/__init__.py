@@ -8,6 +8,15 @@ from iotmon_registry.errors import (
     RegistryUnavailable,
     SchemaVersionError,
 )
+from iotmon_registry.principals import (
+    IssuedToken,
+    Principal,
+    PrincipalKind,
+    Principals,
+    TokenCheck,
+    TokenFailure,
+    TokenInfo,
+)
 from iotmon_registry.records import Child, Device, GatewayImport, GatewayMap, Guardian, Site
 from iotmon_registry.registry import Registry
 from iotmon_registry.schema import SCHEMA_VERSION
@@ -22,11 +31,18 @@ __all__ = [
     "GatewayMap",
     "Guardian",
     "InvalidId",
+    "IssuedToken",
     "NotFound",
+    "Principal",
+    "PrincipalKind",
+    "Principals",
     "Registry",
     "RegistryError",
     "RegistrySettings",
     "RegistryUnavailable",
     "SchemaVersionError",
     "Site",
+    "TokenCheck",
+    "TokenFailure",
+    "TokenInfo",
 ]

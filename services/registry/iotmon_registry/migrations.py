@@ -10,7 +10,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, insert, inspect, select, update
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from iotmon_registry.errors import SchemaVersionError
@@ -26,7 +43,56 @@ logger = logging.getLogger(__name__)
 
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: dict[int, Migration] = {}
+
+def _v2_principals_and_tokens(connection: Connection) -> None:
+    """Version 2: API principals, the sites of facility principals, hashed tokens.
+
+    The tables as they were at version 2, spelled out here (not taken from
+    ``schema``): a later version that changes them adds its own step.
+    """
+    meta = MetaData()
+    meta.reflect(connection, only=["tenants", "sites", "guardians"])
+    principals = Table(
+        "principals",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("kind", String(16), nullable=False),
+        Column("name", String(200), nullable=False),
+        Column("tenant_id", String(64)),
+        Column("guardian_id", String(64)),
+        Column("created_at", DateTime, nullable=False),
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        ForeignKeyConstraint(["tenant_id", "guardian_id"], ["guardians.tenant_id", "guardians.id"]),
+        CheckConstraint(
+            "kind IN ('operator', 'facility', 'guardian', 'service')", name="ck_principal_kind"
+        ),
+    )
+    sites = Table(
+        "principal_sites",
+        meta,
+        Column("principal_id", Integer, primary_key=True),
+        Column("tenant_id", String(64), nullable=False),
+        Column("site_id", String(64), primary_key=True),
+        ForeignKeyConstraint(["principal_id"], ["principals.id"]),
+        ForeignKeyConstraint(["tenant_id", "site_id"], ["sites.tenant_id", "sites.id"]),
+    )
+    tokens = Table(
+        "tokens",
+        meta,
+        Column("id", String(32), primary_key=True),
+        Column("principal_id", Integer, nullable=False),
+        Column("secret_sha256", String(64), nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("expires_at", DateTime),
+        Column("revoked_at", DateTime),
+        ForeignKeyConstraint(["principal_id"], ["principals.id"]),
+        UniqueConstraint("secret_sha256"),
+        Index("ix_tokens_principal_id", "principal_id"),
+    )
+    meta.create_all(connection, tables=[principals, sites, tokens])
+
+
+MIGRATIONS: dict[int, Migration] = {2: _v2_principals_and_tokens}
 """``MIGRATIONS[n]`` upgrades a database of version ``n - 1`` to ``n``."""
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    CheckConstraint,
     DateTime,
     Dialect,
     ForeignKeyConstraint,
@@ -23,8 +24,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
-"""Bump with a migration in ``migrations.py`` whenever a table changes."""
+SCHEMA_VERSION = 2
+"""Bump with a migration in ``migrations.py`` whenever a table changes.
+
+1: tenants, sites, devices, children and their tags, guardians.
+2: API principals, their sites and their tokens.
+"""
 
 META_SCHEMA_VERSION = "schema_version"
 META_REVISION = "revision"
@@ -144,3 +149,51 @@ class GuardianshipRow(Base):
     tenant_id: Mapped[str] = mapped_column(ID, primary_key=True)
     guardian_id: Mapped[str] = mapped_column(ID, primary_key=True)
     child_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class PrincipalRow(Base):
+    """Who an API token speaks for: a kind and, except for a service, a tenant."""
+
+    __tablename__ = "principals"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        ForeignKeyConstraint(["tenant_id", "guardian_id"], ["guardians.tenant_id", "guardians.id"]),
+        CheckConstraint(
+            "kind IN ('operator', 'facility', 'guardian', 'service')", name="ck_principal_kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(NAME, default="")
+    tenant_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    guardian_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PrincipalSiteRow(Base):
+    """The sites a facility principal may see (in its own tenant)."""
+
+    __tablename__ = "principal_sites"
+    __table_args__ = (
+        ForeignKeyConstraint(["principal_id"], ["principals.id"]),
+        ForeignKeyConstraint(["tenant_id", "site_id"], ["sites.tenant_id", "sites.id"]),
+    )
+
+    principal_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID)
+    site_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class TokenRow(Base):
+    """A bearer token of a principal: only its SHA-256 is kept."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (ForeignKeyConstraint(["principal_id"], ["principals.id"]),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    principal_id: Mapped[int] = mapped_column(Integer, index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

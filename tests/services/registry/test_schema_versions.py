@@ -6,8 +6,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, inspect
 
-from iotmon_registry import SCHEMA_VERSION, Registry, SchemaVersionError
+from iotmon_registry import (
+    SCHEMA_VERSION,
+    PrincipalKind,
+    Principals,
+    Registry,
+    SchemaVersionError,
+)
 from tests.services.registry.conftest import sqlite_settings
 
 
@@ -52,3 +59,59 @@ def test_unrelated_tables_are_left_alone(tmp_path: Path) -> None:
         registry.add_device("acme", "gw-1")
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM something_else").fetchone() == (0,)
+
+
+DATA = Path(__file__).with_name("data")
+
+
+def _open_v1(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.executescript((DATA / "registry-v1.sql").read_text())
+
+
+def _shape(path: Path) -> dict[str, object]:
+    """Tables, columns, keys and indexes as the database itself reports them."""
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        inspector = inspect(engine)
+        return {
+            table: (
+                [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+                inspector.get_pk_constraint(table)["constrained_columns"],
+                sorted(
+                    (tuple(f["constrained_columns"]), f["referred_table"])
+                    for f in inspector.get_foreign_keys(table)
+                ),
+                sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+                sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            )
+            for table in sorted(inspector.get_table_names())
+        }
+    finally:
+        engine.dispose()
+
+
+def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _open_v1(path)
+    assert _version_in_file(path) == 1
+    with Registry(sqlite_settings(path)) as registry:
+        assert registry.schema_version_found == 1
+        devices = {d.device: d for d in registry.devices("acme")}
+        assert devices["env-1"].gateway == "gw-1"
+        assert devices["env-1"].effective_site == "plant-1"
+        assert registry.children("acme", guardian="mum")[0].tags == ("E200341201",)
+        # The tables version 2 added are there and work.
+        issued = Principals(registry).create(PrincipalKind.GUARDIAN, tenant="acme", guardian="mum")
+        assert Principals(registry).authenticate(issued.token).principal is not None
+    assert _version_in_file(path) == SCHEMA_VERSION
+    with Registry(sqlite_settings(path)) as again:
+        assert again.schema_version_found == SCHEMA_VERSION
+
+
+def test_an_upgraded_database_has_the_shape_of_a_new_one(tmp_path: Path) -> None:
+    upgraded, fresh = tmp_path / "upgraded.db", tmp_path / "fresh.db"
+    _open_v1(upgraded)
+    Registry(sqlite_settings(upgraded)).open().close()
+    Registry(sqlite_settings(fresh)).open().close()
+    assert _shape(upgraded) == _shape(fresh)

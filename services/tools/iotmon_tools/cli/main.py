@@ -17,6 +17,7 @@ from iotmon_tools.cli import (
     ingest,
     registry,
     simulate,
+    tokens,
 )
 
 
@@ -49,7 +50,8 @@ def build_app() -> typer.Typer:
     ) -> None:
         """iotmon: IoT monitoring reference platform."""
 
-    for module in (demo, ingest, api, registry, simulate, bench, dashboards, config, contract):
+    areas = (demo, ingest, api, registry, tokens, simulate, bench, dashboards, config, contract)
+    for module in areas:
         module.register(app)
     return app
 
