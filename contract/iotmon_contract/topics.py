@@ -90,6 +90,18 @@ def status_filter(tenant: str = "+") -> str:
     return f"{TOPIC_ROOT}/{tenant}/+/{MessageKind.STATUS.value}"
 
 
+def topic_prefix(tenant: str, device: str | None = None) -> str:
+    """The start every topic of a tenant (or of one of its devices) has, ending in ``/``.
+
+    For matching topics already received (dead letters, logs), not for subscribing.
+    """
+    validate_identifier(tenant, "tenant")
+    if device is None:
+        return f"{TOPIC_ROOT}/{tenant}/"
+    validate_identifier(device, "device")
+    return f"{TOPIC_ROOT}/{tenant}/{device}/"
+
+
 def dead_letter_topic(service: str) -> str:
     """Where a service republishes what it could not accept, with the reason."""
     validate_identifier(service, "service")
