@@ -35,9 +35,10 @@ CMD ["run"]
 
 FROM base AS api
 COPY services/storage/ services/storage/
+COPY services/registry/ services/registry/
 COPY services/api/ services/api/
 RUN pip install -c requirements/constraints.txt \
-    ./contract ./runtime ./services/storage ./services/api
+    ./contract ./runtime ./services/storage ./services/registry ./services/api
 USER iotmon
 EXPOSE 8000
 ENTRYPOINT ["iotmon-api"]

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import types
 import typing
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -119,7 +119,7 @@ def test_dependencies_exist_and_wait_for_health(name: str) -> None:
 
 def test_dependency_order() -> None:
     assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "influxdb", "registry-init"}
-    assert set(depends_on(SERVICES["api"])) == {"influxdb"}
+    assert set(depends_on(SERVICES["api"])) == {"influxdb", "registry-init"}
     assert set(depends_on(SERVICES["grafana"])) == {"influxdb"}
     assert "mosquitto" in depends_on(SERVICES["simulators"])
 
@@ -441,7 +441,7 @@ def _registry_url(name: str) -> str:
 
 def test_registry_is_one_sqlite_file_on_a_volume_the_image_user_owns() -> None:
     users = [n for n in SERVICES if any("REGISTRY" in k for k in environment(SERVICES[n]))]
-    assert {"registry-init", "ingest"} <= set(users)
+    assert {"registry-init", "ingest", "api"} <= set(users)
     urls = {_registry_url(name) for name in users}
     assert len(urls) == 1, urls
     path = PurePosixPath(next(iter(urls)).removeprefix("sqlite:///"))
@@ -466,3 +466,25 @@ def test_registry_init_imports_the_agent_the_simulators_run() -> None:
     simulator_file = SERVICES["simulators"]["command"][-1]
     assert mounts[command[2]] == simulators[simulator_file]
     assert depends_on(SERVICES["ingest"])["registry-init"] == "service_completed_successfully"
+
+
+def test_prod_api_without_a_token_refuses_to_start(
+    clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The compose stack in prod: an empty IOTMON_API_TOKEN and an empty registry stop the API;
+    IOTMON_API_TOKEN set in .env starts it."""
+    from iotmon_api.cli import startup_refusal
+    from iotmon_api.config import Settings as ApiSettings
+
+    secrets = {"IOTMON_ENVIRONMENT": "prod", "IOTMON_INFLUXDB_READ_PASSWORD": "r3al-read-pw-81"}
+    for token, refused in (("", True), ("a-real-random-token-0c1d", False)):
+        env = environment(load_compose({**secrets, "IOTMON_API_TOKEN": token})["services"]["api"])
+        for variable, value in env.items():
+            clean_environment.setenv(variable, value)
+        # The container's path, moved to a folder of this test.
+        clean_environment.setenv("IOTMON_API_REGISTRY__URL", f"sqlite:///{tmp_path / 'r.db'}")
+        refusal = startup_refusal(ApiSettings())
+        assert (refusal is not None) is refused, refusal
+        if refused:
+            assert refusal is not None
+            assert "IOTMON_API_TOKEN" in refusal

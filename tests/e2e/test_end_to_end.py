@@ -20,7 +20,7 @@ from iotmon_api import Settings as ApiSettings
 from iotmon_contract import TelemetryValidator, telemetry_filter
 from iotmon_edge import build_simulated_agent
 from iotmon_ingest import IngestService
-from iotmon_registry import Registry
+from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
 from iotmon_storage import DeviceSummary, StoreSettings, open_store
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
 from iotmon_tools.registry_import import import_agent
@@ -51,14 +51,20 @@ def _api_json(client: httpx.Client, path: str, **params: str | int) -> Any:
 
 
 def check_api_answers_with_published_values(
-    api_url: str, tenants: dict[str, str], expected: dict[Key, float]
+    api_url: str, tenants: dict[str, str], tokens: dict[str, str], expected: dict[Key, float]
 ) -> None:
-    """Devices, latest readings and 1 s buckets from the API equal what was published."""
+    """Devices, latest readings and 1 s buckets from the API equal what was published.
+
+    Each tenant is read with its own operator token, which sees nothing of the other.
+    """
     by_series: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
     for (tenant, metric, device, ts_ns), value in expected.items():
         by_series[(tenant, device, metric)].append((ts_ns, value))
-    with httpx.Client(base_url=api_url, timeout=10) as client:
-        for mode, tenant in tenants.items():
+    for mode, tenant in tenants.items():
+        auth = {"Authorization": f"Bearer {tokens[tenant]}"}
+        with httpx.Client(base_url=api_url, timeout=10, headers=auth) as client:
+            others = [t for t in tenants.values() if t != tenant]
+            assert client.get("/api/v1/devices", params={"tenant": others[0]}).status_code == 403
             listed = _api_json(client, "/api/v1/devices", tenant=tenant)
             devices = {d["device"]: d for d in listed["data"]}
             sensors = {device for (t, device, _) in by_series if t == tenant}
@@ -185,14 +191,24 @@ def test_simulated_fleet_readings_arrive_in_influxdb_unchanged(
         assert wait_until(
             lambda: all(d.state is not None and d.state.value == "offline" for d in devices()), 10
         )
+        with Registry(settings.registry) as registry:
+            principals = Principals(registry)
+            tokens = {
+                tenant: principals.create(PrincipalKind.OPERATOR, tenant=tenant).token
+                for tenant in tenants.values()
+            }
         api = ApiServer(
             ApiSettings(
-                host="127.0.0.1", port=0, store=StoreSettings(url=influxd.url, database=database)
+                host="127.0.0.1",
+                port=0,
+                environment="test",
+                store=StoreSettings(url=influxd.url, database=database),
+                registry=RegistrySettings(url=settings.registry.url),
             )
         )
         api.start()
         try:
-            check_api_answers_with_published_values(api.url, tenants, expected)
+            check_api_answers_with_published_values(api.url, tenants, tokens, expected)
         finally:
             api.stop()
     finally:

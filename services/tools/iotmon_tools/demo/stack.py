@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from iotmon_registry import Registry, RegistrySettings
+from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
 from iotmon_runtime.workers import Worker
 from iotmon_storage import StoreSettings, open_store
 from iotmon_tools.demo.options import DemoOptions, Endpoints, port_or_free
 from iotmon_tools.demo.wiring import agent_config, build_api, build_devices, build_ingest
 from iotmon_tools.localstack import EmbeddedBroker, InfluxdProcess, MosquittoProcess, find_program
 from iotmon_tools.registry_import import import_agent
+
+DEMO_TOKEN_LIFETIME = timedelta(days=7)
 
 
 class DemoStack:
@@ -105,11 +108,19 @@ class DemoStack:
             store.close()
 
     def _start_registry(self, state: Path) -> None:
-        """The simulated agent is registered as its sensors' gateway (batch mode needs it)."""
+        """The simulated agent is registered as its sensors' gateway (batch mode needs it),
+        and an operator token of the demo tenant is minted for the summary's commands."""
         settings = RegistrySettings(url=SecretStr(f"sqlite:///{state / 'registry.db'}"))
         self.endpoints.registry = settings
         with Registry(settings) as registry:
             import_agent(registry, agent_config(self._options))
+            issued = Principals(registry).create(
+                PrincipalKind.OPERATOR,
+                tenant=self._options.tenant,
+                name="iotmon demo",
+                expires_in=DEMO_TOKEN_LIFETIME,
+            )
+        self.endpoints.api_token = issued.token
 
     def _start_ingest(self) -> None:
         worker = build_ingest(self.endpoints, self._options.state_dir.resolve())

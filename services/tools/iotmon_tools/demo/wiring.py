@@ -42,7 +42,13 @@ def build_devices(endpoints: Endpoints, config: AgentConfig) -> EdgeAgent:
 
 def build_api(endpoints: Endpoints, port: int) -> ApiServer:
     # Warnings only: the demo's console shows the summary, not one line per request.
-    settings = ApiSettings(host="127.0.0.1", port=port, store=endpoints.store, log_level="WARNING")
+    settings = ApiSettings(
+        host="127.0.0.1",
+        port=port,
+        store=endpoints.store,
+        registry=endpoints.registry,
+        log_level="WARNING",
+    )
     return ApiServer(settings)
 
 
