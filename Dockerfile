@@ -3,7 +3,8 @@
 #   docker build --target ingest .   iotmon-ingest (no web stack, no embedded broker)
 #   docker build --target api .      iotmon-api
 #   docker build --target edge .     iotmon-edge (also the compose stack's simulators)
-#   docker build --target tools .    the iotmon CLI (dashboards push, demo, benchmarks)
+#   docker build --target tools .    the iotmon CLI (broker identities, dashboards push, demo,
+#                                    benchmarks)
 # Versions are pinned by requirements/constraints.txt, what the test suite passed with.
 FROM python:3.11-slim-bookworm AS base
 

@@ -6,8 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess, find_program
+
+# Property tests check what code does, not how fast: hypothesis's per-example deadline
+# would turn a loaded 2-core machine into failures.
+settings.register_profile("iotmon", deadline=None)
+settings.load_profile("iotmon")
 
 
 def _require(program: str) -> None:

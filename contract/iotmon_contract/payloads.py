@@ -27,10 +27,17 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
+from iotmon_contract.fields import PRINTABLE_PATTERN, UNIT_PATTERN, WireInteger
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 
-MAX_PAYLOAD_BYTES = 256 * 1024
-"""Largest telemetry payload a consumer accepts; larger goes to the dead-letter path."""
+MAX_PAYLOAD_BYTES = 512 * 1024
+"""Largest payload a consumer accepts; larger goes to the dead-letter path.
+
+Sized so that a full batch fits: 5000 gateway readings of about 100 bytes each
+(``{"metric":"temperature","value":21.5,"ts":"2026-11-25T12:00:00Z","unit":"degC",
+"device":"env-0001"}``). It stays below the broker's ``max_packet_size`` (1 MiB), so an
+oversized message reaches the consumer and is dead-lettered with a reason rather than
+dropped by the broker."""
 
 MAX_BATCH_READINGS = 5000
 
@@ -48,7 +55,17 @@ DeviceId = Annotated[
     str, Field(pattern=IDENTIFIER_PATTERN, description="Device id, unique within a tenant.")
 ]
 Unit = Annotated[
-    str, Field(min_length=1, max_length=16, description="Unit of the value, e.g. degC, %, ppm.")
+    str,
+    Field(
+        min_length=1,
+        max_length=16,
+        pattern=UNIT_PATTERN,
+        description=(
+            "Unit of the value, e.g. degC, %, ppm. Printable characters only (no control, "
+            "bidirectional or zero-width characters) and no backslash: it is stored as a "
+            "tag and shown back."
+        ),
+    ),
 ]
 
 TIMESTAMP_PATTERN = (
@@ -106,40 +123,8 @@ SEQUENCE_MAX = 2**63 - 1
 """Sequence numbers fit a signed 64-bit integer, what most languages and stores keep."""
 
 
-class _SequenceNumber:
-    """A non-negative integer; on the wire a JSON number with no fraction.
-
-    JSON Schema counts ``3.0`` as an integer, and the published schema says integer,
-    so the model takes it too (as 3); strings and booleans are refused.
-    """
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        exact = core_schema.int_schema(ge=0, le=SEQUENCE_MAX, strict=True)
-        integral_float = core_schema.chain_schema(
-            [
-                core_schema.float_schema(strict=True),
-                core_schema.int_schema(ge=0, le=SEQUENCE_MAX, strict=False),
-            ]
-        )
-        return core_schema.json_or_python_schema(
-            json_schema=core_schema.union_schema(
-                [exact, integral_float],
-                mode="left_to_right",
-                custom_error_type="sequence_type",
-                custom_error_message=f"Input should be an integer from 0 to {SEQUENCE_MAX}",
-            ),
-            python_schema=exact,
-        )
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return {"type": "integer", "minimum": 0, "maximum": SEQUENCE_MAX}
-
-
-SequenceNumber = Annotated[int, _SequenceNumber]
+SequenceNumber = Annotated[int, WireInteger(0, SEQUENCE_MAX, error_type="sequence_type")]
+"""A non-negative integer; on the wire a JSON number with no fraction (see WireInteger)."""
 
 _FLOAT_MAX = sys.float_info.max
 
@@ -186,6 +171,20 @@ class Reading(_ReadingFields):
 class SingleReading(_ReadingFields):
     """One reading per message: what a tiny sensor sends."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "metric": "temperature",
+                    "value": 21.5,
+                    "ts": "2026-11-25T07:42:10Z",
+                    "unit": "degC",
+                    "seq": 42,
+                }
+            ]
+        }
+    )
+
     seq: SequenceNumber | None = Field(
         default=None, description="Per-device message sequence, lets consumers spot gaps."
     )
@@ -193,6 +192,32 @@ class SingleReading(_ReadingFields):
 
 class ReadingBatch(ContractModel):
     """Many readings per message: what a gateway sends."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "readings": [
+                        {
+                            "metric": "temperature",
+                            "value": 21.5,
+                            "ts": "2026-11-25T07:42:10Z",
+                            "unit": "degC",
+                            "device": "env-0001",
+                        },
+                        {
+                            "metric": "humidity",
+                            "value": 48.2,
+                            "ts": "2026-11-25T08:42:10.250+01:00",
+                            "unit": "%",
+                            "device": "env-0002",
+                        },
+                    ],
+                    "seq": 7,
+                }
+            ]
+        }
+    )
 
     readings: list[Reading] = Field(min_length=1, max_length=MAX_BATCH_READINGS)
     seq: SequenceNumber | None = None
@@ -314,11 +339,25 @@ class DeviceState(StrEnum):
 class DeviceStatus(ContractModel):
     """Retained availability of a device or agent; the offline form is its last will."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"state": "online", "ts": "2026-11-25T07:00:00Z", "agent": "iotmon-edge/1.1.0"},
+                {"state": "offline", "agent": "iotmon-edge/1.1.0"},
+            ]
+        }
+    )
+
     state: DeviceState
     ts: Timestamp | None = Field(
         default=None, description="When the state was set; absent in a last will."
     )
-    agent: str | None = Field(default=None, max_length=128, description="Publishing software.")
+    agent: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=PRINTABLE_PATTERN,
+        description="Publishing software, printable characters only.",
+    )
 
 
 class DeadLetterReason(StrEnum):
@@ -329,11 +368,13 @@ class DeadLetterReason(StrEnum):
     UNKNOWN_DEVICE = "unknown_device"
     BAD_TIMESTAMP = "bad_timestamp"
     STORE_REJECTED = "store_rejected"
-    """The store refused the reading; the detail carries the store's own reason."""
+    """The store refused a valid message; the detail carries the store's reason."""
     UNAUTHORIZED_DEVICE = "unauthorized_device"
-    """A gateway spoke for a device it is not registered for."""
+    """A gateway spoke for a device it does not own."""
     RETAINED = "retained"
     """Telemetry or an event published retained, which the contract forbids."""
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    """An event whose ``type`` is not one of the contract's event types."""
 
 
 class DeadLetter(ContractModel):
@@ -341,7 +382,23 @@ class DeadLetter(ContractModel):
 
     # Lax: written by our own services, and ingest's spool reads its JSON-mode dump back
     # through model_validate (strings for the enum and the datetime).
-    model_config = ConfigDict(strict=False)
+    model_config = ConfigDict(
+        strict=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "service": "ingest",
+                    "reason": "schema",
+                    "detail": "value: Input should be a valid number",
+                    "topic": "iotmon/v1/acme/env-0001/telemetry",
+                    "payload_excerpt": '{"metric":"temperature","value":"21.5"}',
+                    "payload_bytes": 39,
+                    "received_at": "2026-11-25T07:42:10.512Z",
+                    "kind": "dead_letter",
+                }
+            ]
+        },
+    )
 
     service: str
     reason: DeadLetterReason

@@ -1,4 +1,4 @@
-"""Turn an MQTT (topic, payload) into validated readings, or say exactly why not.
+"""Turn an MQTT (topic, payload) into validated readings or events, or say exactly why not.
 
 This is the consumer side of the contract: ingest and every later consumer use
 it, so the reasons a message is refused are the same everywhere.
@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
+from iotmon_contract.events import DeviceEvent, parse_event
 from iotmon_contract.payloads import (
     MAX_PAYLOAD_BYTES,
     DeadLetter,
@@ -35,6 +36,16 @@ class ValidatedReading(NamedTuple):
     value: float
     unit: str | None
     ts_ns: int
+
+
+class ValidatedEvent(NamedTuple):
+    tenant: str
+    device: str
+    """The event's child device, or the topic's device."""
+    type: str
+    seq: int
+    ts_ns: int
+    event: DeviceEvent
 
 
 class ContractViolation(Exception):
@@ -89,50 +100,96 @@ def expect_topic(topic: str, kind: MessageKind) -> TopicInfo:
     return info
 
 
-class TelemetryValidator:
-    """Validates telemetry against the contract and the consumer's own rules.
+KnownDevice = Callable[[str, str], bool]
+"""``known_device(tenant, device)``: is the device registered?"""
+OwnsDevice = Callable[[str, str, str], bool]
+"""``owns_device(tenant, gateway, child)``: may the gateway speak for the child?"""
 
-    ``known_device(tenant, device)`` decides what counts as an unknown device;
-    ``may_speak_for(tenant, gateway, device)`` whether the device publishing on
-    the topic (``gateway``) may send a batch reading naming another ``device``
-    (its child): without it any child is accepted. ``clock`` returns Unix
-    nanoseconds and is injectable for tests.
-    """
+
+class _ConsumerRules:
+    """What a consumer adds to the contract: registered devices, size and time limits."""
 
     def __init__(
         self,
         *,
-        known_device: Callable[[str, str], bool] | None = None,
-        may_speak_for: Callable[[str, str, str], bool] | None = None,
+        known_device: KnownDevice | None = None,
+        owns_device: OwnsDevice | None = None,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         max_future_skew: timedelta = timedelta(minutes=5),
         max_age: timedelta = timedelta(days=30),
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self._known_device = known_device
-        self._may_speak_for = may_speak_for
+        self._owns_device = owns_device
         self._max_payload_bytes = max_payload_bytes
         self._future_ns = max_future_skew // timedelta(microseconds=1) * _NS_PER_US
         self._age_ns = max_age // timedelta(microseconds=1) * _NS_PER_US
         self._clock = clock
 
-    def validate(self, topic: str, payload: bytes) -> list[ValidatedReading]:
-        info = expect_topic(topic, MessageKind.TELEMETRY)
+    def _check_transport(
+        self, topic: str, kind: MessageKind, payload: bytes, retained: bool
+    ) -> TopicInfo:
+        """Topic, retain flag and size: what is known before the payload is parsed."""
+        info = expect_topic(topic, kind)
+        if retained:
+            raise ContractViolation(
+                DeadLetterReason.RETAINED,
+                f"{kind.value} on {topic!r} was published retained; the contract forbids it "
+                "(clear it by publishing an empty retained message)",
+            )
         if len(payload) > self._max_payload_bytes:
             raise ContractViolation(
                 DeadLetterReason.OVERSIZED,
                 f"payload is {len(payload)} bytes, limit is {self._max_payload_bytes}",
             )
+        return info
+
+    def _check_device(self, tenant: str, topic_device: str, device: str, where: str) -> None:
+        """The topic's device is registered; a child is registered and the gateway's."""
+        known = self._known_device
+        if known is not None and not known(tenant, device):
+            raise ContractViolation(
+                DeadLetterReason.UNKNOWN_DEVICE,
+                f"{where} {device!r} is not registered for tenant {tenant!r}",
+            )
+        owns = self._owns_device
+        if owns is not None and device != topic_device and not owns(tenant, topic_device, device):
+            raise ContractViolation(
+                DeadLetterReason.UNAUTHORIZED_DEVICE,
+                f"{where} {device!r} is not a child of {topic_device!r} in tenant {tenant!r}",
+            )
+
+    def _outside_window(self, where: str, ts: datetime) -> ContractViolation:
+        return ContractViolation(
+            DeadLetterReason.BAD_TIMESTAMP,
+            f"{where} {ts.isoformat()} is outside the accepted window "
+            f"(now -{self._age_ns // _NS_PER_S}s .. +{self._future_ns // _NS_PER_S}s)",
+        )
+
+
+class TelemetryValidator(_ConsumerRules):
+    """Validates telemetry against the contract and the consumer's own rules.
+
+    ``known_device(tenant, device)`` decides what counts as an unknown device and
+    ``owns_device(tenant, gateway, child)`` which children a gateway may speak for;
+    ``clock`` returns Unix nanoseconds and is injectable for tests.
+    """
+
+    def validate(
+        self, topic: str, payload: bytes, *, retained: bool = False
+    ) -> list[ValidatedReading]:
+        """The readings of one message; ``retained`` is the flag the message arrived with."""
+        info = self._check_transport(topic, MessageKind.TELEMETRY, payload, retained)
         batch, single = self._parse(payload)
         now = self._clock()
         earliest, latest = now - self._age_ns, now + self._future_ns
         tenant, topic_device = info.tenant, info.device
         known = self._known_device
-        if known is not None and not known(tenant, topic_device):
-            raise ContractViolation(
-                DeadLetterReason.UNKNOWN_DEVICE,
-                f"device {topic_device!r} is not registered for tenant {tenant!r}",
-            )
+        if known is not None:
+            self._check_device(tenant, topic_device, topic_device, "device")
+        check_child = (
+            self._check_device if known is not None or self._owns_device is not None else None
+        )
         if single is not None:
             ts_ns = to_ns(single["ts"])
             if not earliest <= ts_ns <= latest:
@@ -150,28 +207,15 @@ class TelemetryValidator:
         append = readings.append
         make = tuple.__new__
         epoch = _EPOCH
-        speaks_for = self._may_speak_for
-        # Children already cleared in this message: a gateway batch names each a
-        # few times, and a set lookup is cheaper than asking the hooks again.
+        # Children already checked in this message: a gateway batch names each a few
+        # times, and a set lookup is cheaper than asking the hooks again.
         cleared: set[str] = set()
         for reading in batch:
             since = reading["ts"] - epoch
             ts_ns = ((since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds) * 1000
             device = reading.get("device") or topic_device
-            if device != topic_device and device not in cleared:
-                if known is not None and not known(tenant, device):
-                    raise ContractViolation(
-                        DeadLetterReason.UNKNOWN_DEVICE,
-                        f"readings.{len(readings)}.device {device!r} is not registered "
-                        f"for tenant {tenant!r}",
-                    )
-                if speaks_for is not None and not speaks_for(tenant, topic_device, device):
-                    raise ContractViolation(
-                        DeadLetterReason.UNAUTHORIZED_DEVICE,
-                        f"readings.{len(readings)}.device {device!r} is not a child of "
-                        f"gateway {topic_device!r} (tenant {tenant!r}): only a device's "
-                        "registered gateway may publish its readings",
-                    )
+            if check_child is not None and device != topic_device and device not in cleared:
+                check_child(tenant, topic_device, device, f"readings.{len(readings)}.device")
                 cleared.add(device)
             if not earliest <= ts_ns <= latest:
                 raise self._outside_window(f"readings.{len(readings)}.ts", reading["ts"])
@@ -190,13 +234,6 @@ class TelemetryValidator:
             )
         return readings
 
-    def _outside_window(self, where: str, ts: datetime) -> ContractViolation:
-        return ContractViolation(
-            DeadLetterReason.BAD_TIMESTAMP,
-            f"{where} {ts.isoformat()} is outside the accepted window "
-            f"(now -{self._age_ns // _NS_PER_S}s .. +{self._future_ns // _NS_PER_S}s)",
-        )
-
     @staticmethod
     def _parse(payload: bytes) -> WireMessage:
         try:
@@ -213,4 +250,60 @@ class TelemetryValidator:
             ) from None
 
 
-__all__ = ["ContractViolation", "TelemetryValidator", "ValidatedReading", "expect_topic", "to_ns"]
+class EventValidator(_ConsumerRules):
+    """Validates device events against the contract and the consumer's own rules.
+
+    The same rules and reasons as ``TelemetryValidator``, plus ``unknown_event_type``
+    for an event whose ``type`` the contract does not define.
+    """
+
+    def validate(self, topic: str, payload: bytes, *, retained: bool = False) -> ValidatedEvent:
+        """The event of one message; ``retained`` is the flag the message arrived with."""
+        info = self._check_transport(topic, MessageKind.EVENT, payload, retained)
+        event = self._parse(payload)
+        tenant, topic_device = info.tenant, info.device
+        device = event.device or topic_device
+        if self._known_device is not None:
+            self._check_device(tenant, topic_device, topic_device, "device")
+        if device != topic_device:
+            self._check_device(tenant, topic_device, device, "device")
+        ts_ns = to_ns(event.ts)
+        now = self._clock()
+        if not now - self._age_ns <= ts_ns <= now + self._future_ns:
+            raise self._outside_window("ts", event.ts)
+        return ValidatedEvent(tenant, device, event.type, event.seq, ts_ns, event)
+
+    @staticmethod
+    def _parse(payload: bytes) -> DeviceEvent:
+        try:
+            return parse_event(payload)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            if any(e["type"] == "json_invalid" for e in errors):
+                raise ContractViolation(
+                    DeadLetterReason.NOT_JSON, f"payload is not valid JSON: {_describe(exc)}"
+                ) from None
+            if errors[0]["type"] == "union_tag_invalid":
+                context = errors[0]["ctx"]
+                raise ContractViolation(
+                    DeadLetterReason.UNKNOWN_EVENT_TYPE,
+                    f"type: {context['tag'][:64]!r} is not one of {context['expected_tags']}",
+                ) from None
+            raise ContractViolation(DeadLetterReason.SCHEMA, _describe(exc)) from None
+        except UnicodeDecodeError as exc:
+            raise ContractViolation(
+                DeadLetterReason.NOT_JSON, f"payload is not UTF-8: {exc}"
+            ) from None
+
+
+__all__ = [
+    "ContractViolation",
+    "EventValidator",
+    "KnownDevice",
+    "OwnsDevice",
+    "TelemetryValidator",
+    "ValidatedEvent",
+    "ValidatedReading",
+    "expect_topic",
+    "to_ns",
+]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from iotmon_contract import DeviceState
 from iotmon_devices import (
@@ -22,6 +23,7 @@ from iotmon_devices import (
 from iotmon_edge.config import AgentConfig, EdgeMqttSettings, PublishMode
 from iotmon_edge.messages import TelemetryEncoder, status_message
 from iotmon_edge.outbox import DirectOutbox, Outbox
+from iotmon_runtime.commands import CommandServer
 from iotmon_runtime.mqtt import (
     ConnectionEvent,
     MqttClient,
@@ -95,6 +97,8 @@ class EdgeAgent:
         self._announce = threading.Event()
         self._thread: threading.Thread | None = None
         self._counts = {name: 0 for name in AgentStats.__slots__}
+        self._commands = CommandServer(client, config.tenant, config.agent_id)
+        self._started_at = 0.0
 
     @property
     def config(self) -> AgentConfig:
@@ -121,6 +125,8 @@ class EdgeAgent:
             raise RuntimeError("agent already started")
         for driver in self._drivers:
             driver.start()
+        self._started_at = time.monotonic()
+        self._register_commands()
         self._client.add_listener(self._on_connection)
         self._outbox.start()
         self._client.start()
@@ -136,6 +142,31 @@ class EdgeAgent:
             self._config.publish_interval_s,
             self._config.mode.value,
         )
+
+    def _register_commands(self) -> None:
+        """Requests to iotmon/v1/<tenant>/<agent_id>/request/<action> (ping, stats, announce)."""
+        commands = self._commands
+        commands.register("ping", self._command_ping)
+        commands.register("stats", self._command_stats)
+        commands.register("announce", self._command_announce)
+        commands.start()
+
+    def _command_ping(self, _data: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "agent": self._agent_name,
+            "uptime_s": round(time.monotonic() - self._started_at, 3),
+            "devices": len(self.device_ids),
+        }
+
+    def _command_stats(self, _data: Mapping[str, Any]) -> dict[str, Any]:
+        client = self._client.stats()
+        return {"agent": asdict(self.stats()), "mqtt": asdict(client)}
+
+    def _command_announce(self, _data: Mapping[str, Any]) -> dict[str, Any]:
+        # The agent's own thread publishes; this one only asks it to.
+        self._announce.set()
+        self._wake.set()
+        return {"devices": len(self.device_ids) + 1}
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the agent stops on its own (or ``stop`` is called); True if it did."""

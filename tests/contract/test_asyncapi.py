@@ -7,11 +7,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iotmon_contract import CONTRACT_VERSION, ReadingBatch, SingleReading, parse_telemetry
-from iotmon_contract.asyncapi import asyncapi_document, expected_files, json_schemas
+from iotmon_contract import (
+    CONTRACT_VERSION,
+    EVENT_TYPES,
+    ReadingBatch,
+    SingleReading,
+    parse_event,
+    parse_telemetry,
+)
+from iotmon_contract.asyncapi import (
+    EVENT_SCHEMA_NAME,
+    MODELS,
+    asyncapi_document,
+    examples,
+    expected_files,
+    json_schemas,
+)
+from tests.contract.test_schema_agreement import FORMATS, EcmaValidator, unit_text
 
 CONTRACT_DIR = Path(__file__).resolve().parents[2] / "contract"
 
@@ -60,7 +76,7 @@ timestamps = st.datetimes(
 )
 single_payloads = st.fixed_dictionaries(
     {"metric": metrics, "value": values, "ts": timestamps.map(datetime.isoformat)},
-    optional={"unit": st.text(min_size=1, max_size=16), "seq": st.integers(0, 2**40)},
+    optional={"unit": unit_text(1, 16), "seq": st.integers(0, 2**40)},
 )
 
 
@@ -87,3 +103,61 @@ def test_json_schema_rejects_what_the_model_rejects() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     assert list(validator.iter_errors(bad)), "uppercase metric must be refused"
     assert list(validator.iter_errors({**bad, "metric": "t", "extra": 1}))
+
+
+PUBLISHED_AS = {
+    # operation: (qos, retain), as the contract's documentation promises them
+    "sendTelemetry": (1, False),
+    "sendStatus": (1, True),
+    "sendEvent": (1, False),
+    "sendRequest": (1, False),
+    "sendResponse": (1, False),
+    "sendAlert": (1, False),
+    "sendNotice": (1, False),
+    "sendServiceStatus": (1, True),
+    "sendDeadLetter": (1, False),
+}
+
+
+def test_every_send_operation_publishes_as_documented() -> None:
+    operations = asyncapi_document()["operations"]
+    sends = {name for name, op in operations.items() if op["action"] == "send"}
+    assert sends == set(PUBLISHED_AS)
+    for name, (qos, retain) in PUBLISHED_AS.items():
+        mqtt = operations[name]["bindings"]["mqtt"]
+        assert (mqtt["qos"], mqtt["retain"]) == (qos, retain), name
+
+
+def test_commands_declare_their_reply_channel() -> None:
+    operations = asyncapi_document()["operations"]
+    for name in ("sendRequest", "receiveRequest"):
+        assert operations[name]["reply"] == {"channel": {"$ref": "#/channels/response"}}
+
+
+def _message_examples() -> list[tuple[str, str, dict[str, object]]]:
+    found = []
+    for name, message in asyncapi_document()["components"]["messages"].items():
+        schema = message["payload"]["$ref"].removeprefix("#/components/schemas/")
+        found += [(name, schema, example["payload"]) for example in message["examples"]]
+    return found
+
+
+def _validate_with_model(schema: str, text: str) -> object:
+    if schema == EVENT_SCHEMA_NAME:
+        return parse_event(text)
+    return MODELS[schema].model_validate_json(text)
+
+
+@pytest.mark.parametrize(("message", "schema", "example"), _message_examples())
+def test_every_message_example_is_valid(
+    message: str, schema: str, example: dict[str, object]
+) -> None:
+    _validate_with_model(schema, json.dumps(example))  # raises when invalid
+    validator = EcmaValidator(json_schemas()[schema], format_checker=FORMATS)
+    assert not list(validator.iter_errors(example)), message
+
+
+def test_every_message_and_every_event_type_has_an_example() -> None:
+    messages = asyncapi_document()["components"]["messages"]
+    assert all(message["examples"] for message in messages.values())
+    assert {example["type"] for example in examples(EVENT_SCHEMA_NAME)} == set(EVENT_TYPES)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from iotmon_contract import MessageKind, topic_rule
+from iotmon_contract import MessageKind, ServiceMessageKind, topic_rule
 from iotmon_contract.asyncapi import asyncapi_document
-from iotmon_contract.topics import DEAD_LETTER_RULE, TopicRule
+from iotmon_contract.topics import DEAD_LETTER_RULE, SERVICE_STATUS_RULE, TopicRule
 
 # Fixed fields of each AsyncAPI 3.0.0 object; ``x-`` extensions are allowed everywhere.
 DOCUMENT_FIELDS = {
@@ -49,6 +49,29 @@ COMPONENT_FIELDS = {
     "serverVariables", "parameters", "correlationIds", "replies", "replyAddresses",
     "externalDocs", "tags", "operationTraits", "messageTraits", "serverBindings",
     "channelBindings", "operationBindings", "messageBindings",
+}  # fmt: skip
+MESSAGE_EXAMPLE_FIELDS = {"headers", "payload", "name", "summary"}
+REPLY_FIELDS = {"address", "channel", "messages"}
+SECURITY_SCHEME_FIELDS = {
+    "type", "description", "name", "in", "scheme", "bearerFormat", "flows",
+    "openIdConnectUrl", "scopes",
+}  # fmt: skip
+SECURITY_SCHEME_TYPES = {
+    "userPassword", "apiKey", "X509", "symmetricEncryption", "asymmetricEncryption",
+    "httpApiKey", "http", "oauth2", "openIdConnect", "plain", "scramSha256", "scramSha512",
+    "gssapi",
+}  # fmt: skip
+# The AsyncAPI Schema Object: JSON Schema draft 07 plus discriminator (a property name),
+# externalDocs and deprecated. 2020-12-only keywords (prefixItems, $defs, dependentRequired,
+# unevaluated*) would be unknown there.
+SCHEMA_KEYWORDS = {
+    "$ref", "title", "description", "default", "examples", "readOnly", "writeOnly",
+    "type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum",
+    "exclusiveMinimum", "maxLength", "minLength", "pattern", "items", "additionalItems",
+    "maxItems", "minItems", "uniqueItems", "contains", "maxProperties", "minProperties",
+    "required", "properties", "patternProperties", "additionalProperties", "dependencies",
+    "propertyNames", "if", "then", "else", "allOf", "anyOf", "oneOf", "not", "format",
+    "contentEncoding", "contentMediaType", "discriminator", "externalDocs", "deprecated",
 }  # fmt: skip
 COMPONENT_KEY = re.compile(r"^[a-zA-Z0-9.\-_]+$")
 
@@ -123,6 +146,12 @@ def test_channels_have_an_address_parameters_and_messages(name: str) -> None:
 EXPECTED_RULES: dict[str, TopicRule] = {
     "telemetry": topic_rule(MessageKind.TELEMETRY),
     "status": topic_rule(MessageKind.STATUS),
+    "event": topic_rule(MessageKind.EVENT),
+    "request": topic_rule(MessageKind.REQUEST),
+    "response": topic_rule(MessageKind.RESPONSE),
+    "alert": topic_rule(ServiceMessageKind.ALERT),
+    "notice": topic_rule(ServiceMessageKind.NOTICE),
+    "serviceStatus": SERVICE_STATUS_RULE,
     "deadLetter": DEAD_LETTER_RULE,
 }
 
@@ -142,6 +171,12 @@ def test_operations_point_at_channels_and_carry_the_mqtt_bindings(name: str) -> 
         # 3.0: an operation's messages are a subset of its channel's.
         assert message["$ref"].startswith(f"{ref}/messages/")
         resolve(message["$ref"])
+    if "reply" in operation:
+        reply = operation["reply"]
+        assert fields(reply) <= REPLY_FIELDS
+        assert set(reply["channel"]) == {"$ref"}
+        assert re.fullmatch(r"#/channels/[^/]+", reply["channel"]["$ref"])
+        resolve(reply["channel"]["$ref"])
 
     mqtt = operation["bindings"]["mqtt"]
     assert fields(mqtt) <= MQTT_OPERATION_FIELDS
@@ -175,6 +210,56 @@ def test_components() -> None:
         if mqtt is not None:
             assert fields(mqtt) <= MQTT_MESSAGE_FIELDS
             assert mqtt["bindingVersion"] == MQTT_BINDING_VERSION
+        assert message["examples"], f"{message['name']} has no example"
+        for example in message["examples"]:
+            assert fields(example) <= MESSAGE_EXAMPLE_FIELDS
+            assert isinstance(example["payload"], dict)
+
+
+def test_security_schemes_are_declared_and_used_by_the_servers() -> None:
+    schemes = DOCUMENT["components"]["securitySchemes"]
+    for scheme in schemes.values():
+        assert fields(scheme) <= SECURITY_SCHEME_FIELDS
+        assert scheme["type"] in SECURITY_SCHEME_TYPES
+    used: set[str] = set()
+    for server in DOCUMENT["servers"].values():
+        assert server["security"], "every server says how clients authenticate"
+        for requirement in server["security"]:
+            assert set(requirement) == {"$ref"}
+            assert requirement["$ref"].startswith("#/components/securitySchemes/")
+            used.add(resolve(requirement["$ref"])["type"])
+    assert used == {"userPassword", "X509"}
+    tls = [s for s in DOCUMENT["servers"].values() if s["protocol"] != "mqtt"]
+    assert all(s["protocol"] == "secure-mqtt" for s in tls)
+    for server in DOCUMENT["servers"].values():
+        types = {resolve(r["$ref"])["type"] for r in server["security"]}
+        assert "X509" not in types or server["protocol"] == "secure-mqtt", "X509 needs TLS"
+
+
+def _schema_nodes(schema: object) -> list[dict[str, Any]]:
+    """Every subschema: the node and those under keywords that hold schemas."""
+    if not isinstance(schema, dict):
+        return []
+    found = [schema]
+    for key, value in schema.items():
+        if key in {"properties", "patternProperties", "$defs", "definitions", "dependencies"}:
+            found += [n for sub in value.values() for n in _schema_nodes(sub)]
+        elif key in {"allOf", "anyOf", "oneOf"} or (key == "items" and isinstance(value, list)):
+            found += [n for sub in value for n in _schema_nodes(sub)]
+        elif key in {"items", "additionalProperties", "not", "if", "then", "else", "contains"}:
+            found += _schema_nodes(value)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENT["components"]["schemas"]))
+def test_schemas_use_the_asyncapi_schema_format(name: str) -> None:
+    for node in _schema_nodes(DOCUMENT["components"]["schemas"][name]):
+        assert set(node) <= SCHEMA_KEYWORDS, f"{name}: {set(node) - SCHEMA_KEYWORDS}"
+        if "discriminator" in node:
+            assert isinstance(node["discriminator"], str), "AsyncAPI's is a property name"
+            for option in node["oneOf"]:
+                target = resolve(option["$ref"])
+                assert node["discriminator"] in target["required"]
 
 
 def test_qos_is_declared_on_operations_only() -> None:

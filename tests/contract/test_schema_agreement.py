@@ -36,14 +36,8 @@ from hypothesis import strategies as st
 from jsonschema.protocols import Validator
 from pydantic import BaseModel, ValidationError
 
-from iotmon_contract import (
-    MAX_BATCH_READINGS,
-    DeviceStatus,
-    ReadingBatch,
-    SingleReading,
-    parse_telemetry,
-)
-from iotmon_contract.asyncapi import json_schemas
+from iotmon_contract import MAX_BATCH_READINGS, SingleReading, parse_event, parse_telemetry
+from iotmon_contract.asyncapi import EVENT_SCHEMA_NAME, MODELS, json_schemas
 
 # --- the schema side -------------------------------------------------------------
 
@@ -100,14 +94,15 @@ EcmaValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
 )
 SCHEMAS = json_schemas()
 VALIDATORS = {
-    name: EcmaValidator(SCHEMAS[name], format_checker=FORMATS)
-    for name in ("SingleReading", "ReadingBatch", "DeviceStatus")
+    name: EcmaValidator(schema, format_checker=FORMATS) for name, schema in SCHEMAS.items()
 }
-MODELS: dict[str, type[BaseModel]] = {
-    "SingleReading": SingleReading,
-    "ReadingBatch": ReadingBatch,
-    "DeviceStatus": DeviceStatus,
-}
+
+
+def parse(name: str, text: str) -> BaseModel:
+    """The contract's parser for the payload a published schema describes."""
+    if name == EVENT_SCHEMA_NAME:
+        return parse_event(text)
+    return MODELS[name].model_validate_json(text)
 
 
 def schema_errors(name: str, text: str) -> list[str]:
@@ -118,7 +113,7 @@ def schema_errors(name: str, text: str) -> list[str]:
 
 def model_errors(name: str, text: str) -> str | None:
     try:
-        MODELS[name].model_validate_json(text)
+        parse(name, text)
     except ValidationError as exc:
         return str(exc)
     return None
@@ -133,9 +128,9 @@ def assert_agree(name: str, text: str) -> None:
     )
     if by_model is None:
         # What a consumer accepts, a producer's dump of it must be accepted again.
-        parsed = MODELS[name].model_validate_json(text)
+        parsed = parse(name, text)
         dumped = parsed.model_dump_json(exclude_none=True)
-        assert MODELS[name].model_validate_json(dumped) == parsed
+        assert parse(name, dumped) == parsed
         assert not schema_errors(name, dumped)
 
 
@@ -209,14 +204,63 @@ sequences = mostly(
         st.sampled_from([-1.0, 1.5, 2.0**63, 1e20, Raw("1e400"), "1", True, False, [1]]),
     ),
 )
-units = mostly(
-    st.one_of(st.text(min_size=1, max_size=16), st.none()),
-    st.one_of(st.text(min_size=17, max_size=20), st.sampled_from(["", 5, True, ["degC"]])),
+# Printable text (PRINTABLE_PATTERN): written from the list of refused characters,
+# not from the pattern. The allowed neighbours of each refused range are drawn often,
+# so an off-by-one in a range shows.
+UNPRINTABLE_RANGES = [
+    (0x00, 0x1F), (0x7F, 0x9F), (0x061C, 0x061C), (0x200B, 0x200F), (0x2028, 0x2029),
+    (0x202A, 0x202E), (0x2066, 0x2069), (0xFEFF, 0xFEFF),
+]  # fmt: skip
+UNPRINTABLE = "".join(chr(c) for low, high in UNPRINTABLE_RANGES for c in range(low, high + 1))
+PRINTABLE_NEIGHBOURS = [
+    " ", "~", "\xa0", "\u061b", "\u061d", "\u200a", "\u2010", "\u2027", "\u202f",
+    "\u2065", "\u206a", "\ufefe", "\uff00", "\ufffd", "\U0001f600", "é", "°", "µ",
+]  # fmt: skip
+printable_chars = st.one_of(
+    st.characters(codec="utf-8", exclude_characters=UNPRINTABLE),
+    st.sampled_from(PRINTABLE_NEIGHBOURS),
 )
-agents = mostly(
-    st.one_of(st.text(max_size=128), st.none()),
-    st.one_of(st.text(min_size=129, max_size=131), st.sampled_from([5, True])),
-)
+
+
+def printable_text(min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
+    return st.text(printable_chars, min_size=min_size, max_size=max_size)
+
+
+@st.composite
+def _with_unprintable(draw: st.DrawFn, min_size: int, max_size: int) -> str:
+    text = draw(printable_text(max(min_size - 1, 0), max_size - 1))
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + draw(st.sampled_from(UNPRINTABLE)) + text[at:]
+
+
+def free_text(min_size: int, max_size: int) -> st.SearchStrategy[Any]:
+    """Strings for a printable field of ``min_size..max_size`` characters, good and bad."""
+    too_short = [st.just("")] if min_size > 0 else []
+    return mostly(
+        printable_text(min_size, max_size),
+        st.one_of(
+            _with_unprintable(min_size, max_size),
+            printable_text(max_size + 1, max_size + 3),
+            *too_short,
+            st.sampled_from([5, True, ["x"]]),
+        ),
+    )
+
+
+def unit_text(min_size: int = 1, max_size: int = 16) -> st.SearchStrategy[str]:
+    """Units (UNIT_PATTERN): printable text without a backslash."""
+    return printable_text(min_size, max_size).map(lambda text: text.replace("\\", "/"))
+
+
+@st.composite
+def _with_backslash(draw: st.DrawFn) -> str:
+    text = draw(unit_text(0, 15))
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + "\\" + text[at:]
+
+
+units = st.one_of(mostly(unit_text(), st.one_of(free_text(1, 16), _with_backslash())), st.none())
+agents = st.one_of(free_text(0, 128), st.none())
 states = mostly(st.sampled_from(["online", "offline"]), st.sampled_from(["ONLINE", "", "up", 1]))
 
 offsets = st.one_of(
@@ -312,7 +356,7 @@ def objects(required: dict[str, Any], optional: dict[str, Any]) -> st.SearchStra
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
         keep = dict(required)
-        if draw(st.integers(0, 9)) == 0:
+        if required and draw(st.integers(0, 9)) == 0:
             del keep[draw(st.sampled_from(sorted(required)))]
         built = draw(st.fixed_dictionaries(keep, optional=optional))
         if draw(st.integers(0, 9)) == 0:
@@ -408,6 +452,14 @@ GOOD = {"metric": "temperature", "value": 21.5, "ts": "2026-01-01T00:00:00Z"}
         ({"seq": "3"}, False),
         ({"seq": True}, False),
         ({"metric": "temperature\n"}, False),
+        ({"unit": "µS/cm"}, True),
+        ({"unit": "\U0001f600" * 16}, True),  # 16 code points (32 UTF-16 units)
+        ({"unit": "\U0001f600" * 17}, False),
+        ({"unit": "deg\nC"}, False),
+        ({"unit": "\x1b[31m"}, False),  # a terminal escape sequence
+        ({"unit": "\u202edegC"}, False),  # right-to-left override
+        ({"unit": "deg\u200bC"}, False),  # zero-width space
+        ({"unit": "\x85"}, False),  # C1 next line
         ({"value": Raw("1e400")}, False),  # Python and pydantic both read infinity
         ({"seq": Raw("1e20")}, False),  # beyond a signed 64-bit integer
     ],

@@ -26,11 +26,16 @@ from pydantic_settings import BaseSettings
 from typer.testing import CliRunner
 
 from iotmon_api.cli import parser as api_parser
+from iotmon_contract import shared_subscription, telemetry_filter
 from iotmon_edge import PublishMode
 from iotmon_edge.cli import parser as edge_parser
 from iotmon_ingest.cli import parser as ingest_parser
+from iotmon_ingest.config import IngestMqttSettings
+from iotmon_tools.broker.dynsec_file import Provisioned
+from iotmon_tools.broker.identities import DEFAULT_ADMIN_USER, IdentityKind
+from iotmon_tools.broker.provisioning import load_identities, resolve
+from iotmon_tools.broker.roles import devices_of
 from iotmon_tools.cli.main import build_app
-from iotmon_tools.cli.registry import URL_VARIABLE
 from tests.deploy.compose import (
     COMPOSE_FILE,
     REPO,
@@ -46,14 +51,21 @@ SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Which Settings class reads which environment prefix.
 SETTINGS_MODULES = {
     "IOTMON_API_": "iotmon_api.config",
+    "IOTMON_BROKER_": "iotmon_tools.broker.settings",
     "IOTMON_INGEST_": "iotmon_ingest.config",
     "IOTMON_EDGE_": "iotmon_edge.config",
 }
 IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
-ONE_SHOTS = [name for name, s in SERVICES.items() if s.get("restart") == "no"]
-"""Jobs that run to completion (registry-init): no health check, waited for by exit code."""
-CLI_VARIABLES = {URL_VARIABLE: "iotmon registry --url"}
-"""Read by the iotmon tools CLI, not by a Settings class."""
+ONE_SHOT = {
+    dependency
+    for service in SERVICES.values()
+    for dependency, condition in depends_on(service).items()
+    if condition == "service_completed_successfully"
+}
+"""Services that run to completion before others start (broker-admin's init)."""
+DEPLOYMENT_VARIABLES = ("IOTMON_MQTT_", "IOTMON_REGISTRY_")
+"""Read by broker-admin's identities file (password_env) and by the iotmon CLI
+(IOTMON_REGISTRY_URL, registry-init), not by a Settings class."""
 
 
 def _compose_command() -> list[str] | None:
@@ -96,8 +108,10 @@ def test_service_has_image_or_build_and_health_check(name: str) -> None:
     if "build" in service:
         context = REPO / service["build"]["context"]
         assert (context / service["build"].get("dockerfile", "Dockerfile")).is_file()
-    if name in ONE_SHOTS:
-        assert "healthcheck" not in service, f"{name} runs to completion: it is never healthy"
+    if name in ONE_SHOT:
+        # Runs once and exits: restarting it would loop, a health check means nothing.
+        assert service["restart"] == "no", name
+        assert "healthcheck" not in service, name
         return
     test = service["healthcheck"]["test"]
     assert test[0] in ("CMD", "CMD-SHELL"), test
@@ -110,7 +124,7 @@ def test_service_has_image_or_build_and_health_check(name: str) -> None:
 def test_dependencies_exist_and_wait_for_health(name: str) -> None:
     for dependency, condition in depends_on(SERVICES[name]).items():
         assert dependency in SERVICES, f"{name} depends on unknown {dependency}"
-        if dependency in ONE_SHOTS:
+        if dependency in ONE_SHOT:
             assert condition == "service_completed_successfully", f"{name} -> {dependency}"
             continue
         assert condition == "service_healthy", f"{name} -> {dependency}: {condition}"
@@ -118,6 +132,8 @@ def test_dependencies_exist_and_wait_for_health(name: str) -> None:
 
 
 def test_dependency_order() -> None:
+    assert {"broker-admin", "registry-init"} == ONE_SHOT
+    assert set(depends_on(SERVICES["mosquitto"])) == {"broker-admin"}
     assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "influxdb", "registry-init"}
     assert set(depends_on(SERVICES["api"])) == {"influxdb", "registry-init"}
     assert set(depends_on(SERVICES["grafana"])) == {"influxdb"}
@@ -196,8 +212,8 @@ def test_environment_matches_settings_fields(
     assert env, f"{name} sets no environment"
     by_class: dict[type[BaseSettings], dict[str, list[str]]] = {}
     for variable in env:
-        if variable in CLI_VARIABLES:
-            continue
+        if variable.startswith(DEPLOYMENT_VARIABLES):
+            continue  # test_mqtt_clients_have_the_broker_identities_they_log_in_as
         settings = _settings_class(variable)
         by_class.setdefault(settings, {})[variable] = field_path(settings, variable)
     for settings, paths in by_class.items():
@@ -255,10 +271,8 @@ def test_each_service_image_carries_only_its_service() -> None:
     }
     built = {SERVICES[name]["build"]["target"] for name in IOTMON_SERVICES}
     assert built == {"ingest", "api", "edge", "tools"}
-    # The tools image (every distribution) only for the one-shot jobs.
-    assert {n for n in IOTMON_SERVICES if SERVICES[n]["build"]["target"] == "tools"} <= set(
-        ONE_SHOTS
-    )
+    assert SERVICES["broker-admin"]["build"]["target"] == "tools"
+    assert SERVICES["registry-init"]["build"]["target"] == "tools"
     dockerfile = (REPO / "Dockerfile").read_text()
     stage = dockerfile.split("FROM base AS ingest")[1].split("FROM base AS")[0]
     assert "services/api" not in stage
@@ -270,6 +284,7 @@ def test_each_service_image_carries_only_its_service() -> None:
     [
         ("api", "IOTMON_API_STORE__PASSWORD"),
         ("ingest", "IOTMON_INGEST_MQTT__PASSWORD"),
+        ("broker-admin", "IOTMON_BROKER_MQTT__PASSWORD"),
     ],
 )
 def test_prod_without_secrets_is_refused(
@@ -280,9 +295,23 @@ def test_prod_without_secrets_is_refused(
     env = environment(prod["services"][name])
     for variable, value in env.items():
         clean_environment.setenv(variable, value)
-    settings = _settings_class(next(iter(env)))
+    settings = _settings_class(refused)
     with pytest.raises(ValidationError, match=f"{refused}.*placeholder secret"):
         settings()
+
+
+def test_prod_with_placeholder_broker_passwords_creates_no_identities(
+    clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """broker-admin's init, with compose's prod environment, refuses the dev passwords."""
+    service = load_compose({"IOTMON_ENVIRONMENT": "prod"})["services"]["broker-admin"]
+    command = [str(part) for part in service["command"]]
+    command[command.index("--file") + 1] = str(tmp_path / "dynamic-security.json")
+    command[command.index("--identities") + 1] = str(REPO / "broker" / "identities.compose.yaml")
+    result = CliRunner().invoke(build_app(), command, env=environment(service))
+    assert result.exit_code == 2, result.output
+    assert "placeholder" in result.stderr
+    assert not (tmp_path / "dynamic-security.json").exists()
 
 
 # -- ingest's state: a stable identity and a spool on a volume ----------------------
@@ -338,30 +367,61 @@ def test_ingest_identity_survives_a_recreated_container(
 # -- credentials and ports that must agree between services ---------------------------
 
 
-def _mqtt_users() -> dict[str, str]:
-    users = environment(SERVICES["mosquitto"])["IOTMON_MQTT_USERS"]
-    return dict(line.split(":", 1) for line in users.splitlines() if line)
+def _broker_identities() -> dict[str, Provisioned]:
+    """The identities broker-admin creates, with the passwords compose gives them."""
+    service = SERVICES["broker-admin"]
+    mounts = {t: s for s, t in (v.split(":")[:2] for v in service["volumes"])}
+    command = [str(part) for part in service["command"]]
+    identities = REPO / mounts[command[command.index("--identities") + 1]]
+    env = environment(service)
+    return {p.identity.username: p for p in resolve(load_identities(identities), env)}
 
 
-def test_mqtt_clients_have_broker_accounts_the_acl_grants() -> None:
-    users = _mqtt_users()
+def test_mqtt_clients_have_the_broker_identities_they_log_in_as() -> None:
+    identities = _broker_identities()
     ingest = environment(SERVICES["ingest"])
-    assert users[ingest["IOTMON_INGEST_MQTT__USERNAME"]] == ingest["IOTMON_INGEST_MQTT__PASSWORD"]
+    account = identities[ingest["IOTMON_INGEST_MQTT__USERNAME"]]
+    assert account.identity.kind is IdentityKind.SERVICE
+    assert account.password == ingest["IOTMON_INGEST_MQTT__PASSWORD"]
+    # Its role grants the share group ingest subscribes in (the default one).
+    group = IngestMqttSettings().share_group
+    assert shared_subscription(group, telemetry_filter()) in {
+        acl.topic for acl in account.identity.role.acls
+    }
     simulators = environment(SERVICES["simulators"])
-    username = simulators["IOTMON_EDGE_MQTT__USERNAME"]
-    assert users[username] == simulators["IOTMON_EDGE_MQTT__PASSWORD"]
     config = simulator_config()
-    # The ACL gives user <tenant>/<device> iotmon/v1/<tenant>/<device>/..., and the
-    # agent user a block for its children's topics (test_broker.py runs it for real).
+    username = simulators["IOTMON_EDGE_MQTT__USERNAME"]
     assert username == f"{config.tenant}/{config.agent_id}"
     assert config.mode is PublishMode.BATCH
-    acl = (REPO / "broker" / "acl").read_text()
-    block = re.search(rf"^user {re.escape(username)}\n((?:topic .+\n)+)", acl, re.M)
-    assert block, f"broker/acl has no block for the simulator agent {username}"
-    assert f"topic write iotmon/v1/{config.tenant}/+/status" in block.group(1)
-    assert re.search(rf"^user {re.escape(ingest['IOTMON_INGEST_MQTT__USERNAME'])}$", acl, re.M)
-    health = environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
-    assert users["iotmon-health"] == health
+    gateway = identities[username]
+    assert gateway.identity.kind is IdentityKind.GATEWAY
+    assert gateway.password == simulators["IOTMON_EDGE_MQTT__PASSWORD"]
+    # Every sensor the agent announces is a registered child, and nothing more.
+    declared = [d for driver in config.drivers for d in driver.declared_device_ids()]
+    assert devices_of(gateway.identity.role.acls) == [config.agent_id, *declared]
+    health = identities["iotmon-health"]
+    assert health.password == environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
+    assert "-u iotmon-health" in SERVICES["mosquitto"]["healthcheck"]["test"][1]
+
+
+def test_broker_admin_and_mosquitto_share_the_dynamic_security_file() -> None:
+    admin = SERVICES["broker-admin"]
+    command = [str(part) for part in admin["command"]]
+    written = PurePosixPath(command[command.index("--file") + 1])
+    conf = (REPO / "broker" / "mosquitto.conf").read_text()
+    read = PurePosixPath(re.findall(r"^plugin_opt_config_file (\S+)$", conf, re.M)[0])
+    assert written.name == read.name
+    volume = _volume_mounts(admin)[str(written.parent)]
+    assert _volume_mounts(SERVICES["mosquitto"])[str(read.parent)] == volume
+    # The admin it creates is the one the admin commands log in as.
+    env = environment(admin)
+    password_env = command[command.index("--password-env") + 1]
+    assert env["IOTMON_BROKER_MQTT__PASSWORD"] == env[password_env]
+    assert env["IOTMON_BROKER_MQTT__USERNAME"] == DEFAULT_ADMIN_USER
+    assert "--admin-user" not in command
+    assert env["IOTMON_BROKER_MQTT__HOST"] == "mosquitto"
+    assert re.search(r"^plugin /usr/lib/mosquitto_dynamic_security\.so$", conf, re.M)
+    assert not re.search(r"^(acl_file|password_file) ", conf, re.M)
 
 
 def test_influxdb_accounts_agree() -> None:

@@ -58,6 +58,8 @@ _ROUTE_CACHE_LIMIT = 65_536
 _DISPATCH_PAUSE_AT = 10_000
 """Queued messages for the dispatcher above which the client stops reading."""
 _STOP = object()
+_UNKNOWN: Any = object()
+"""A topic not routed yet (None is a topic routed to no subscription)."""
 
 
 class _PahoNoise(logging.Filter):
@@ -66,6 +68,23 @@ class _PahoNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Client is not connected")
+
+
+def filters_overlap(first: str, second: str) -> bool:
+    """Whether some topic matches both MQTT topic filters."""
+    a, b = first.split("/"), second.split("/")
+    for left, right in zip(a, b, strict=False):
+        if "#" in (left, right):
+            return True
+        if "+" in (left, right):
+            continue
+        if left != right:
+            return False
+    if len(a) == len(b):
+        return True
+    longer = a if len(a) > len(b) else b
+    # "a/#" also matches "a": a longer filter overlaps when it only adds a "#".
+    return longer[min(len(a), len(b))] == "#" and len(longer) == min(len(a), len(b)) + 1
 
 
 class MqttClient:
@@ -111,7 +130,7 @@ class MqttClient:
         self._name = name or client_id
         self._client: PahoClient | None = None
         self._subscriptions: list[Subscription] = []
-        self._routes: dict[str, tuple[Subscription, ...]] = {}
+        self._routes: dict[str, Subscription | None] = {}
         self._listeners: list[ConnectionListener] = []
         self._lock = threading.Condition()
         # One sender at a time keeps held messages ahead of new ones.
@@ -178,7 +197,18 @@ class MqttClient:
         inline: bool = False,
     ) -> Subscription:
         """Register ``handler`` for ``topic_filter``; subscribed now if connected, and on
-        every reconnect. On MQTT 3.1.1 a share group is ignored (one replica only)."""
+        every reconnect. On MQTT 3.1.1 a share group is ignored (one replica only).
+
+        Filters of one client must not overlap: the broker delivers a copy per matching
+        subscription, which no handler could tell from a duplicate. Dispatch inside one
+        handler instead.
+        """
+        for existing in self._subscriptions:
+            if filters_overlap(existing.topic_filter, topic_filter):
+                raise ValueError(
+                    f"{topic_filter!r} overlaps {existing.topic_filter!r}, already subscribed: "
+                    "the broker would deliver a copy per subscription"
+                )
         subscription = Subscription(
             topic_filter,
             handler,
@@ -407,10 +437,12 @@ class MqttClient:
         user = self._user_paused
         return self._dispatch.qsize() > _DISPATCH_PAUSE_AT or (user is not None and bool(user()))
 
-    def _route(self, topic: str) -> tuple[Subscription, ...]:
+    def _route(self, topic: str) -> Subscription | None:
+        """The one subscription whose filter matches (filters never overlap), cached."""
         with self._lock:
-            matched = tuple(
-                s for s in self._subscriptions if paho.topic_matches_sub(s.topic_filter, topic)
+            matched = next(
+                (s for s in self._subscriptions if paho.topic_matches_sub(s.topic_filter, topic)),
+                None,
             )
             if len(self._routes) >= _ROUTE_CACHE_LIMIT:
                 self._routes.clear()
@@ -418,29 +450,24 @@ class MqttClient:
         return matched
 
     def _deliver(self, message: InboundMessage) -> None:
-        """Network thread: route one message to its handlers (the hot path)."""
+        """Network thread: hand one message to its handler (the hot path)."""
         self._received += 1
-        routes = self._routes.get(message.topic)
-        if routes is None:
-            routes = self._route(message.topic)
-        if not routes:
+        routes = self._routes
+        subscription = (
+            routes[message.topic] if message.topic in routes else self._route(message.topic)
+        )
+        if subscription is None:
             self._count(unrouted=1)
             logger.debug("message on %s matches no subscription; dropped", message.topic[:200])
             self._auto_ack(message)
-            return
-        queued = False
-        for subscription in routes:
-            if subscription.inline:
-                try:
-                    subscription.handler(message)
-                except Exception:
-                    self._count(handler_errors=1)
-                    logger.exception("inline handler failed on %s", message.topic[:200])
-            else:
-                queued = True
-        if queued:
-            # One job per message: the dispatcher runs every queued handler, then acks once.
-            self._dispatch.put((routes, message))
+        elif subscription.inline:
+            try:
+                subscription.handler(message)
+            except Exception:
+                self._count(handler_errors=1)
+                logger.exception("inline handler failed on %s", message.topic[:200])
+        else:
+            self._dispatch.put((subscription, message))
 
     def _auto_ack(self, message: InboundMessage) -> None:
         if self._manual_ack and message.token:
@@ -454,24 +481,18 @@ class MqttClient:
             if callable(job):
                 job()
                 continue
-            routes, message = job
-            inline_owner = False
-            for subscription in routes:
-                if subscription.inline:
-                    inline_owner = True
-                    continue
-                try:
-                    subscription.handler(message)
-                except Exception:
-                    # One bad message costs itself, never the consumer.
-                    self._count(handler_errors=1)
-                    logger.exception(
-                        "handler for %s failed on a message on %s",
-                        subscription.topic_filter,
-                        message.topic[:200],
-                    )
-            if not inline_owner:
-                self._auto_ack(message)
+            subscription, message = job
+            try:
+                subscription.handler(message)
+            except Exception:
+                # One bad message costs itself, never the consumer.
+                self._count(handler_errors=1)
+                logger.exception(
+                    "handler for %s failed on a message on %s",
+                    subscription.topic_filter,
+                    message.topic[:200],
+                )
+            self._auto_ack(message)
 
     def _subscribe_argument(self, subscription: Subscription) -> tuple[str, Any]:
         if not self.v5:

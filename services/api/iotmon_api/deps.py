@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, cast
@@ -9,10 +10,10 @@ from typing import Annotated, cast
 from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 
 from iotmon_api.auth import authenticate
 from iotmon_api.config import Settings
-from iotmon_api.rfc3339 import NotRfc3339, parse_rfc3339
 from iotmon_api.scope import Scope
 from iotmon_api.window import (
     MAX_BUCKET_SECONDS,
@@ -20,7 +21,7 @@ from iotmon_api.window import (
     WindowError,
     resolve_window,
 )
-from iotmon_contract.payloads import METRIC_PATTERN
+from iotmon_contract.payloads import METRIC_PATTERN, TIMESTAMP_PATTERN, Timestamp
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_registry import Principal, Principals, Registry
 from iotmon_storage import Aggregate, TimeSeriesStore
@@ -100,13 +101,7 @@ TenantQuery = Annotated[
 LimitQuery = Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")]
 
 
-def _time_query(description: str) -> object:
-    # Text, checked by parse_rfc3339: a datetime parameter would also take numbers.
-    return Query(
-        description=f"{description}. RFC 3339 with an offset, e.g. 2026-11-25T10:00:00Z.",
-        json_schema_extra={"format": "date-time"},
-        examples=["2026-11-25T10:00:00Z"],
-    )
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 
 
 def _invalid(field: str, message: str, value: object) -> RequestValidationError:
@@ -115,26 +110,44 @@ def _invalid(field: str, message: str, value: object) -> RequestValidationError:
     )
 
 
-def _instant(field: str, text: str | None) -> datetime | None:
-    if text is None:
+def parse_rfc3339(field: str, value: str | None) -> datetime | None:
+    """A query time, strictly RFC 3339 as the contract's timestamps (``end=0.5`` is refused,
+    not read as 1970)."""
+    if value is None:
         return None
     try:
-        return parse_rfc3339(text)
-    except NotRfc3339 as exc:
-        raise _invalid(field, f"{field} {exc}", text) from None
+        return _TIMESTAMP.validate_json(json.dumps(value))
+    except ValidationError as exc:
+        raise _invalid(field, exc.errors(include_url=False)[0]["msg"], value) from None
+
+
+Rfc3339Query = Annotated[
+    str | None,
+    # The pattern is published, and checked by parse_rfc3339 with the contract's message.
+    Query(
+        json_schema_extra={"format": "date-time", "pattern": TIMESTAMP_PATTERN},
+        examples=["2026-11-25T10:00:00Z"],
+    ),
+]
 
 
 def series_window(
     settings: SettingsDep,
     clock: ClockDep,
-    start: Annotated[str | None, _time_query("Start (inclusive); default end - 1 h")] = None,
-    end: Annotated[str | None, _time_query("End (exclusive); default now")] = None,
+    start: Annotated[
+        Rfc3339Query,
+        Query(description="Start (inclusive), RFC 3339 with offset; default end - 1 h."),
+    ] = None,
+    end: Annotated[
+        Rfc3339Query,
+        Query(description="End (exclusive), RFC 3339 with offset; default now."),
+    ] = None,
     bucket: Annotated[
         int, Query(ge=1, le=MAX_BUCKET_SECONDS, description="Bucket width in seconds.")
     ] = 60,
     agg: Annotated[Aggregate, Query(description="Aggregate over each bucket.")] = Aggregate.MEAN,
 ) -> SeriesWindow:
-    begin, finish = _instant("start", start), _instant("end", end)
+    begin, finish = parse_rfc3339("start", start), parse_rfc3339("end", end)
     try:
         return resolve_window(
             begin, finish, bucket, agg, now=clock(), max_buckets=settings.max_buckets

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _TELEMETRY_SUFFIX = "/" + MessageKind.TELEMETRY.value
 _STATUS_SUFFIX = "/" + MessageKind.STATUS.value
+_RETAINED_DETAIL = "telemetry must not be published retained"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def decode_batch(
     readings = outcome.readings
     extend = readings.extend
     validate = validator.validate
-    for topic, payload, _token, _retained in messages:
+    for topic, payload, _token, retained in messages:
         try:
             if topic.endswith(_STATUS_SUFFIX):
                 status = parse_status(topic, payload, received_ns)
@@ -76,6 +77,10 @@ def decode_batch(
                     outcome.ignored += 1
                 else:
                     outcome.statuses.append(status)
+            elif retained:
+                # A retained reading would be handed to every new subscriber (MQTT 3.1.1
+                # resends it on each subscribe): refuse it rather than store it again.
+                raise ContractViolation(DeadLetterReason.RETAINED, _RETAINED_DETAIL)
             else:
                 extend(validate(topic, payload))
         except ContractViolation as violation:

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 class GatewayChildren:
-    """``may_speak_for(tenant, gateway, device)`` from an in-memory copy of the registry."""
+    """``owns_device(tenant, gateway, device)`` from an in-memory copy of the registry."""
 
     def __init__(
         self,
@@ -64,7 +64,7 @@ class GatewayChildren:
             self._thread.join(10)
             self._thread = None
 
-    def may_speak_for(self, tenant: str, gateway: str, device: str) -> bool:
+    def owns_device(self, tenant: str, gateway: str, device: str) -> bool:
         """Whether ``gateway`` is ``device``'s registered gateway (the validator's hook)."""
         if self._gateways.get((tenant, device)) == gateway:
             return True

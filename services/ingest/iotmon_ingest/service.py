@@ -98,7 +98,7 @@ class IngestService:
         self._gateways = gateways
         validator = TelemetryValidator(
             known_device=allowed.is_known if allowed else None,
-            may_speak_for=gateways.may_speak_for,
+            owns_device=gateways.owns_device,
             max_future_skew=timedelta(seconds=settings.max_future_skew_s),
             max_age=timedelta(seconds=settings.max_age_s),
         )
@@ -166,7 +166,17 @@ class IngestService:
         )
         client.set_paused(inbound.full)
         client.add_listener(self._on_connection)
-        client.subscribe(telemetry_filter(), inbound.put, share_group=mqtt.share_group, inline=True)
+        # Telemetry is never retained (contract): no retained messages on subscribe, and
+        # the publisher's retain flag kept on live ones, so decode_batch dead-letters them
+        # instead of storing a stale reading again after every restart.
+        client.subscribe(
+            telemetry_filter(),
+            inbound.put,
+            share_group=mqtt.share_group,
+            retain_handling=RetainHandling.NEVER,
+            retain_as_published=True,
+            inline=True,
+        )
         if mqtt.subscribe_status:
             # Retained statuses only when the subscription is new: a resumed session
             # already has them stored. Not shared: status is state, every replica's.

@@ -8,6 +8,7 @@ collide: ``_device_seen``, ``_device_status``, ``_dead_letter``.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,21 @@ class StoreError(RuntimeError):
 
 class StoreUnavailable(StoreError):
     """The store could not be reached or failed transiently: retry or spool."""
+
+
+class NonFiniteResult(StoreError):
+    """The store computed an aggregate it cannot represent (an overflowing mean or sum)."""
+
+
+FLOAT_MAX = sys.float_info.max
+SCALE = float(2**64)
+"""Values are divided by it before a mean that would overflow, and the result multiplied
+back: a power of two, so both steps are exact (except for values below ~4e-289)."""
+
+
+def finite(value: float) -> float:
+    """Saturate an overflowing aggregate at the largest float instead of infinity."""
+    return max(-FLOAT_MAX, min(FLOAT_MAX, value))
 
 
 class Aggregate(StrEnum):
@@ -96,7 +112,11 @@ class TimeSeriesStore(ABC):
         bucket_seconds: int,
         aggregate: Aggregate,
     ) -> list[Bucket]:
-        """Readings in [start, end) aggregated into buckets of ``bucket_seconds``."""
+        """Readings in [start, end) aggregated into buckets of ``bucket_seconds``.
+
+        Every value is finite: a mean of values near the float limit is computed on
+        scaled values, so it never overflows.
+        """
 
     @abstractmethod
     def devices(self, tenant: str | None = None) -> list[DeviceSummary]:

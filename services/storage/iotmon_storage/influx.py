@@ -20,13 +20,16 @@ from iotmon_storage.base import (
     MEASUREMENT_DEAD_LETTER,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
+    SCALE,
     Aggregate,
     Bucket,
     DeviceSummary,
     LatestReading,
+    NonFiniteResult,
     StoreError,
     StoreUnavailable,
     TimeSeriesStore,
+    finite,
 )
 from iotmon_storage.line_protocol import (
     encode_dead_letters,
@@ -123,6 +126,9 @@ class InfluxStore(TimeSeriesStore):
         try:
             body = response.json()
         except ValueError as exc:
+            if "unsupported value" in response.text:
+                # InfluxDB computed +Inf/NaN (a mean of huge values) and cannot encode it.
+                raise NonFiniteResult(f"InfluxDB: {response.text[:300]}") from exc
             raise StoreError(f"InfluxDB answered {response.status_code} without JSON") from exc
         if "error" in body:
             raise StoreError(f"InfluxDB: {body['error']}")
@@ -170,17 +176,32 @@ class InfluxStore(TimeSeriesStore):
         bucket_seconds: int,
         aggregate: Aggregate,
     ) -> list[Bucket]:
-        series = self.query(
-            f'SELECT {aggregate.value}("value"), count("value") FROM {quote_identifier(metric)} '
+        where = (
             f"WHERE tenant = {quote_literal(tenant)} AND device = {quote_literal(device)} "
             f"AND time >= {quote_literal(_rfc3339(start))} "
-            f"AND time < {quote_literal(_rfc3339(end))} "
-            f"GROUP BY time({int(bucket_seconds)}s) fill(none)"
+            f"AND time < {quote_literal(_rfc3339(end))}"
         )
+        group = f"GROUP BY time({int(bucket_seconds)}s) fill(none)"
+        scale = 1.0
+        try:
+            series = self.query(
+                f'SELECT {aggregate.value}("value"), count("value") '
+                f"FROM {quote_identifier(metric)} {where} {group}"
+            )
+        except NonFiniteResult:
+            # Only a mean can overflow here (min, max, last and count cannot): take it
+            # over values divided by a power of two, then multiply back.
+            scale = SCALE
+            series = self.query(
+                f'SELECT {aggregate.value}("v"), count("v") FROM '
+                f'(SELECT "value" / {int(SCALE)}.0 AS "v" FROM {quote_identifier(metric)} {where}) '
+                f"WHERE time >= {quote_literal(_rfc3339(start))} "
+                f"AND time < {quote_literal(_rfc3339(end))} {group}"
+            )
         if not series:
             return []
         return [
-            Bucket(_from_ns(ts), None if value is None else float(value), count)
+            Bucket(_from_ns(ts), None if value is None else finite(float(value) * scale), count)
             for ts, value, count in series[0]["values"]
         ]
 

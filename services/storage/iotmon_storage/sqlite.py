@@ -16,6 +16,7 @@ from pathlib import Path
 
 from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
 from iotmon_storage.base import (
+    SCALE,
     Aggregate,
     Bucket,
     DeviceSummary,
@@ -23,6 +24,7 @@ from iotmon_storage.base import (
     StoreError,
     StoreUnavailable,
     TimeSeriesStore,
+    finite,
 )
 
 _SCHEMA = """
@@ -47,7 +49,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 _AGGREGATES = {
-    Aggregate.MEAN: "AVG(value)",
+    # On values divided by a power of two (multiplied back below): a mean of values near
+    # the float limit must not overflow to infinity.
+    Aggregate.MEAN: f"AVG(value / {SCALE!r}) * {SCALE!r}",
     Aggregate.MIN: "MIN(value)",
     Aggregate.MAX: "MAX(value)",
     Aggregate.COUNT: "COUNT(value)",
@@ -184,7 +188,7 @@ class SqliteStore(TimeSeriesStore):
             (width, width, tenant, device, metric, _to_ns(start), _to_ns(end)),
         )
         return [
-            Bucket(_from_ns(int(row[0])), float(row[1]), int(row[2]))  # type: ignore[call-overload, arg-type]
+            Bucket(_from_ns(int(row[0])), finite(float(row[1])), int(row[2]))  # type: ignore[call-overload, arg-type]
             for row in rows
         ]
 

@@ -9,6 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from iotmon_contract import ValidatedReading
+from iotmon_contract.validation import to_ns
+from iotmon_storage import TimeSeriesStore
 from tests.services.api.conftest import T0, at
 
 
@@ -149,6 +152,13 @@ def test_series_of_unknown_metric_is_empty(client: TestClient) -> None:
         ({"start": iso(at(6)), "end": iso(at(5))}, "end"),
         ({"start": "2026-11-25T10:00:00", "end": iso(at(5))}, "start"),
         ({"end": "yesterday"}, "end"),
+        # Not RFC 3339: once read as seconds since 1970.
+        ({"end": "0.5"}, "end"),
+        ({"start": "1767225600"}, "start"),
+        ({"start": "2026-11-25 10:00:00Z"}, "start"),
+        ({"start": "2026-11-25T10:00Z"}, "start"),
+        ({"end": "2026-02-30T00:00:00Z"}, "end"),
+        ({"end": "2026-11-25T10:00:00Z\n"}, "end"),
         ({"bucket": 0}, "bucket"),
         ({"bucket": -60}, "bucket"),
         ({"bucket": 10**9}, "bucket"),
@@ -162,6 +172,16 @@ def test_series_refuses_bad_windows_naming_the_field(
     response = client.get("/api/v1/devices/acme/env-1/metrics/temperature", params=params)
     assert response.status_code == 422, response.text
     assert error_fields(response) == [("query", field)]
+
+
+@pytest.mark.parametrize("end", ["2026-11-25T10:05:00Z", "2026-11-25T11:05:00+01:00"])
+def test_series_takes_rfc3339_with_any_offset(client: TestClient, end: str) -> None:
+    response = client.get(
+        "/api/v1/devices/acme/env-1/metrics/temperature",
+        params={"start": "2026-11-25T10:00:00.000Z", "end": end, "bucket": 60},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["count"] == 5
 
 
 def test_series_bucket_limit_counts_buckets(client: TestClient) -> None:
@@ -202,3 +222,24 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
     } <= set(spec["paths"])
     assert "DevicesPublic" in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_series_of_values_near_the_float_limit_answers_finite_numbers(
+    client: TestClient, store: TimeSeriesStore
+) -> None:
+    """Two valid readings of 1.7e308 in one bucket once made the endpoint answer 503."""
+    store.write_readings(
+        [
+            ValidatedReading("acme", "env-9", "power_w", 1.7e308, "W", to_ns(at(0))),
+            ValidatedReading("acme", "env-9", "power_w", 1.7e308, "W", to_ns(at(0.5))),
+        ],
+        seen_at_ns=to_ns(at(1)),
+    )
+    for agg in ("mean", "min", "max", "last", "count"):
+        response = client.get(
+            "/api/v1/devices/acme/env-9/metrics/power_w",
+            params={"start": iso(T0), "end": iso(at(1)), "bucket": 60, "agg": agg},
+        )
+        assert response.status_code == 200, (agg, response.text)
+        (bucket,) = response.json()["data"]
+        assert bucket["value"] == (2 if agg == "count" else 1.7e308), agg

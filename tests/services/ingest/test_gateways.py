@@ -46,12 +46,12 @@ def started(registry: Registry, clock: Clock, refresh_s: float = 3600.0) -> Gate
 def test_registered_children_only_for_their_own_gateway(registry: Registry) -> None:
     gateways = started(registry, Clock())
     try:
-        assert gateways.may_speak_for("acme", "gw-a", "a-1")
-        assert gateways.may_speak_for("acme", "gw-b", "b-1")
-        assert not gateways.may_speak_for("acme", "gw-a", "b-1")  # another gateway's child
-        assert not gateways.may_speak_for("acme", "a-1", "gw-a")  # not the other way round
-        assert not gateways.may_speak_for("other", "gw-a", "a-1")  # another tenant
-        assert not gateways.may_speak_for("acme", "gw-a", "ghost")
+        assert gateways.owns_device("acme", "gw-a", "a-1")
+        assert gateways.owns_device("acme", "gw-b", "b-1")
+        assert not gateways.owns_device("acme", "gw-a", "b-1")  # another gateway's child
+        assert not gateways.owns_device("acme", "a-1", "gw-a")  # not the other way round
+        assert not gateways.owns_device("other", "gw-a", "a-1")  # another tenant
+        assert not gateways.owns_device("acme", "gw-a", "ghost")
     finally:
         gateways.stop()
 
@@ -63,19 +63,19 @@ def test_a_miss_reloads_at_once_then_at_most_once_per_interval(registry: Registr
         assert gateways.reloads == 1
         registry.import_gateway("acme", "gw-a", ["a-1", "a-2", "a-3"])
         # Registered after the map was loaded: the first miss looks again.
-        assert gateways.may_speak_for("acme", "gw-a", "a-3")
+        assert gateways.owns_device("acme", "gw-a", "a-3")
         assert gateways.reloads == 2
         registry.import_gateway("acme", "gw-a", ["a-1", "a-2", "a-3", "a-4"])
         clock.now += 0.5
-        assert not gateways.may_speak_for("acme", "gw-a", "a-4")  # too soon after the last
-        assert not gateways.may_speak_for("acme", "gw-a", "a-4")
+        assert not gateways.owns_device("acme", "gw-a", "a-4")  # too soon after the last
+        assert not gateways.owns_device("acme", "gw-a", "a-4")
         assert gateways.reloads == 2
         clock.now += 0.6
-        assert gateways.may_speak_for("acme", "gw-a", "a-4")
+        assert gateways.owns_device("acme", "gw-a", "a-4")
         assert gateways.reloads == 3
         # A miss with nothing changed costs the revision query only, no reload.
         clock.now += 5
-        assert not gateways.may_speak_for("acme", "gw-a", "ghost")
+        assert not gateways.owns_device("acme", "gw-a", "ghost")
         assert gateways.reloads == 3
     finally:
         gateways.stop()
@@ -88,8 +88,8 @@ def test_the_poller_picks_up_moves_and_releases(registry: Registry) -> None:
         registry.import_gateway("acme", "gw-a", ["a-1"])
         assert wait_until(lambda: gateways.revision == registry.revision(), 5, 0.02)
         # No miss involved (a hit on the old map would have said yes): the poller did it.
-        assert gateways.may_speak_for("acme", "gw-b", "a-2")
-        assert not gateways.may_speak_for("acme", "gw-a", "a-2")
+        assert gateways.owns_device("acme", "gw-b", "a-2")
+        assert not gateways.owns_device("acme", "gw-a", "a-2")
     finally:
         gateways.stop()
 
@@ -102,13 +102,13 @@ def test_an_unreadable_registry_keeps_the_last_map(registry: Registry, path: Pat
             db.execute("ALTER TABLE registry_meta RENAME TO broken")
         clock.now += 10
         assert not gateways.refresh()
-        assert gateways.may_speak_for("acme", "gw-a", "a-1")  # still the last good map
-        assert not gateways.may_speak_for("acme", "gw-a", "b-1")
+        assert gateways.owns_device("acme", "gw-a", "a-1")  # still the last good map
+        assert not gateways.owns_device("acme", "gw-a", "b-1")
         with sqlite3.connect(path) as db:
             db.execute("ALTER TABLE broken RENAME TO registry_meta")
         registry.import_gateway("acme", "gw-a", ["a-1", "b-1"])
         clock.now += 10
-        assert gateways.may_speak_for("acme", "gw-a", "b-1")
+        assert gateways.owns_device("acme", "gw-a", "b-1")
     finally:
         gateways.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import subprocess
@@ -9,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from iotmon_contract import DeadLetterReason, dead_letter_topic, status_topic, telemetry_topic
+from iotmon_contract import (
+    MAX_PAYLOAD_BYTES,
+    DeadLetterReason,
+    dead_letter_topic,
+    status_topic,
+    telemetry_topic,
+)
 from iotmon_ingest import IngestService, IngestSettings, pipeline
 from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
 from iotmon_storage.influx import InfluxStore
@@ -52,7 +59,7 @@ def test_bad_payloads_are_dead_lettered_and_the_good_ones_stored(
     bad = {
         DeadLetterReason.NOT_JSON: (topic, b"{this is not json"),
         DeadLetterReason.SCHEMA: (topic, b'{"metric":"Temp!","value":1,"ts":"2026-01-01T00:00Z"}'),
-        DeadLetterReason.OVERSIZED: (topic, b'{"pad":"' + b"x" * 300_000 + b'"}'),
+        DeadLetterReason.OVERSIZED: (topic, b'{"pad":"' + b"x" * MAX_PAYLOAD_BYTES + b'"}'),
         DeadLetterReason.UNKNOWN_DEVICE: (
             telemetry_topic(tenant, "intruder-1"),
             single(1.0, ts_from_us(base)),
@@ -86,7 +93,7 @@ def test_bad_payloads_are_dead_lettered_and_the_good_ones_stored(
     assert {p["reason"] for p in dead.payloads()} == {reason.value for reason in bad}
     assert all(p["service"] == "ingest" for p in dead.payloads())
     oversized = next(p for p in dead.payloads() if p["reason"] == "oversized")
-    assert oversized["payload_bytes"] > 300_000
+    assert oversized["payload_bytes"] > MAX_PAYLOAD_BYTES
     assert len(oversized["payload_excerpt"]) <= 1024
     assert {d.reason for d in store.dead_letters(limit=100)} == set(bad)
 
@@ -288,3 +295,62 @@ def test_no_store_and_no_spool_stops_without_acknowledging(
     start_ingest(mqtt=mqtt)
     publisher.close()
     assert wait_until(lambda: len(values_by_time(store, tenant, "temperature")) == 10, 15)
+
+
+def test_retained_telemetry_is_dead_lettered_and_never_stored_again(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess, store: TimeSeriesStore
+) -> None:
+    """MQTT 5: a live retained reading is refused, and no restart hands it over again."""
+    tenant = unique("t")
+    mqtt = {"host": fresh_mosquitto.host, "port": fresh_mosquitto.port, "share_group": "retain"}
+    first = start_ingest(instance_id="retain-0", mqtt=mqtt)
+    publisher = Publisher(fresh_mosquitto)
+    topic = telemetry_topic(tenant, "env-1")
+    base = now_us() - 60_000_000
+    publisher.publish(topic, single(1.0, ts_from_us(base)), retain=True)
+    publisher.publish(topic, single(2.0, ts_from_us(base + 1)))
+    publisher.flush()
+    assert wait_until(lambda: first.counters.readings_written == 1, 10)
+    assert wait_until(lambda: first.counters.dead_letters == {"retained": 1}, 10)
+    assert wait_until(lambda: len(store.dead_letters(limit=10)) == 1, 10)
+    assert store.dead_letters(limit=10)[0].reason is DeadLetterReason.RETAINED
+    first.stop()
+
+    # The same session resumed, and a replica with a session of its own: the broker
+    # still holds the retained reading but sends it to neither (retain handling 2).
+    resumed = start_ingest(instance_id="retain-0", mqtt=mqtt)
+    fresh = start_ingest(instance_id="retain-1", mqtt=mqtt)
+    publisher.publish(topic, single(3.0, ts_from_us(base + 2)))
+    publisher.close()
+    assert wait_until(
+        lambda: resumed.counters.readings_written + fresh.counters.readings_written == 1, 10
+    )
+    assert values_by_time(store, tenant, "temperature") == {
+        (base + 1) * 1000: 2.0,
+        (base + 2) * 1000: 3.0,
+    }
+    assert resumed.counters.dead_letters == {}
+    assert fresh.counters.dead_letters == {}
+
+
+def test_retained_telemetry_sent_on_subscribe_over_mqtt_311_is_dead_lettered(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess, store: TimeSeriesStore
+) -> None:
+    """MQTT 3.1.1 has no retain handling: the broker resends the reading on every
+    subscribe, with the retain flag, and every time it is refused, never stored."""
+    tenant = unique("t")
+    publisher = Publisher(fresh_mosquitto)
+    base = now_us() - 60_000_000
+    publisher.publish(telemetry_topic(tenant, "env-1"), single(1.0, ts_from_us(base)), retain=True)
+    publisher.close()
+    mqtt = {"host": fresh_mosquitto.host, "port": fresh_mosquitto.port, "protocol": "3.1.1"}
+
+    def refused_once(service: IngestService) -> bool:
+        return service.counters.dead_letters == {"retained": 1}
+
+    for run in range(2):
+        service = start_ingest(instance_id="retain-311", mqtt=mqtt)
+        assert wait_until(functools.partial(refused_once, service), 10), run
+        service.stop()
+    assert values_by_time(store, tenant, "temperature") == {}
+    assert [d.reason for d in store.dead_letters(limit=10)] == [DeadLetterReason.RETAINED] * 2

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from iotmon_contract import (
+    MAX_PAYLOAD_BYTES,
     DeadLetterReason,
     DeviceState,
     StatusEvent,
@@ -33,8 +34,8 @@ def validator(**kwargs: object) -> TelemetryValidator:
     return TelemetryValidator(clock=lambda: to_ns(NOW), **kwargs)  # type: ignore[arg-type]
 
 
-def message(topic: str, payload: bytes, token: int = 1) -> InboundMessage:
-    return InboundMessage(topic, payload, token, retained=False)
+def message(topic: str, payload: bytes, token: int = 1, retained: bool = False) -> InboundMessage:
+    return InboundMessage(topic, payload, token, retained=retained)
 
 
 def test_decode_batch_keeps_good_messages_and_dead_letters_each_bad_one() -> None:
@@ -47,7 +48,7 @@ def test_decode_batch_keeps_good_messages_and_dead_letters_each_bad_one() -> Non
         ),
         message("iotmon/v1/acme/Env-Upper/telemetry", single(3.0, NOW)),
         message(TOPIC, single(4.0, NOW + timedelta(days=1))),
-        message(TOPIC, b"x" * 300_000),
+        message(TOPIC, b"x" * (MAX_PAYLOAD_BYTES + 1)),
     ]
     outcome = decode_batch(messages, validator(), service="ingest", received_ns=to_ns(NOW))
     assert [r.value for r in outcome.readings] == [1.0, 2.0]
@@ -113,6 +114,25 @@ def test_status_messages_become_status_events() -> None:
     )
     assert [r.letter.reason for r in outcome.rejected] == [DeadLetterReason.SCHEMA]
     assert outcome.ignored == 1
+
+
+def test_retained_telemetry_is_dead_lettered_and_retained_status_stored() -> None:
+    status = json.dumps({"state": "online", "ts": NOW.isoformat()}).encode()
+    outcome = decode_batch(
+        [
+            message(TOPIC, single(1.0, NOW), retained=True),
+            message(TOPIC, single(2.0, NOW)),
+            message("iotmon/v1/acme/gw-1/telemetry", batch([(None, "power_w", 3.0, NOW)]), 2, True),
+            message("iotmon/v1/acme/env-1/status", status, retained=True),
+        ],
+        validator(),
+        service="ingest",
+        received_ns=to_ns(NOW),
+    )
+    assert [r.value for r in outcome.readings] == [2.0]
+    assert [r.letter.reason for r in outcome.rejected] == [DeadLetterReason.RETAINED] * 2
+    assert outcome.rejected[0].payload == single(1.0, NOW)
+    assert [s.state for s in outcome.statuses] == [DeviceState.ONLINE]
 
 
 def test_store_gate_backs_off_exponentially_and_resets() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -76,6 +77,30 @@ def test_series_buckets_aggregate_within_range(store: TimeSeriesStore) -> None:
     ]
     maxima = store.series("acme", "env-1", "co2", T0, T0 + timedelta(minutes=3), 60, Aggregate.MAX)
     assert [b.value for b in maxima] == [400.0, 401.0, 402.0]
+
+
+def test_aggregates_of_values_near_the_float_limit_stay_finite(store: TimeSeriesStore) -> None:
+    """Two valid readings of 1.7e308 in one bucket once made InfluxDB fail to encode +Inf."""
+    big = 1.7e308
+    store.write_readings(
+        [
+            reading("env-1", "power_w", big, 0),
+            reading("env-1", "power_w", big, 0.5),
+            reading("env-1", "power_w", -big, 1),
+            reading("env-1", "power_w", big, 1.5),
+            reading("env-1", "power_w", 3.0, 2),
+            reading("env-1", "power_w", 5.0, 2.5),
+        ],
+        seen_at_ns=to_ns(T0),
+    )
+    end = T0 + timedelta(minutes=3)
+    means = store.series("acme", "env-1", "power_w", T0, end, 60, Aggregate.MEAN)
+    assert [(b.value, b.count) for b in means] == [(big, 2), (0.0, 2), (4.0, 2)]
+    for aggregate in Aggregate:
+        buckets = store.series("acme", "env-1", "power_w", T0, end, 60, aggregate)
+        assert all(b.value is not None and math.isfinite(b.value) for b in buckets), aggregate
+    maxima = store.series("acme", "env-1", "power_w", T0, end, 180, Aggregate.MAX)
+    assert [b.value for b in maxima] == [big]
 
 
 def test_devices_combine_seen_and_status(store: TimeSeriesStore) -> None:

@@ -29,7 +29,7 @@ def bench_ingest(
     ] = "1,2",
     batch_messages: Annotated[int, typer.Option(min=1, help="Gateway batch messages.")] = 300,
     batch_readings: Annotated[
-        int, typer.Option(min=1, max=5000, help="Readings per batch (payload ≤ 256 KiB).")
+        int, typer.Option(min=1, max=5000, help="Readings per batch (payload ≤ 512 KiB).")
     ] = 2000,
     ingest_batch_size: Annotated[int, typer.Option(min=1, help="Ingest's batch size.")] = 5000,
     output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(

@@ -10,6 +10,7 @@ from iotmon_runtime.version import version_line
 from iotmon_tools.cli import (
     api,
     bench,
+    broker,
     config,
     contract,
     dashboards,
@@ -50,7 +51,9 @@ def build_app() -> typer.Typer:
     ) -> None:
         """iotmon: IoT monitoring reference platform."""
 
-    areas = (demo, ingest, api, registry, tokens, simulate, bench, dashboards, config, contract)
+    areas = (
+        demo, ingest, api, registry, tokens, simulate, bench, broker, dashboards, config, contract,
+    )  # fmt: skip
     for module in areas:
         module.register(app)
     return app

@@ -82,6 +82,9 @@ class DemoStack:
             endpoints.mqtt_v5 = False
             endpoints.broker = f"embedded amqtt (MQTT 3.1.1) on mqtt://127.0.0.1:{port}"
         else:
+            # Anonymous, like the embedded broker: the demo listens on loopback only.
+            # The per-device trust model (broker/README.md) is the compose stack's and
+            # the tests' (MosquittoProcess(security=…)).
             broker = MosquittoProcess(state / "mosquitto", port=port)
             endpoints.broker = f"mosquitto on mqtt://127.0.0.1:{port}"
         broker.start()

@@ -2,14 +2,16 @@
 
 from iotmon_tools.localstack.embedded_broker import EmbeddedBroker
 from iotmon_tools.localstack.influxd import InfluxdProcess
-from iotmon_tools.localstack.mosquitto import MosquittoProcess
+from iotmon_tools.localstack.mosquitto import BrokerSecurity, MosquittoProcess, find_dynsec_plugin
 from iotmon_tools.localstack.processes import ManagedProcess, find_program, free_port
 
 __all__ = [
+    "BrokerSecurity",
     "EmbeddedBroker",
     "InfluxdProcess",
     "ManagedProcess",
     "MosquittoProcess",
+    "find_dynsec_plugin",
     "find_program",
     "free_port",
 ]

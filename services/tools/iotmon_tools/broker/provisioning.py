@@ -1,0 +1,144 @@
+"""The identities a broker starts with, from YAML; passwords come from environment variables.
+
+Used by ``iotmon broker init --identities FILE`` (docker-compose.yml provisions its
+services and simulator this way). The file names variables, never passwords, so
+it can be committed::
+
+    clients:
+      - type: service
+        name: ingest
+        password_env: IOTMON_MQTT_INGEST_PASSWORD
+      - type: gateway
+        tenant: demo
+        id: sim-0001
+        children: [env-0000, env-0001]
+        password_env: IOTMON_MQTT_SIMULATOR_PASSWORD
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iotmon_contract.topics import IDENTIFIER_PATTERN
+from iotmon_runtime.config_files import load_yaml_model
+from iotmon_runtime.secrets import refuse_placeholder_secrets
+from iotmon_tools.broker.dynsec_file import Provisioned
+from iotmon_tools.broker.identities import (
+    DEFAULT_HEALTH_USER,
+    Identity,
+    IdentityError,
+    device_identity,
+    gateway_identity,
+    health_identity,
+    service_identity,
+)
+
+_VARIABLE = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class ProvisioningError(ValueError):
+    """Identities that cannot be provisioned; names the entry or variable, never a password."""
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password_env: str = Field(
+        pattern=_VARIABLE, description="Environment variable that holds the client's password."
+    )
+
+
+class DeviceEntry(_Entry):
+    type: Literal["device"] = Field(description="A device publishing on its own topics.")
+    tenant: str = Field(pattern=IDENTIFIER_PATTERN, description="Tenant id.")
+    id: str = Field(pattern=IDENTIFIER_PATTERN, description="Device id.")
+
+    def identity(self) -> Identity:
+        return device_identity(self.tenant, self.id)
+
+
+class GatewayEntry(_Entry):
+    type: Literal["gateway"] = Field(description="An edge agent speaking for child devices.")
+    tenant: str = Field(pattern=IDENTIFIER_PATTERN, description="Tenant id.")
+    id: str = Field(pattern=IDENTIFIER_PATTERN, description="The agent's own device id.")
+    children: list[str] = Field(
+        default_factory=list, description="Device ids of the tenant the agent may speak for."
+    )
+
+    def identity(self) -> Identity:
+        return gateway_identity(self.tenant, self.id, self.children)
+
+
+class ServiceEntry(_Entry):
+    type: Literal["service"] = Field(description="A back-end service (username iotmon-<name>).")
+    name: str = Field(pattern=IDENTIFIER_PATTERN, description="Service name, e.g. ingest.")
+    share_group: str | None = Field(
+        default=None,
+        pattern=IDENTIFIER_PATTERN,
+        description="Its shared-subscription group; iotmon-<name> when unset.",
+    )
+    commands: bool = Field(
+        default=False, description="May send device requests and read their responses."
+    )
+
+    def identity(self) -> Identity:
+        return service_identity(self.name, share_group=self.share_group, commands=self.commands)
+
+
+class HealthEntry(_Entry):
+    type: Literal["health"] = Field(description="Health checks: read $SYS/broker/uptime.")
+    username: str = Field(
+        default=DEFAULT_HEALTH_USER, pattern=IDENTIFIER_PATTERN, description="Its username."
+    )
+
+    def identity(self) -> Identity:
+        return health_identity(self.username)
+
+
+Entry = Annotated[
+    DeviceEntry | GatewayEntry | ServiceEntry | HealthEntry, Field(discriminator="type")
+]
+
+
+class IdentitiesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clients: list[Entry] = Field(
+        default_factory=list, description="Broker clients to create with the admin."
+    )
+
+
+def load_identities(path: Path) -> IdentitiesFile:
+    """Raises ``iotmon_runtime.config_files.ConfigError`` naming file, key and line."""
+    return load_yaml_model(path, IdentitiesFile)
+
+
+def resolve(
+    identities: IdentitiesFile, environ: Mapping[str, str], *, environment: str = "dev"
+) -> list[Provisioned]:
+    """Each entry with its password from ``environ``; outside ``dev`` placeholders are refused."""
+    missing = sorted(
+        {e.password_env for e in identities.clients if not environ.get(e.password_env)}
+    )
+    if missing:
+        raise ProvisioningError(f"{', '.join(missing)}: not set (each holds a broker password)")
+    if environment != "dev":
+        try:
+            refuse_placeholder_secrets(
+                {e.password_env: environ[e.password_env] for e in identities.clients},
+                environment,
+            )
+        except ValueError as exc:
+            raise ProvisioningError(str(exc)) from None
+    provisioned = []
+    for index, entry in enumerate(identities.clients):
+        try:
+            identity = entry.identity()
+        except IdentityError as exc:
+            raise ProvisioningError(f"clients.{index}: {exc}") from None
+        provisioned.append(Provisioned(identity, environ[entry.password_env]))
+    return provisioned

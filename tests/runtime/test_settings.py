@@ -1,0 +1,195 @@
+"""The settings base every service shares: one meaning of environment, secrets checked at any
+depth, misspelled IOTMON_* variables refused with the nearest valid name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from iotmon_api.config import Settings as ApiSettings
+from iotmon_edge.config import Settings as EdgeSettings
+from iotmon_ingest.config import IngestSettings
+from iotmon_runtime.settings import (
+    Environment,
+    ServiceSettings,
+    SettingsError,
+    describe_settings_error,
+)
+
+BIN = Path(sys.executable).parent
+REAL_SECRET = "a7Pq-real-looking-secret-93"
+
+
+class _Inner(BaseModel):
+    port: int = Field(1, ge=1, description="A port.")
+    password: SecretStr | None = Field(None, description="A password.")
+
+
+class _Example(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IOTMON_EXAMPLE_")
+    service_name: ClassVar[str] = "example"
+
+    inner: _Inner = Field(default_factory=_Inner, description="Nested settings.")
+    token: SecretStr | None = Field(None, description="A token.")
+    batch_size: int = Field(10, ge=1, description="A bound.")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith("IOTMON_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_known_variables_include_nested_fields() -> None:
+    known = _Example.known_variables()
+    assert {
+        "IOTMON_EXAMPLE_INNER",
+        "IOTMON_EXAMPLE_INNER__PORT",
+        "IOTMON_EXAMPLE_INNER__PASSWORD",
+        "IOTMON_EXAMPLE_TOKEN",
+        "IOTMON_EXAMPLE_ENVIRONMENT",
+        "IOTMON_EXAMPLE_LOG_FORMAT",
+    } <= known
+    assert "IOTMON_INGEST_MQTT__HOST" in IngestSettings.known_variables()
+    assert "IOTMON_EDGE_MQTT__PASSWORD" in EdgeSettings.known_variables()
+
+
+@pytest.mark.parametrize(
+    ("variable", "suggestion"),
+    [
+        ("IOTMON_EXAMPLE_TOKNE", "IOTMON_EXAMPLE_TOKEN"),
+        ("IOTMON_EXAMPLE_INNER__PROT", "IOTMON_EXAMPLE_INNER__PORT"),
+        ("IOTMON_EXAMPLE_INNER_PORT", "IOTMON_EXAMPLE_INNER__PORT"),  # one underscore
+        ("IOTMON_EXAMPL_BATCH_SIZE", "IOTMON_EXAMPLE_BATCH_SIZE"),  # a mangled prefix
+    ],
+)
+def test_misspelled_variables_fail_with_the_nearest_name(
+    clean_env: pytest.MonkeyPatch, variable: str, suggestion: str
+) -> None:
+    clean_env.setenv(variable, "1")
+    with pytest.raises(SettingsError) as raised:
+        _Example.from_environment()
+    (problem,) = raised.value.problems
+    assert problem.startswith(f"{variable}: ")
+    assert f"did you mean {suggestion}?" in problem
+
+
+def test_other_services_and_deployment_variables_are_left_alone(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    for variable in (
+        "IOTMON_INGEST_MQTT__HOST",
+        "IOTMON_API_TOKEN",
+        "IOTMON_MQTT_INGEST_PASSWORD",
+        "IOTMON_ENVIRONMENT",
+        "IOTMON_SOMETHING_ELSE_ENTIRELY",
+        "NOT_IOTMON_EXAMPLE_TOKNE",
+    ):
+        clean_env.setenv(variable, "x")
+    assert _Example.from_environment().batch_size == 10
+
+
+def test_every_problem_is_reported_at_once_without_inputs(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("IOTMON_EXAMPLE_TOKNE", REAL_SECRET)
+    clean_env.setenv("IOTMON_EXAMPLE_BATCH_SIZE", "0")
+    clean_env.setenv("IOTMON_EXAMPLE_INNER__PORT", "not-a-port")
+    with pytest.raises(SettingsError) as raised:
+        _Example.from_environment()
+    text = str(raised.value)
+    assert len(raised.value.problems) == 3, text
+    assert "IOTMON_EXAMPLE_BATCH_SIZE: Input should be greater than or equal to 1" in text
+    assert "IOTMON_EXAMPLE_INNER__PORT: Input should be a valid integer" in text
+    assert REAL_SECRET not in text
+    assert "not-a-port" not in text
+
+
+@pytest.mark.parametrize("environment", [Environment.TEST, Environment.PROD])
+def test_placeholder_secrets_refused_at_any_depth_outside_dev(
+    clean_env: pytest.MonkeyPatch, environment: Environment
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        _Example(environment=environment, inner={"password": "changeme"}, token="dev-token")
+    lines = describe_settings_error(raised.value, _Example)
+    assert lines == [
+        "IOTMON_EXAMPLE_INNER__PASSWORD, IOTMON_EXAMPLE_TOKEN: placeholder secret refused "
+        f"when environment is {environment.value!r}; set a real value"
+    ]
+    _Example(environment=Environment.DEV, inner={"password": "changeme"})
+    _Example(environment=environment, inner={"password": REAL_SECRET})
+
+
+def test_environment_has_one_meaning_in_every_service(clean_env: pytest.MonkeyPatch) -> None:
+    for settings in (ApiSettings, EdgeSettings, IngestSettings):
+        assert settings.model_fields["environment"].annotation is Environment
+        clean_env.setenv(f"{settings.env_prefix()}ENVIRONMENT", "staging")
+        with pytest.raises(SettingsError, match=f"{settings.env_prefix()}ENVIRONMENT"):
+            settings.from_environment()
+        clean_env.delenv(f"{settings.env_prefix()}ENVIRONMENT")
+
+
+def test_log_level_and_format_are_checked(clean_env: pytest.MonkeyPatch) -> None:
+    assert _Example(log_level="debug").log_level == "DEBUG"
+    with pytest.raises(ValidationError, match="unknown log level"):
+        _Example(log_level="loud")
+    with pytest.raises(ValidationError):
+        _Example(log_format="xml")
+
+
+@pytest.mark.parametrize(
+    ("program", "prefix", "typo", "suggestion"),
+    [
+        ("iotmon-api", "IOTMON_API_", "IOTMON_API_TOKNE", "IOTMON_API_TOKEN"),
+        ("iotmon-ingest", "IOTMON_INGEST_", "IOTMON_INGEST_BATCH_SIZ", "IOTMON_INGEST_BATCH_SIZE"),
+        ("iotmon-edge", "IOTMON_EDGE_", "IOTMON_EDGE_MQTT_HOST", "IOTMON_EDGE_MQTT__HOST"),
+    ],
+)
+def test_every_service_cli_refuses_a_typo_before_starting(
+    tmp_path: Path, program: str, prefix: str, typo: str, suggestion: str
+) -> None:
+    """A typo such as IOTMON_API_TOKNE must stop the API, not leave it open."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTMON_")}
+    env[typo] = REAL_SECRET
+    done = subprocess.run(
+        [str(BIN / program), "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"invalid settings ({prefix}*)" in done.stderr
+    assert f"{typo}: not a setting of {program}; did you mean {suggestion}?" in done.stderr
+    assert REAL_SECRET not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("program", "distribution"),
+    [
+        ("iotmon", "iotmon-tools"),
+        ("iotmon-api", "iotmon-api"),
+        ("iotmon-ingest", "iotmon-ingest"),
+        ("iotmon-edge", "iotmon-edge"),
+    ],
+)
+def test_every_cli_has_version(program: str, distribution: str) -> None:
+    from importlib.metadata import version
+
+    from iotmon_contract import CONTRACT_VERSION
+
+    done = subprocess.run(
+        [str(BIN / program), "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == (
+        f"{program} {version(distribution)} (wire contract {CONTRACT_VERSION})"
+    )
