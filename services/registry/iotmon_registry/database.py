@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -31,14 +31,28 @@ def build_engine(settings: RegistrySettings) -> Engine:
     elif url.database:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **options)
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite begins a transaction only before DML, so CREATE TABLE would commit on
+    # its own and a second process could see a half-created schema: SQLAlchemy
+    # emits BEGIN itself instead (_sqlite_begin), as its SQLite documentation advises.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # SQLite enforces foreign keys only when asked, per connection.
     cursor.execute("PRAGMA foreign_keys=ON")
     # Ingest reads while the API and the CLI write: WAL lets readers go on.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+SQLITE_BEGIN = "sqlite_begin"
+"""Execution option: ``IMMEDIATE`` takes SQLite's write lock at BEGIN (schema set-up)."""
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(SQLITE_BEGIN)
+    connection.exec_driver_sql(f"BEGIN {mode}" if mode else "BEGIN")

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from iotmon_registry.database import SQLITE_BEGIN
 from iotmon_registry.errors import SchemaVersionError
 from iotmon_registry.schema import (
     META_REVISION,
@@ -141,7 +142,12 @@ def prepare(engine: Engine, where: str) -> int:
     at once (ingest and the API) race to create it: the loser finds it done.
     """
     try:
-        with engine.begin() as connection:
+        # Serialized on SQLite (the write lock from BEGIN on): a second process waits
+        # for the first to finish, then finds the schema done.
+        with (
+            engine.connect().execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}) as connection,
+            connection.begin(),
+        ):
             found = read_version(connection)
             if found is None:
                 _create(connection)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import create_engine, inspect
 
 from iotmon_registry import (
@@ -13,6 +16,7 @@ from iotmon_registry import (
     PrincipalKind,
     Principals,
     Registry,
+    RegistrySettings,
     SchemaVersionError,
 )
 from tests.services.registry.conftest import sqlite_settings
@@ -115,3 +119,35 @@ def test_an_upgraded_database_has_the_shape_of_a_new_one(tmp_path: Path) -> None
     Registry(sqlite_settings(upgraded)).open().close()
     Registry(sqlite_settings(fresh)).open().close()
     assert _shape(upgraded) == _shape(fresh)
+
+
+def _open_when_all_are_ready(url: str, barrier: Any, results: Any) -> None:
+    barrier.wait(30)
+    try:
+        with Registry(RegistrySettings(url=SecretStr(url))) as registry:
+            results.put(("ok", registry.schema_version_found))
+    except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
+        results.put(("error", repr(exc)))
+
+
+def test_processes_opening_a_new_database_at_once_all_get_the_whole_schema(
+    tmp_path: Path,
+) -> None:
+    """Ingest's workers and the API start together on a new database: one creates the
+    schema, the others wait for it (a half-created schema once stopped a worker)."""
+    context = multiprocessing.get_context("spawn")
+    processes = 4
+    barrier = context.Barrier(processes)
+    results = context.Queue()
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    started = [
+        context.Process(target=_open_when_all_are_ready, args=(url, barrier, results))
+        for _ in range(processes)
+    ]
+    for process in started:
+        process.start()
+    outcomes = [results.get(timeout=60) for _ in started]
+    for process in started:
+        process.join(30)
+    assert [kind for kind, _ in outcomes] == ["ok"] * processes, outcomes
+    assert sorted(found for _, found in outcomes) == [0] + [SCHEMA_VERSION] * (processes - 1)
