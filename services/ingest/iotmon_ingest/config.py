@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
+from iotmon_registry import RegistrySettings
 from iotmon_runtime.mqtt import MqttSettings
 from iotmon_runtime.settings import ServiceSettings
 from iotmon_storage import StoreSettings
@@ -83,6 +84,26 @@ class IngestStoreSettings(StoreSettings):
     )
 
 
+class IngestRegistrySettings(RegistrySettings):
+    """The registry (who may speak for which device) and how ingest keeps up with it."""
+
+    refresh_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often ingest checks the registry's revision and reloads its "
+        "in-memory gateway map when it moved.",
+    )
+    miss_refresh_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="A batch naming a child the map does not give to its gateway makes "
+        "ingest check the registry at once, at most this often: a just-registered child "
+        "is accepted within about this long.",
+    )
+
+
 class IngestSettings(ServiceSettings):
     """Everything one ingest process needs; secrets as SecretStr."""
 
@@ -99,6 +120,11 @@ class IngestSettings(ServiceSettings):
     )
     store: IngestStoreSettings = Field(
         default_factory=IngestStoreSettings, description="Time-series store."
+    )
+    registry: IngestRegistrySettings = Field(
+        default_factory=IngestRegistrySettings,
+        description="The registry: a batch reading naming another device is accepted only "
+        "if the registry makes the publishing device its gateway.",
     )
     batch_size: int = Field(
         default=5000, ge=1, le=100_000, description="Most messages validated and written at once."

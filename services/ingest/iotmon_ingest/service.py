@@ -23,12 +23,14 @@ from iotmon_contract import (
 from iotmon_ingest.config import DEFAULT_SHARE_GROUP, SERVICE_NAME, IngestSettings
 from iotmon_ingest.counters import CounterSnapshot, IngestCounters
 from iotmon_ingest.domain import StoreGate
+from iotmon_ingest.gateways import GatewayChildren
 from iotmon_ingest.health import Health, HealthState
 from iotmon_ingest.monitor import Monitor
 from iotmon_ingest.pipeline import DecodedBatch, Decoder, InboundQueue
 from iotmon_ingest.registry import load_registry
 from iotmon_ingest.spool import Spool
 from iotmon_ingest.writer import StoreWriter
+from iotmon_registry import Registry, RegistryError
 from iotmon_runtime.mqtt import ConnectionEvent, MqttClient, RetainHandling
 from iotmon_storage import TimeSeriesStore, open_store
 
@@ -63,6 +65,8 @@ class IngestService:
         self._inbound: InboundQueue | None = None
         self._spool: Spool | None = None
         self._monitor: Monitor | None = None
+        self._registry: Registry | None = None
+        self._gateways: GatewayChildren | None = None
         self._owns_store = store is None
         self.failure: str | None = None
 
@@ -82,11 +86,30 @@ class IngestService:
     def stop_event(self) -> threading.Event:
         return self._stop_event
 
+    @property
+    def gateways(self) -> GatewayChildren | None:
+        return self._gateways
+
     def start(self) -> None:
+        """Start; raises RegistryError when the registry cannot be opened or read."""
         settings = self._settings
-        registry = load_registry(settings.device_registry) if settings.device_registry else None
+        allowed = load_registry(settings.device_registry) if settings.device_registry else None
+        self._registry = Registry(settings.registry).open()
+        gateways = GatewayChildren(
+            self._registry,
+            refresh_interval_s=settings.registry.refresh_interval_s,
+            miss_refresh_interval_s=settings.registry.miss_refresh_interval_s,
+        )
+        try:
+            gateways.start()
+        except BaseException:
+            self._registry.close()
+            self._registry = None
+            raise
+        self._gateways = gateways
         validator = TelemetryValidator(
-            known_device=registry.is_known if registry else None,
+            known_device=allowed.is_known if allowed else None,
+            owns_device=gateways.owns_device,
             max_future_skew=timedelta(seconds=settings.max_future_skew_s),
             max_age=timedelta(seconds=settings.max_age_s),
         )
@@ -140,7 +163,7 @@ class IngestService:
         self._monitor.start()
         client.start()
         logger.info(
-            "ingest %s started: broker %s:%s (MQTT %s%s), store %s, spool %s",
+            "ingest %s started: broker %s:%s (MQTT %s%s), store %s, registry %s, spool %s",
             settings.client_id,
             settings.mqtt.host,
             settings.mqtt.port,
@@ -149,6 +172,7 @@ class IngestService:
             if settings.mqtt.share_group and settings.mqtt.protocol.value == "5"
             else "",
             settings.store.url if settings.store.backend == "influxdb" else settings.store.backend,
+            settings.registry.display_url(),
             spool.folder,
         )
 
@@ -273,6 +297,12 @@ class IngestService:
         if self._monitor is not None:
             self._monitor.stop()
         self._client.stop()
+        if self._gateways is not None:
+            self._gateways.stop()
+        if self._registry is not None:
+            self._registry.close()
+        self._gateways = None
+        self._registry = None
         if self._store is not None and self._owns_store:
             self._store.close()
         self._decoder = self._writer = None
@@ -283,7 +313,11 @@ class IngestService:
 
     def run(self) -> int:
         """Start, wait for the stop event, stop; the process exit code."""
-        self.start()
+        try:
+            self.start()
+        except RegistryError as exc:
+            self._fatal(f"cannot read the registry: {exc}")
+            return EXIT_FATAL
         try:
             self._stop_event.wait()
         finally:

@@ -176,7 +176,11 @@ class TimeSeriesStore(ABC):
         """Devices seen (telemetry or status), with their last availability state."""
 
     @abstractmethod
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+    def dead_letters(
+        self, limit: int = 100, topic_prefixes: Sequence[str] | None = None
+    ) -> list[DeadLetter]:
+        """The newest dead letters, only those whose topic starts with one of
+        ``topic_prefixes`` when given (an empty list matches nothing)."""
 
     @abstractmethod
     def count_readings(self, tenant: str, metric: str) -> int:

@@ -65,6 +65,13 @@ def _error_text(response: httpx.Response) -> str:
     return response.text[:1000] or response.reason_phrase
 
 
+def regex_literal(prefixes: Sequence[str]) -> str:
+    """An InfluxQL regex literal matching strings that start with one of ``prefixes``."""
+    alternatives = "|".join(re.escape(prefix) for prefix in prefixes)
+    # Inside /.../ a slash ends the literal: escape it (RE2 reads \/ as /).
+    return "/^(?:" + alternatives.replace("/", "\\/") + ")/"
+
+
 def _from_ns(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
@@ -257,9 +264,16 @@ class InfluxStore(TimeSeriesStore):
             for (t, d), v in sorted(found.items())
         ]
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(
+        self, limit: int = 100, topic_prefixes: Sequence[str] | None = None
+    ) -> list[DeadLetter]:
+        where = ""
+        if topic_prefixes is not None:
+            if not topic_prefixes:
+                return []
+            where = f" WHERE topic =~ {regex_literal(topic_prefixes)}"
         series = self.query(
-            f"SELECT * FROM {MEASUREMENT_DEAD_LETTER} ORDER BY time DESC LIMIT {int(limit)}"
+            f"SELECT * FROM {MEASUREMENT_DEAD_LETTER}{where} ORDER BY time DESC LIMIT {int(limit)}"
         )
         if not series:
             return []

@@ -219,12 +219,20 @@ class SqliteStore(TimeSeriesStore):
             for (t, d), v in sorted(found.items())
         ]
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = self._select(
-            "SELECT received_ns, service, reason, detail, topic, payload_excerpt, payload_bytes "
-            "FROM dead_letters ORDER BY id DESC LIMIT ?",
-            (int(limit),),
-        )
+    def dead_letters(
+        self, limit: int = 100, topic_prefixes: Sequence[str] | None = None
+    ) -> list[DeadLetter]:
+        where, args = "", []
+        if topic_prefixes is not None:
+            if not topic_prefixes:
+                return []
+            # substr, not LIKE: '_' and '%' in ids would be wildcards there.
+            where = "WHERE " + " OR ".join(["substr(topic, 1, ?) = ?"] * len(topic_prefixes))
+            args = [part for prefix in topic_prefixes for part in (len(prefix), prefix)]
+        # Only placeholders are spliced in: the prefixes travel as parameters.
+        columns = "received_ns, service, reason, detail, topic, payload_excerpt, payload_bytes"
+        sql = f"SELECT {columns} FROM dead_letters {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        rows = self._select(sql, (*args, int(limit)))
         return [
             DeadLetter(
                 received_at=_from_ns(int(ns)),  # type: ignore[call-overload]

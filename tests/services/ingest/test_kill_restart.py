@@ -62,6 +62,7 @@ def start_ingest_process(
         "IOTMON_INGEST_STORE__URL": influx_url,
         "IOTMON_INGEST_STORE__DATABASE": database,
         "IOTMON_INGEST_SPOOL_DIR": str(tmp_path / "spool"),
+        "IOTMON_INGEST_REGISTRY__URL": f"sqlite:///{tmp_path / 'registry.db'}",
         "IOTMON_INGEST_BATCH_SIZE": "1000",
         "IOTMON_INGEST_FLUSH_INTERVAL_S": "0.05",
         "IOTMON_INGEST_STATS_INTERVAL_S": "2",

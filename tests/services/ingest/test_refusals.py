@@ -26,6 +26,7 @@ from tests.services.ingest.support import (
     Publisher,
     batch,
     now_us,
+    register_children,
     single,
     stored_values,
     ts_from_us,
@@ -66,6 +67,10 @@ def letters_by_reason(payloads: list[dict[str, Any]]) -> dict[str, list[dict[str
     for payload in payloads:
         found.setdefault(payload["reason"], []).append(payload)
     return found
+
+
+GATEWAY_CHILDREN = ["child-0", "child-1", "child-2"]
+"""What publish_mixed's gateway gw-1 speaks for: registered, or its batch is refused whole."""
 
 
 def publish_mixed(publisher: Publisher, tenant: str, base: int) -> dict[str, Any]:
@@ -169,6 +174,7 @@ def test_refused_points_are_dead_lettered_one_by_one_and_the_rest_stored(
     prepare_refusals(influxd, store, database)
     tenant = unique("t")
     service = start_ingest()
+    register_children(service.settings.registry, tenant, "gw-1", GATEWAY_CHILDREN)
     dead = Collector(fresh_mosquitto, dead_letter_topic("ingest"))
     publisher = Publisher(fresh_mosquitto)
     expected = publish_mixed(publisher, tenant, now_us() - 60_000_000)
@@ -205,6 +211,7 @@ def test_a_spooled_batch_the_store_refuses_in_part_on_replay(
         proxy.set_mode(Mode.FAIL)
         tenant = unique("t")
         service = start_ingest(influx_url=proxy.url)
+        register_children(service.settings.registry, tenant, "gw-1", GATEWAY_CHILDREN)
         dead = Collector(fresh_mosquitto, dead_letter_topic("ingest"))
         publisher = Publisher(fresh_mosquitto)
         expected = publish_mixed(publisher, tenant, now_us() - 60_000_000)

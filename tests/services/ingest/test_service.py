@@ -30,6 +30,8 @@ from tests.services.ingest.support import (
     Publisher,
     batch,
     now_us,
+    register_children,
+    registry_url,
     single,
     stored_values,
     ts_from_us,
@@ -111,6 +113,7 @@ def test_a_gateway_batch_is_stored_in_full_and_statuses_are_stored(
 ) -> None:
     tenant = unique("t")
     service = start_ingest()
+    register_children(service.settings.registry, tenant, "gw-1", [f"child-{i}" for i in range(7)])
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 120_000_000
     readings = [(f"child-{i % 7}", "power_w", i * 1.25, ts_from_us(base + i)) for i in range(2000)]
@@ -141,7 +144,8 @@ def test_readings_split_over_several_writes_are_all_counted_as_seen(
     # _device_seen point must add to the count, not overwrite the previous one.
     monkeypatch.setattr(writer, "_WRITE_CHUNK", 100)
     tenant = unique("t")
-    start_ingest()
+    service = start_ingest()
+    register_children(service.settings.registry, tenant, "gw-1", ["child-1"])
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 120_000_000
     readings = [("child-1", "power_w", float(i), ts_from_us(base + i)) for i in range(350)]
@@ -286,6 +290,7 @@ def test_refused_credentials_stop_the_service_instead_of_retrying(
             mqtt={"port": port, "username": "ingest", "password": "wrong", "client_id": "auth"},
             store={"url": influxd.url, "database": database},
             spool_dir=tmp_path / "spool",
+            registry={"url": registry_url(tmp_path)},
         )
         service = IngestService(settings)
         service.start()
