@@ -31,6 +31,7 @@ from iotmon_ingest.registry import load_registry
 from iotmon_ingest.spool import Spool
 from iotmon_ingest.writer import StoreWriter
 from iotmon_registry import Registry, RegistryError
+from iotmon_runtime.availability import ServiceAvailability
 from iotmon_runtime.mqtt import ConnectionEvent, MqttClient, RetainHandling
 from iotmon_storage import TimeSeriesStore, open_store
 
@@ -68,6 +69,9 @@ class IngestService:
         self._registry: Registry | None = None
         self._gateways: GatewayChildren | None = None
         self._owns_store = store is None
+        self._availability = ServiceAvailability.of(
+            SERVICE_NAME, settings.instance_id, "iotmon-ingest"
+        )
         self.failure: str | None = None
 
     @property
@@ -182,6 +186,8 @@ class IngestService:
         client = MqttClient(
             mqtt,
             client_id=self._settings.client_id,
+            will=self._availability.will,
+            online=self._availability.online,
             manual_ack=True,
             persistent_session=True,
             session_expiry_s=mqtt.session_expiry_s,
@@ -296,7 +302,7 @@ class IngestService:
             self._writer.stop(_STOP_TIMEOUT_S)
         if self._monitor is not None:
             self._monitor.stop()
-        self._client.stop()
+        self._client.stop(offline=self._availability.offline())
         if self._gateways is not None:
             self._gateways.stop()
         if self._registry is not None:

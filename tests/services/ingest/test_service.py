@@ -14,7 +14,11 @@ import pytest
 from iotmon_contract import (
     MAX_PAYLOAD_BYTES,
     DeadLetterReason,
+    DeviceState,
+    DeviceStatus,
     dead_letter_topic,
+    service_status_filter,
+    service_status_topic,
     status_topic,
     telemetry_topic,
 )
@@ -400,3 +404,26 @@ def test_retained_telemetry_sent_on_subscribe_over_mqtt_311_is_dead_lettered(
         service.stop()
     assert values_by_time(store, tenant, "temperature") == {}
     assert [d.reason for d in store.dead_letters(limit=10)] == [DeadLetterReason.RETAINED] * 2
+
+
+def test_ingest_announces_itself_and_its_will_marks_it_offline(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess
+) -> None:
+    """Retained on iotmon/v1/_sys/status/ingest/<instance>: online, offline on a clean stop."""
+    instance = unique("i")
+    watcher = Collector(fresh_mosquitto, service_status_filter("ingest"))
+    try:
+        service = start_ingest(instance_id=instance)
+        topic = service_status_topic("ingest", instance)
+        assert wait_until(lambda: [t for t, _ in watcher.messages] == [topic], 10)
+        online = DeviceStatus.model_validate_json(watcher.messages[0][1])
+        assert online.state is DeviceState.ONLINE
+        assert online.agent is not None
+        assert online.agent.startswith("iotmon-ingest/")
+        service.stop()
+        assert wait_until(lambda: len(watcher.messages) == 2, 10)
+        offline = DeviceStatus.model_validate_json(watcher.messages[1][1])
+        assert offline.state is DeviceState.OFFLINE
+        assert offline.ts is not None
+    finally:
+        watcher.close()
