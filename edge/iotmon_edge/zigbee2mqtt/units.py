@@ -50,7 +50,11 @@ class Quantity:
             return value
         scale, offset = self.units[unit]
         target_scale, target_offset = self.units[target]
-        return float((Fraction(value) * scale + offset - target_offset) / target_scale)
+        exact = (Fraction(value) * scale + offset - target_offset) / target_scale
+        try:
+            return float(exact)
+        except OverflowError:  # beyond a float: not a reading (convert() drops it)
+            return math.inf if exact > 0 else -math.inf
 
 
 def _quantity(name: str, base: str, **units: tuple[int | str, int | str]) -> Quantity:

@@ -154,3 +154,8 @@ def test_convert_gives_a_valid_reading_or_none(prop: str, value: float, unit: st
         return
     assert math.isfinite(converted.value)
     _valid(converted.metric, converted.value, converted.unit)
+
+
+def test_a_conversion_beyond_a_float_is_no_reading() -> None:
+    assert convert("fading_time", 2.0806633505350878e303, "Day") is None
+    assert convert("power", -1.7e308, "kW") is None
