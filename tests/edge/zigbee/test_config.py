@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from iotmon_edge.cli import main
 from iotmon_edge.config import ConfigError, Settings, load_agent_config, parse_agent_config
 from iotmon_edge.zigbee2mqtt import Zigbee2MqttConfig
+from iotmon_runtime.workers import EXIT_OK
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "edge" / "edge.zigbee2mqtt.example.yaml"
 
@@ -61,3 +63,10 @@ def test_the_local_broker_comes_from_the_environment(monkeypatch: pytest.MonkeyP
     assert (settings.zigbee2mqtt.host, settings.zigbee2mqtt.port) == ("10.0.0.5", 1884)
     assert settings.mqtt.host == "127.0.0.1"  # the upstream broker is another setting
     assert "s3cret" not in repr(settings)
+
+
+def test_config_check_names_the_bridge(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", str(EXAMPLE)]) == EXIT_OK
+    assert "0 driver(s), 0 device(s), single mode every 10.0s, Zigbee2MQTT on zigbee2mqtt/#)" in (
+        capsys.readouterr().out
+    )

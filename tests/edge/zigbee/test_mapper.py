@@ -423,6 +423,27 @@ def test_bad_payloads_are_counted_and_cost_only_themselves(generation: str) -> N
     assert _one(_readings(good), "temperature").value == document["temperature"]
 
 
+def test_include_device_information_and_elapsed_are_not_readings() -> None:
+    """mqtt.include_device_information adds a device block; advanced.elapsed a number."""
+    fixture = load("z2m2")
+    mapper = _mapper()
+    _replay(mapper, fixture.scenario("startup"))
+    message, document = _last_state(fixture, "climate_aqara")
+    extended = {
+        **document,
+        "elapsed": 2171,
+        "device": {"ieeeAddr": fixture.device("climate_aqara").ieee_address, "model": "x"},
+    }
+    outputs = mapper.handle(message.topic, json.dumps(extended).encode(), message.received)
+    metrics = {r.metric for r in _readings(outputs)}
+    assert metrics == {
+        r.metric
+        for r in _readings(_replay(_mapper(), fixture.scenario("startup")))
+        if r.device == fixture.device("climate_aqara").device_id
+    }
+    assert not metrics & {"elapsed", "device"}
+
+
 def test_binary_values_that_match_neither_state_are_counted() -> None:
     fixture = load("z2m2")
     mapper = _mapper()
