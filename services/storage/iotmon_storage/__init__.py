@@ -6,6 +6,7 @@ from iotmon_storage.base import (
     Bucket,
     DeviceSummary,
     LatestReading,
+    StoredEvent,
     StoreError,
     StoreRefused,
     StoreUnavailable,
@@ -23,6 +24,7 @@ __all__ = [
     "StoreRefused",
     "StoreSettings",
     "StoreUnavailable",
+    "StoredEvent",
     "TimeSeriesStore",
     "open_store",
 ]

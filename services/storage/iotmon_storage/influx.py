@@ -7,6 +7,7 @@ API run the same queries.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -14,9 +15,18 @@ from typing import Any
 
 import httpx
 
-from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
+from iotmon_contract import (
+    DeadLetter,
+    DeadLetterReason,
+    DeviceState,
+    StatusEvent,
+    ValidatedEvent,
+    ValidatedReading,
+)
 from iotmon_storage.base import (
+    EVENT_TIME_SPREAD_NS,
     MEASUREMENT_DEAD_LETTER,
+    MEASUREMENT_EVENT,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
     SCALE,
@@ -25,6 +35,7 @@ from iotmon_storage.base import (
     DeviceSummary,
     LatestReading,
     NonFiniteResult,
+    StoredEvent,
     StoreError,
     StoreRefused,
     StoreUnavailable,
@@ -34,6 +45,7 @@ from iotmon_storage.base import (
 )
 from iotmon_storage.line_protocol import (
     encode_dead_letters,
+    encode_events,
     encode_readings,
     encode_seen,
     encode_statuses,
@@ -144,6 +156,9 @@ class InfluxStore(TimeSeriesStore):
     ) -> None:
         stamps = dead_letter_stamps(letters) if stamps_ns is None else stamps_ns
         self._write(encode_dead_letters(letters, stamps))
+
+    def write_events(self, events: Sequence[ValidatedEvent]) -> None:
+        self._write(encode_events(events))
 
     # -- queries --------------------------------------------------------------
 
@@ -263,6 +278,45 @@ class InfluxStore(TimeSeriesStore):
             DeviceSummary(t, d, v.get("seen"), v.get("state"), v.get("since"))
             for (t, d), v in sorted(found.items())
         ]
+
+    def events(
+        self,
+        tenant: str,
+        device: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredEvent]:
+        if types is not None and not types:
+            return []
+        where = [
+            f"tenant = {quote_literal(tenant)}",
+            f"time >= {quote_literal(_rfc3339(start))}",
+            f"time < {quote_literal(_rfc3339(end))}",
+        ]
+        if device is not None:
+            where.append(f"device = {quote_literal(device)}")
+        if types is not None:
+            where.append("(" + " OR ".join(f"type = {quote_literal(t)}" for t in types) + ")")
+        series = self.query(
+            f'SELECT "seq", "data", "device", "type" FROM {MEASUREMENT_EVENT} '
+            f"WHERE {' AND '.join(where)} ORDER BY time ASC LIMIT {int(limit)}"
+        )
+        found = []
+        for ts_ns, seq, data, event_device, kind in series[0]["values"] if series else []:
+            found.append(
+                StoredEvent(
+                    tenant,
+                    event_device,
+                    kind,
+                    int(seq),
+                    _from_ns(int(ts_ns) - int(seq) % EVENT_TIME_SPREAD_NS),
+                    json.loads(data),
+                )
+            )
+        return found
 
     def dead_letters(
         self, limit: int = 100, topic_prefixes: Sequence[str] | None = None

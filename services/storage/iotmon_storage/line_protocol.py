@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from iotmon_contract import DeadLetter, StatusEvent, ValidatedReading
+from iotmon_contract import DeadLetter, StatusEvent, ValidatedEvent, ValidatedReading
 from iotmon_storage.base import (
     MEASUREMENT_DEAD_LETTER,
+    MEASUREMENT_EVENT,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
+    event_data,
+    event_time_ns,
 )
 
 # A newline becomes an escaped space: a bare one would end the tag set (and the
@@ -82,4 +85,13 @@ def encode_dead_letters(letters: Iterable[DeadLetter], ts_ns: Iterable[int]) -> 
         f"payload_excerpt={escape_string_field(d.payload_excerpt)},"
         f"payload_bytes={d.payload_bytes}i {ts}"
         for d, ts in zip(letters, ts_ns, strict=True)
+    )
+
+
+def encode_events(events: Iterable[ValidatedEvent]) -> str:
+    """Tenant, device and type are contract identifiers: no escaping needed."""
+    return "\n".join(
+        f"{MEASUREMENT_EVENT},device={e.device},tenant={e.tenant},type={e.type} "
+        f"seq={e.seq}i,data={escape_string_field(event_data(e))} {event_time_ns(e.ts_ns, e.seq)}"
+        for e in events
     )
