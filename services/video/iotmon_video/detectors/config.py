@@ -1,0 +1,56 @@
+"""Detector configurations: one model per plugin, a union keyed on ``type``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _DetectorModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoDetectorConfig(_DetectorModel):
+    """Motion only: events need a detector, metrics and motion still run."""
+
+    type: Literal["none"]
+
+
+class OnnxDetectorConfig(_DetectorModel):
+    """A YOLO model exported to ONNX (Ultralytics ``export(format="onnx")``), run by
+    onnxruntime with our own letterbox and NMS: no torch needed."""
+
+    type: Literal["onnx"]
+    model: Path = Field(description="The .onnx weights file (relative to the cameras file).")
+    iou: float = Field(default=0.45, gt=0, le=1, description="NMS overlap threshold.")
+    min_confidence: float = Field(
+        default=0.1, ge=0, le=1, description="Lowest score decoded (tracks use low ones too)."
+    )
+    threads: int | None = Field(
+        default=None, ge=1, le=256, description="onnxruntime intra-op threads; none: its default."
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        min_length=1,
+        description="onnxruntime execution providers, in order of preference.",
+    )
+
+
+class UltralyticsDetectorConfig(_DetectorModel):
+    """Any weights Ultralytics loads (.pt, .onnx, OpenVINO or NCNN folders) through its
+    predictor. Needs the ``ultralytics`` extra (and torch)."""
+
+    type: Literal["ultralytics"]
+    model: Path = Field(description="Weights file or export folder (relative to the cameras file).")
+    iou: float = Field(default=0.45, gt=0, le=1, description="NMS overlap threshold.")
+    min_confidence: float = Field(default=0.1, ge=0, le=1, description="Lowest score kept.")
+    input_size: int = Field(default=640, ge=32, le=4096, description="Inference size, pixels.")
+    device: str = Field(default="cpu", description="cpu, cuda:0, …")
+
+
+DetectorConfig = Annotated[
+    NoDetectorConfig | OnnxDetectorConfig | UltralyticsDetectorConfig,
+    Field(discriminator="type"),
+]
