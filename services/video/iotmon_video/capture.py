@@ -156,7 +156,7 @@ class OpenCvSource:
 
 
 StateListener = Callable[[bool, str | None], None]
-"""(up, error): the source came up (error None) or went down with a reason."""
+"""(up, error): the source came up, went down with a reason, or (down, None) a file ended."""
 
 
 class Capture:
@@ -222,7 +222,7 @@ class Capture:
                 source.close()
             if ended:
                 self.finished = True
-                self._on_state(False, f"{describe(self._camera.source)}: end of file")
+                self._on_state(False, None)  # the end of a recording is no fault
                 return
             if not self._stop.is_set():
                 attempt = 1

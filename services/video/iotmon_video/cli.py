@@ -20,8 +20,7 @@ from iotmon_runtime.config_files import ConfigError
 from iotmon_runtime.log import configure_logging
 from iotmon_runtime.workers import EXIT_BAD_CONFIG, EXIT_OK
 from iotmon_video.config import VideoSettings
-from iotmon_video.detectors.config import NoDetectorConfig
-from iotmon_video.detectors.registry import resolve_model
+from iotmon_video.detectors.config import NoDetectorConfig, resolve_model
 from iotmon_video.main import load_config, run_video
 
 PROGRAM = "iotmon-video"

@@ -170,6 +170,9 @@ class CameraPipeline:
                 self._outputs.camera_state(self._camera.id, True)
                 if previous is not None:
                     self._outputs.fault(self._camera.id, "source_unavailable", None, cleared=True)
+            elif not up and error is None:
+                logger.info("camera %s: end of file", self._camera.id)
+                self._outputs.camera_state(self._camera.id, False)
             elif not up and (was_up or previous != error):
                 logger.error("camera %s: %s", self._camera.id, error)
                 self._outputs.camera_state(self._camera.id, False)

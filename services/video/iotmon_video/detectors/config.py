@@ -54,3 +54,8 @@ DetectorConfig = Annotated[
     NoDetectorConfig | OnnxDetectorConfig | UltralyticsDetectorConfig,
     Field(discriminator="type"),
 ]
+
+
+def resolve_model(model: Path, base: Path) -> Path:
+    """A weights path from the cameras file: relative ones are relative to ``base``."""
+    return model if model.is_absolute() else base / model

@@ -10,8 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from iotmon_video.detectors.base import Detection, Detector, DetectorUnavailable, Image
-from iotmon_video.detectors.config import OnnxDetectorConfig
-from iotmon_video.detectors.registry import resolve_model
+from iotmon_video.detectors.config import OnnxDetectorConfig, resolve_model
 from iotmon_video.detectors.yolo import decode, letterbox, names_from_metadata, to_input
 
 

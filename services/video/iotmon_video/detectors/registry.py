@@ -13,6 +13,7 @@ from iotmon_video.detectors.config import (
     NoDetectorConfig,
     OnnxDetectorConfig,
     UltralyticsDetectorConfig,
+    resolve_model,
 )
 
 
@@ -42,14 +43,10 @@ def create_detector(config: DetectorConfig, base: Path = Path()) -> Detector | N
         return None
     model = getattr(config, "model", None)
     if isinstance(model, Path):
-        path = model if model.is_absolute() else base / model
+        path = resolve_model(model, base)
         if not path.exists():
             raise DetectorUnavailable(
                 f"weights not found: {path} (detector type {config.type!r}); put the file "
                 "there (this service never downloads weights) or set detector.type: none"
             )
     return PLUGINS[type(config)](config, base)
-
-
-def resolve_model(model: Path, base: Path) -> Path:
-    return model if model.is_absolute() else base / model

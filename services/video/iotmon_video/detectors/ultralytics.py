@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from iotmon_video.detectors.base import Detection, Detector, DetectorUnavailable, Image
-from iotmon_video.detectors.config import UltralyticsDetectorConfig
-from iotmon_video.detectors.registry import resolve_model
+from iotmon_video.detectors.config import UltralyticsDetectorConfig, resolve_model
 from iotmon_video.detectors.yolo import label_name
 
 
