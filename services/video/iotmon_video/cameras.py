@@ -115,6 +115,13 @@ class DetectConfig(ConfigModel):
         description="Detect at least this often without motion (a person sitting still in a "
         "bus makes no motion); none: only on motion and while objects are tracked.",
     )
+    stationary_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="Without motion, tracked objects are looked at again this often (a still "
+        "person keeps its track, and can loiter, without a detection on every frame).",
+    )
     region_min: int = Field(
         default=320,
         ge=64,
@@ -262,7 +269,9 @@ class ClipConfig(ConfigModel):
 class CameraConfig(ConfigModel):
     id: Name = Field(description="Camera id: its device id on the wire.")
     source: SourceConfig = Field(description="Where frames come from.")
-    fps: float = Field(default=5.0, gt=0, le=60, description="Frames processed per second at most.")
+    fps: float = Field(
+        default=5.0, gt=0, le=240, description="Frames processed per second at most."
+    )
     reconnect_min_s: float = Field(default=1.0, gt=0, description="First reconnect delay.")
     reconnect_max_s: float = Field(default=30.0, gt=0, description="Longest reconnect delay.")
     anchor: Anchor = Field(
@@ -303,6 +312,12 @@ class VideoConfig(ConfigModel):
     detector: DetectorConfig = Field(
         default_factory=lambda: NoDetectorConfig(type="none"),
         description="One detector shared by every camera.",
+    )
+    detector_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Threads running the shared detector (live cameras queue their jobs).",
     )
     cameras: list[CameraConfig] = Field(default_factory=list, description="The cameras.")
 

@@ -113,6 +113,8 @@ UNITS = {
     "video_processed_fps": "fps",
     "video_detect_fps": "fps",
     "video_inference_ms": "ms",
+    "video_detect_latency_ms": "ms",
+    "video_detect_skipped": "frames",
     "video_dropped_frames": "frames",
     "video_motion_ratio": "ratio",
     "video_tracked_objects": "objects",

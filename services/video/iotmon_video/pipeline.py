@@ -10,6 +10,7 @@ it skipped in ``video_dropped_frames``.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -36,8 +37,9 @@ from iotmon_video.analytics import (
     Loitering,
     NewObject,
 )
-from iotmon_video.cameras import CameraConfig
+from iotmon_video.cameras import CameraConfig, FileSource
 from iotmon_video.capture import Capture, Frame, LatestFrame
+from iotmon_video.detect_queue import DetectionJob, DetectionResult, DetectorPool
 from iotmon_video.detectors.base import Detection, Detector, Image
 from iotmon_video.media import ClipRecorder, MediaStore, media_name, render
 from iotmon_video.motion import NO_MOTION, MotionDetector, Region, detection_region
@@ -59,6 +61,10 @@ class MetricsWindow:
     motion_ratio: float
     tracked_objects: int
     source_up: bool
+    detect_latency_ms: float | None = None
+    """Submission to result: waiting for the shared detector plus inference."""
+    detect_skipped: int = 0
+    """Frames that wanted a detection while this camera's last one was still pending."""
 
     def as_readings(self) -> dict[str, float]:
         values = {
@@ -72,6 +78,9 @@ class MetricsWindow:
         }
         if self.inference_ms is not None:
             values["video_inference_ms"] = self.inference_ms
+        if self.detect_latency_ms is not None:
+            values["video_detect_latency_ms"] = self.detect_latency_ms
+        values["video_detect_skipped"] = float(self.detect_skipped)
         return values
 
 
@@ -82,6 +91,8 @@ class _Counters:
         self.processed = 0
         self.detections = 0
         self.inference_s = 0.0
+        self.latency_s = 0.0
+        self.skipped = 0
         self.motion_sum = 0.0
         self.tracked = 0
         self.frames_in_at_start = 0
@@ -101,6 +112,7 @@ class CameraPipeline:
         outputs: EventSink,
         media: MediaStore,
         stop_event: threading.Event | None = None,
+        pool: DetectorPool | None = None,
     ) -> None:
         self._camera = camera
         self._detector = detector
@@ -123,6 +135,14 @@ class CameraPipeline:
         self._source_up = False
         self._last_error: str | None = None
         self._last_detect_at: float | None = None
+        self._pool = pool
+        # Recorded footage is analysed frame by frame (nothing may be skipped); live
+        # sources hand detection to the shared pool and go on.
+        source = camera.source
+        self._realtime = not isinstance(source, FileSource) or source.realtime
+        self._in_flight = False
+        self._results: queue.SimpleQueue[DetectionResult] = queue.SimpleQueue()
+        self._objects: list[TrackedObject] = []
         self.frames_processed = 0
         self.events_published = 0
         self.errors = 0
@@ -195,12 +215,15 @@ class CameraPipeline:
                 processed_fps=c.processed / elapsed,
                 detect_fps=c.detections / elapsed,
                 inference_ms=(c.inference_s / c.detections * 1000) if c.detections else None,
+                detect_latency_ms=(c.latency_s / c.detections * 1000) if c.detections else None,
+                detect_skipped=c.skipped,
                 dropped_frames=dropped - c.dropped_at_start,
                 motion_ratio=c.motion_sum / c.processed if c.processed else 0.0,
                 tracked_objects=c.tracked,
                 source_up=self._source_up,
             )
             c.since, c.processed, c.detections, c.inference_s, c.motion_sum = now, 0, 0, 0.0, 0.0
+            c.latency_s, c.skipped = 0.0, 0
             c.frames_in_at_start, c.dropped_at_start = frames_in, dropped
             return window
 
@@ -214,6 +237,11 @@ class CameraPipeline:
         while not (self._stop.is_set() or self._own_stop.is_set()):
             frame = self._mailbox.take(timeout=0.25)
             if frame is None:
+                try:
+                    self._take_results()  # a source that paused still gets its last result
+                except Exception:
+                    self.errors += 1
+                    logger.exception("camera %s: detection result failed", self._camera.id)
                 continue
             try:
                 self.process(frame)
@@ -222,7 +250,8 @@ class CameraPipeline:
                 logger.exception("camera %s: frame %d failed", self._camera.id, frame.index)
 
     def process(self, frame: Frame) -> list[Finding]:
-        """Run one frame through the pipeline; returns its findings (for tests)."""
+        """Run one frame through the pipeline; returns the findings it brought (those of a
+        detection submitted earlier included)."""
         image = frame.image
         height, width = image.shape[:2]
         if self._tracker is None:
@@ -230,57 +259,90 @@ class CameraPipeline:
                 self._camera.track, width, height, high=self._camera.detect.min_confidence
             )
         motion = self._motion.detect(image) if self._camera.motion.enabled else NO_MOTION
-        detections: list[Detection] | None = None
+        findings = self._take_results()
         if self._detector is not None and self._should_detect(motion.regions, frame.at):
-            started = time.perf_counter()
-            detections = self._detect(image, motion.regions)
-            elapsed = time.perf_counter() - started
-            self._last_detect_at = frame.at
-            with self._counters.lock:
-                self._counters.detections += 1
-                self._counters.inference_s += elapsed
-        objects: list[TrackedObject] = []
-        findings: list[Finding] = []
-        if detections is not None or self._tracker.active:
-            objects = self._tracker.update(detections or [], frame.at)
-            findings = self.analytics.update(objects, frame.at, frame.wall)
+            crop, x, y = self._crop(image, motion.regions)
+            if self._pool is None or not self._realtime:
+                started = time.perf_counter()
+                found = self._detector.detect(crop)
+                elapsed = time.perf_counter() - started
+                self._count_detection(elapsed, elapsed)
+                self._last_detect_at = frame.at
+                findings += self._apply(frame, [d.shifted(x, y) for d in found])
+            elif self._in_flight:
+                with self._counters.lock:
+                    self._counters.skipped += 1
+            else:
+                self._in_flight = True
+                self._last_detect_at = frame.at
+                self._pool.submit(
+                    DetectionJob(
+                        self._camera.id, frame, crop, x, y, time.perf_counter(), self._results.put
+                    )
+                )
         with self._counters.lock:
             self._counters.processed += 1
             self._counters.motion_sum += motion.ratio
-            self._counters.tracked = len(objects)
+            self._counters.tracked = len(self._objects)
         if self._clips is not None:
-            self._clips.feed(image, objects, frame.at)
+            self._clips.feed(image, self._objects, frame.at)
+        self.frames_processed += 1
+        return findings
+
+    def _take_results(self) -> list[Finding]:
+        findings: list[Finding] = []
+        while True:
+            try:
+                result = self._results.get_nowait()
+            except queue.Empty:
+                return findings
+            self._in_flight = False
+            self._count_detection(result.inference_s, result.latency_s)
+            if result.detections is not None:
+                findings += self._apply(result.job.frame, result.detections)
+
+    def _count_detection(self, inference_s: float, latency_s: float) -> None:
+        with self._counters.lock:
+            self._counters.detections += 1
+            self._counters.inference_s += inference_s
+            self._counters.latency_s += latency_s
+
+    def _apply(self, frame: Frame, detections: list[Detection]) -> list[Finding]:
+        """Track and analyse the detections of ``frame``; publish what they show."""
+        assert self._tracker is not None
+        labels = set(self._camera.detect.labels)
+        kept = [d for d in detections if d.label in labels]
+        objects = self._tracker.update(kept, frame.at)
+        findings = self.analytics.update(objects, frame.at, frame.wall)
+        self._objects = objects
         if findings:
             self._publish(findings, frame, objects)
-        self.frames_processed += 1
         return findings
 
     def _should_detect(self, regions: list[Region], at: float) -> bool:
         if not self._camera.motion.enabled or regions:
             return True
         assert self._tracker is not None
+        since = None if self._last_detect_at is None else at - self._last_detect_at
         if self._tracker.active:
-            return True
+            # Still objects make no motion: look again now and then, so tracks (and
+            # loitering) live on without a detection on every frame.
+            return since is None or since >= self._camera.detect.stationary_interval_s
         interval = self._camera.detect.idle_interval_s
         cabin = self._camera.cabin
         if cabin is not None and self.analytics.parked:
             interval = min(interval or cabin.idle_interval_s, cabin.idle_interval_s)
-        return interval is not None and (
-            self._last_detect_at is None or at - self._last_detect_at >= interval
-        )
+        return interval is not None and (since is None or since >= interval)
 
-    def _detect(self, image: Image, regions: list[Region]) -> list[Detection]:
-        assert self._detector is not None
+    def _crop(self, image: Image, regions: list[Region]) -> tuple[Image, int, int]:
+        """What the detector looks at: a square around motion, or the whole frame while
+        objects are tracked (they may stand still) or without motion."""
         assert self._tracker is not None
         height, width = image.shape[:2]
         if regions and not self._tracker.active:
             area = detection_region(regions, width, height, self._camera.detect.region_min)
-            crop = image[area.y1 : area.y2, area.x1 : area.x2]
-            found = [d.shifted(area.x1, area.y1) for d in self._detector.detect(crop)]
-        else:
-            found = self._detector.detect(image)
-        labels = set(self._camera.detect.labels)
-        return [d for d in found if d.label in labels]
+            return image[area.y1 : area.y2, area.x1 : area.x2], area.x1, area.y1
+        return image, 0, 0
 
     # -- events ------------------------------------------------------------------------
 

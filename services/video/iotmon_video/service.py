@@ -29,6 +29,7 @@ from iotmon_runtime.mqtt import Handler, InboundMessage, MqttClient, OutgoingMes
 from iotmon_runtime.workers import EXIT_FAILED, EXIT_OK
 from iotmon_video.cameras import CameraConfig, FileSource, VideoConfig
 from iotmon_video.config import SERVICE_NAME, VideoSettings
+from iotmon_video.detect_queue import DetectorPool
 from iotmon_video.detectors import Detector, DetectorUnavailable, create_detector
 from iotmon_video.media import MediaStore, sweep
 from iotmon_video.media_server import MediaServer
@@ -81,6 +82,7 @@ class VideoService:
         self._client: MqttClient | None = None
         self._server: MediaServer | None = None
         self._pipelines: dict[str, CameraPipeline] = {}
+        self._pool: DetectorPool | None = None
         self._housekeeping: threading.Thread | None = None
         self._halt = threading.Event()
         self.failure: str | None = None
@@ -130,9 +132,12 @@ class VideoService:
         )
         self._client = client
         outputs = Outputs(client, self._config.tenant)
+        if self._detector is not None:
+            self._pool = DetectorPool(self._detector, self._config.detector_workers)
+            self._pool.start()
         for camera in self._config.cameras:
             self._pipelines[camera.id] = CameraPipeline(
-                camera, self._detector, outputs, media, self._stop_event
+                camera, self._detector, outputs, media, self._stop_event, self._pool
             )
             if camera.cabin is not None:
                 client.subscribe(
@@ -160,6 +165,8 @@ class VideoService:
                 pipeline.stop()
             except Exception:
                 logger.exception("camera %s did not stop cleanly", pipeline.camera.id)
+        if self._pool is not None:
+            self._pool.stop()
         if self._housekeeping is not None:
             self._housekeeping.join(timeout=5)
         if self._client is not None:

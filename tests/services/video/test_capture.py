@@ -167,3 +167,50 @@ def test_an_unreachable_stream_says_why(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"stream http://user:\*\*\*@127\.0\.0\.1:\d+/x") as error:
         source.open()
     assert "secret" not in str(error.value)
+
+
+class _Sink:
+    """Counts what a pipeline reports (the MQTT path has its own tests)."""
+
+    def __init__(self) -> None:
+        self.states: list[bool] = []
+
+    def next_seq(self, camera: str) -> int:
+        return 1
+
+    def event(self, camera: str, event: Any) -> bool:
+        return True
+
+    def camera_state(self, camera: str, up: bool) -> None:
+        self.states.append(up)
+
+    def fault(self, camera: str, code: str, detail: str | None, cleared: bool = False) -> None:
+        return None
+
+
+def test_a_pipeline_that_cannot_keep_up_drops_the_older_frames_and_says_so(
+    tmp_path: Path,
+) -> None:
+    # 240 fps of 1280x720 leaves ~4 ms a frame: less than decoding and motion take.
+    frames = [cv2.resize(f, (1280, 720)) for f in walk(range(0, 600, 5), None)]
+    clip = tmp_path / "fast.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 240, (1280, 720))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    camera = CameraConfig.model_validate(
+        {"id": "fast", "source": {"type": "file", "path": str(clip), "fps": 240}, "fps": 240}
+    )
+    sink = _Sink()
+    pipeline = CameraPipeline(camera, None, sink, MediaStore(tmp_path, "http://127.0.0.1:1"))
+    pipeline.start()
+    try:
+        assert wait_until(lambda: pipeline.capture.finished, 60)
+        time.sleep(0.5)
+        window = pipeline.metrics()
+    finally:
+        pipeline.stop()
+    assert window.dropped_frames > 0
+    assert pipeline.frames_processed + window.dropped_frames == len(frames)
+    assert window.input_fps > window.processed_fps
+    assert sink.states == [True, False]
