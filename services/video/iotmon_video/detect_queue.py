@@ -49,9 +49,10 @@ _STOP = object()
 class DetectorPool:
     """Worker threads sharing one detector; ``start``/``stop`` like every worker."""
 
-    def __init__(self, detector: Detector, workers: int = 1) -> None:
+    def __init__(self, detector: Detector, workers: int = 1, batch: int = 1) -> None:
         self._detector = detector
         self._workers = workers
+        self._batch = batch
         self._queue: queue.Queue[object] = queue.Queue()
         self._threads: list[threading.Thread] = []
 
@@ -81,21 +82,42 @@ class DetectorPool:
 
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is _STOP:
+            first = self._queue.get()
+            if first is _STOP:
                 return
-            assert isinstance(job, DetectionJob)
-            started = time.perf_counter()
-            detections: list[Detection] | None
+            jobs = [first]
+            # Whatever else is waiting goes into the same call (up to the batch size):
+            # one inference for many cameras is where a GPU earns its keep.
+            while len(jobs) < self._batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                jobs.append(more)
+            self._serve([job for job in jobs if isinstance(job, DetectionJob)])
+
+    def _serve(self, jobs: list[DetectionJob]) -> None:
+        started = time.perf_counter()
+        found: list[list[Detection] | None]
+        try:
+            batches = self._detector.detect_many([job.crop for job in jobs])
+            found = [
+                [d.shifted(job.offset_x, job.offset_y) for d in detections]
+                for job, detections in zip(jobs, batches, strict=True)
+            ]
+        except Exception:
+            logger.exception("detection failed for %s", ", ".join(job.camera for job in jobs))
+            found = [None] * len(jobs)
+        done = time.perf_counter()
+        for job, detections in zip(jobs, found, strict=True):
             try:
-                detections = [
-                    d.shifted(job.offset_x, job.offset_y) for d in self._detector.detect(job.crop)
-                ]
-            except Exception:
-                logger.exception("camera %s: detection failed", job.camera)
-                detections = None
-            done = time.perf_counter()
-            try:
-                job.deliver(DetectionResult(job, detections, done - started, done - job.submitted))
+                job.deliver(
+                    DetectionResult(
+                        job, detections, (done - started) / len(jobs), done - job.submitted
+                    )
+                )
             except Exception:
                 logger.exception("camera %s: detection result not taken", job.camera)

@@ -133,7 +133,8 @@ class VideoService:
         self._client = client
         outputs = Outputs(client, self._config.tenant)
         if self._detector is not None:
-            self._pool = DetectorPool(self._detector, self._config.detector_workers)
+            batch = getattr(self._config.detector, "batch", 1)
+            self._pool = DetectorPool(self._detector, self._config.detector_workers, batch)
             self._pool.start()
         for camera in self._config.cameras:
             self._pipelines[camera.id] = CameraPipeline(

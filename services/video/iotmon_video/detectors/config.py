@@ -50,8 +50,25 @@ class UltralyticsDetectorConfig(_DetectorModel):
     device: str = Field(default="cpu", description="cpu, cuda:0, …")
 
 
+class BatchedOnnxDetectorConfig(_DetectorModel):
+    """An ONNX YOLO export run on batches of frames from many cameras, with letterbox,
+    normalisation and NMS on the GPU (torch; the ``gpu`` extra). ``device: auto`` takes
+    the GPU where there is one and the CPU elsewhere."""
+
+    type: Literal["onnx_batched"]
+    model: Path = Field(description="The .onnx weights file (relative to the cameras file).")
+    device: str = Field(
+        default="auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$", description="auto, cpu, cuda:N."
+    )
+    batch: int = Field(
+        default=16, ge=1, le=256, description="Most queued jobs taken into one inference call."
+    )
+    iou: float = Field(default=0.45, gt=0, le=1, description="NMS overlap threshold.")
+    min_confidence: float = Field(default=0.1, ge=0, le=1, description="Lowest score decoded.")
+
+
 DetectorConfig = Annotated[
-    NoDetectorConfig | OnnxDetectorConfig | UltralyticsDetectorConfig,
+    NoDetectorConfig | OnnxDetectorConfig | BatchedOnnxDetectorConfig | UltralyticsDetectorConfig,
     Field(discriminator="type"),
 ]
 

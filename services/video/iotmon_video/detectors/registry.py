@@ -9,6 +9,7 @@ from typing import Any
 
 from iotmon_video.detectors.base import Detector, DetectorUnavailable
 from iotmon_video.detectors.config import (
+    BatchedOnnxDetectorConfig,
     DetectorConfig,
     NoDetectorConfig,
     OnnxDetectorConfig,
@@ -23,6 +24,16 @@ def _onnx(config: Any, base: Path) -> Detector:
     return OnnxYoloDetector.load(config, base)
 
 
+def _batched(config: Any, base: Path) -> Detector:
+    try:
+        from iotmon_video.detectors.batched import BatchedOnnxDetector  # imports torch
+    except ImportError as exc:
+        raise DetectorUnavailable(
+            f"detector type 'onnx_batched' needs torch ({exc}); install iotmon-video[gpu]"
+        ) from None
+    return BatchedOnnxDetector.load(config, base)
+
+
 def _ultralytics(config: Any, base: Path) -> Detector:
     from iotmon_video.detectors.ultralytics import UltralyticsDetector  # imports torch
 
@@ -30,7 +41,11 @@ def _ultralytics(config: Any, base: Path) -> Detector:
 
 
 PLUGINS: Mapping[type[Any], Callable[[Any, Path], Detector]] = MappingProxyType(
-    {OnnxDetectorConfig: _onnx, UltralyticsDetectorConfig: _ultralytics}
+    {
+        OnnxDetectorConfig: _onnx,
+        BatchedOnnxDetectorConfig: _batched,
+        UltralyticsDetectorConfig: _ultralytics,
+    }
 )
 """Configuration model → factory. A new plugin: a config model in ``config.py`` added
 to ``DetectorConfig``, a ``Detector`` subclass, and a line here."""
