@@ -25,7 +25,13 @@ from iotmon_contract import (
     parse_event,
     service_status_topic,
 )
-from iotmon_runtime.mqtt import Handler, InboundMessage, MqttClient, OutgoingMessage
+from iotmon_runtime.mqtt import (
+    ConnectionEvent,
+    Handler,
+    InboundMessage,
+    MqttClient,
+    OutgoingMessage,
+)
 from iotmon_runtime.workers import EXIT_FAILED, EXIT_OK
 from iotmon_video.cameras import CameraConfig, FileSource, VideoConfig
 from iotmon_video.config import SERVICE_NAME, VideoSettings
@@ -131,6 +137,7 @@ class VideoService:
             name=f"video-{settings.instance_id}",
         )
         self._client = client
+        client.add_listener(self._on_connection)
         outputs = Outputs(client, self._config.tenant)
         if self._detector is not None:
             batch = getattr(self._config.detector, "batch", 1)
@@ -192,6 +199,14 @@ class VideoService:
         finally:
             self.stop()
         return EXIT_FAILED if self.failure else EXIT_OK
+
+    def _on_connection(self, event: ConnectionEvent) -> None:
+        # Network thread: only record and signal. Bad credentials do not heal by
+        # retrying: the service stops and says why (exit code 1).
+        if event is ConnectionEvent.FAILED and self._client is not None:
+            self.failure = self._client.failure or "MQTT broker refused the login"
+            logger.error("video service stopping: %s", self.failure)
+            self._stop_event.set()
 
     def _vehicle_handler(self, camera: CameraConfig) -> Handler:
         pipeline_of = self._pipelines

@@ -180,3 +180,31 @@ def test_video_config_refuses_duplicate_cameras() -> None:
     camera = {"id": "a", "source": {"type": "usb"}}
     with pytest.raises(ValueError, match="camera ids must be unique"):
         VideoConfig.model_validate({"tenant": "t", "cameras": [camera, camera]})
+
+
+def test_a_refused_login_stops_the_service_with_the_reason(tmp_path: Path) -> None:
+    from iotmon_tools.localstack import BrokerSecurity, MosquittoProcess
+    from iotmon_video.config import VideoSettings
+    from iotmon_video.service import VideoService
+
+    broker = MosquittoProcess(tmp_path / "broker", security=BrokerSecurity())
+    broker.start()
+    try:
+        settings = VideoSettings(
+            environment="test",
+            instance_id="video-t",
+            mqtt={
+                "host": broker.host,
+                "port": broker.port,
+                "username": "nobody",
+                "password": "wrong-password",
+            },
+            media_dir=tmp_path / "media",
+            http_port=0,
+        )
+        service = VideoService(settings, VideoConfig(tenant="acme"))
+        assert service.run() == 1
+        assert service.failure is not None
+        assert "password" in service.failure.lower() or "authori" in service.failure.lower()
+    finally:
+        broker.stop()
