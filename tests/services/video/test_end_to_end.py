@@ -167,6 +167,16 @@ def test_events_snapshots_and_metrics_end_to_end(
             snapshot = cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
         assert snapshot is not None
         assert snapshot.shape == (360, 640, 3)
+        # The intrusion's clip (2 s before, 3 s after, extended by the loitering) is a
+        # video OpenCV reads back.
+        with urllib.request.urlopen(intrusions[0]["clip_url"], timeout=10) as response:  # noqa: S310
+            (tmp_path / "clip.avi").write_bytes(response.read())
+        clip = cv2.VideoCapture(str(tmp_path / "clip.avi"))
+        frames = 0
+        while clip.read()[0]:
+            frames += 1
+        clip.release()
+        assert frames >= 20, frames
 
         assert events_of(events, "empty") == []
 
