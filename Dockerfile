@@ -17,7 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN groupadd --system iotmon \
     && useradd --system --gid iotmon --home-dir /app --no-create-home iotmon \
-    && install -d -o iotmon -g iotmon /var/lib/iotmon
+    && install -d -o iotmon -g iotmon /var/lib/iotmon /var/lib/iotmon-registry
 
 WORKDIR /app
 COPY requirements/ requirements/
@@ -27,9 +27,10 @@ COPY runtime/ runtime/
 
 FROM base AS ingest
 COPY services/storage/ services/storage/
+COPY services/registry/ services/registry/
 COPY services/ingest/ services/ingest/
 RUN pip install -c requirements/constraints.txt \
-    ./contract ./runtime ./services/storage ./services/ingest
+    ./contract ./runtime ./services/storage ./services/registry ./services/ingest
 USER iotmon
 ENTRYPOINT ["iotmon-ingest"]
 CMD ["run"]
@@ -37,9 +38,10 @@ CMD ["run"]
 
 FROM base AS api
 COPY services/storage/ services/storage/
+COPY services/registry/ services/registry/
 COPY services/api/ services/api/
 RUN pip install -c requirements/constraints.txt \
-    ./contract ./runtime ./services/storage ./services/api
+    ./contract ./runtime ./services/storage ./services/registry ./services/api
 USER iotmon
 EXPOSE 8000
 ENTRYPOINT ["iotmon-api"]
@@ -74,7 +76,7 @@ COPY edge/ edge/
 COPY services/ services/
 RUN pip install -c requirements/constraints.txt \
     ./contract ./runtime ./devices ./edge \
-    ./services/storage ./services/ingest ./services/api ./services/tools
+    ./services/storage ./services/registry ./services/ingest ./services/api ./services/tools
 # Dashboards for `iotmon dashboards push` (it looks in ./dashboards).
 COPY dashboards/ dashboards/
 USER iotmon

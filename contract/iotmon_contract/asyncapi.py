@@ -299,8 +299,9 @@ def asyncapi_document() -> dict[str, Any]:
             "receiveTelemetry": _operation(
                 "receive",
                 "telemetry",
-                "Ingest consumes readings through a shared subscription "
-                "($share/<group>/iotmon/v1/+/+/telemetry) and acknowledges after storing.",
+                "Ingest consumes readings through its persistent session's subscription "
+                "(iotmon/v1/+/+/telemetry; $share/<group>/... when several sessions split the "
+                "stream) and acknowledges after storing.",
                 telemetry,
             ),
             "sendStatus": _operation(

@@ -178,6 +178,18 @@ def status_filter(tenant: str = "+") -> str:
     return f"{TOPIC_ROOT}/{tenant}/+/{MessageKind.STATUS.value}"
 
 
+def topic_prefix(tenant: str, device: str | None = None) -> str:
+    """The start every topic of a tenant (or of one of its devices) has, ending in ``/``.
+
+    For matching topics already received (dead letters, logs), not for subscribing.
+    """
+    validate_identifier(tenant, "tenant")
+    if device is None:
+        return f"{TOPIC_ROOT}/{tenant}/"
+    validate_identifier(device, "device")
+    return f"{TOPIC_ROOT}/{tenant}/{device}/"
+
+
 def event_filter(tenant: str = "+") -> str:
     """Subscription filter for events of one tenant, or all with ``+``."""
     return f"{TOPIC_ROOT}/{_filter_segment(tenant, 'tenant')}/+/{MessageKind.EVENT.value}"

@@ -41,6 +41,10 @@ CASES = {
     "iotmon-ingest": ("services/ingest", NOT_IN_SERVICES | WEB_STACK),
     "iotmon-api": ("services/api", NOT_IN_SERVICES),
     "iotmon-storage": ("services/storage", NOT_IN_SERVICES | WEB_STACK),
+    "iotmon-registry": (
+        "services/registry",
+        NOT_IN_SERVICES | WEB_STACK | {"paho-mqtt": "the registry is SQL; ingest brings MQTT"},
+    ),
     "iotmon-video": (
         "services/video",
         VIDEO_EXTRAS

@@ -130,6 +130,7 @@ class MqttClient:
         self._name = name or client_id
         self._client: PahoClient | None = None
         self._subscriptions: list[Subscription] = []
+        self._leave_on_resume: list[str] = []
         self._routes: dict[str, Subscription | None] = {}
         self._listeners: list[ConnectionListener] = []
         self._lock = threading.Condition()
@@ -226,6 +227,13 @@ class MqttClient:
             self._subscribed.clear()
             client.subscribe([self._subscribe_argument(subscription)])
         return subscription
+
+    def leave_on_resume(self, subscribe_topic: str) -> None:
+        """Unsubscribe ``subscribe_topic`` (e.g. a former ``$share/…`` form) whenever a
+        persistent session is resumed: the broker keeps the subscriptions of an earlier
+        configuration, which would deliver a second copy or take another's share.
+        Sent after the SUBSCRIBE, so the current subscriptions leave no gap."""
+        self._leave_on_resume.append(subscribe_topic)
 
     def add_listener(self, listener: ConnectionListener) -> None:
         """``listener`` runs on paho's thread: it must only record or signal, never block."""
@@ -552,6 +560,10 @@ class MqttClient:
             client.subscribe([self._subscribe_argument(s) for s in subscriptions])
         else:
             self._subscribed.set()
+        current = {s.subscribe_topic for s in subscriptions}
+        stale = [topic for topic in self._leave_on_resume if topic not in current]
+        if flags.session_present and stale:
+            client.unsubscribe(stale)
         if self._online is not None:
             online = self._online
             client.publish(online.topic, online.payload, online.qos, online.retain)

@@ -86,3 +86,26 @@ class DeadLetterPublic(PublicModel):
 class DeadLettersPublic(PublicModel):
     data: list[DeadLetterPublic] = Field(description="Newest first.")
     count: int
+
+
+class ChildPublic(PublicModel):
+    tenant: str
+    child: str
+    name: str
+    tags: list[str] = Field(description="Tag ids the child carries (RFID/BLE).")
+
+
+class ChildrenPublic(PublicModel):
+    data: list[ChildPublic]
+    count: int
+
+
+class PrincipalPublic(PublicModel):
+    """Who the request's token speaks for, and its scope."""
+
+    kind: Literal["operator", "facility", "guardian", "service"]
+    name: str
+    tenant: str | None = Field(description="Its tenant; none for a service (every tenant).")
+    sites: list[str] = Field(description="A facility's sites.")
+    guardian: str | None = Field(description="A guardian principal's guardian id.")
+    token_id: str | None = Field(description="The registry token's public id (None: static).")

@@ -7,6 +7,7 @@ from iotmon_storage.base import (
     DeviceSummary,
     LatestReading,
     StoreError,
+    StoreRefused,
     StoreUnavailable,
     TimeSeriesStore,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "LatestReading",
     "StatusEvent",
     "StoreError",
+    "StoreRefused",
     "StoreSettings",
     "StoreUnavailable",
     "TimeSeriesStore",

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from iotmon_contract import DeadLetter, DeviceState, StatusEvent, ValidatedReading
+from iotmon_contract.validation import to_ns
 
 MEASUREMENT_SEEN = "_device_seen"
 MEASUREMENT_STATUS = "_device_status"
@@ -28,6 +29,40 @@ class StoreError(RuntimeError):
 
 class StoreUnavailable(StoreError):
     """The store could not be reached or failed transiently: retry or spool."""
+
+
+class StoreRefused(StoreError):
+    """The store refused some or all of the points of one write (InfluxDB's 400/422
+    "partial write", a line it cannot parse, a body too large): writing the same
+    points again gets the same answer, but the points it accepted may be stored.
+
+    ``reason`` is the store's own message. ``dropped`` is how many points it says it
+    dropped, when it says so (never more than it really dropped, but possibly fewer:
+    InfluxDB 1.x counts lines it could not parse as 0).
+    """
+
+    def __init__(self, reason: str, *, dropped: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.dropped = dropped
+
+
+def dead_letter_stamps(letters: Sequence[DeadLetter]) -> list[int]:
+    """Each letter's store timestamp: when it was received, plus its position modulo 1,000 ns.
+
+    Derived from the letters, not from the clock of the write, so a batch written
+    again (after a partial write, or replayed from ingest's spool) overwrites its
+    letters instead of adding copies. Two letters of a batch received in the same
+    microsecond stay apart by their positions; letters 1,000 positions apart were
+    received microseconds apart.
+    """
+    stamps = []
+    for index, letter in enumerate(letters):
+        received = letter.received_at
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=UTC)
+        stamps.append(to_ns(received) + index % 1000)
+    return stamps
 
 
 class NonFiniteResult(StoreError):
@@ -88,14 +123,32 @@ class TimeSeriesStore(ABC):
     def ping(self) -> bool: ...
 
     @abstractmethod
-    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int) -> None:
-        """Store readings and mark their devices seen at ``seen_at_ns``."""
+    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int | None) -> None:
+        """Store readings and, unless ``seen_at_ns`` is None, mark their devices seen then.
+
+        Raises StoreRefused when the store refuses points (some may be stored: a
+        reading is one point per series and timestamp, so writing it again overwrites
+        it), StoreUnavailable when it cannot be reached.
+        """
+
+    @abstractmethod
+    def mark_seen(
+        self, readings_per_device: Mapping[tuple[str, str], int], seen_at_ns: int
+    ) -> None:
+        """Mark (tenant, device) pairs seen at ``seen_at_ns`` with that many readings stored;
+        overwrites what ``write_readings`` marked at the same time."""
 
     @abstractmethod
     def write_statuses(self, statuses: Sequence[StatusEvent]) -> None: ...
 
     @abstractmethod
-    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
+    def write_dead_letters(
+        self, letters: Sequence[DeadLetter], stamps_ns: Sequence[int] | None = None
+    ) -> None:
+        """Store dead letters at ``stamps_ns`` (default ``dead_letter_stamps(letters)``).
+
+        In InfluxDB the same letters at the same stamps overwrite rather than duplicate
+        (SQLite, which never stores part of a write, keeps every row it is given)."""
 
     @abstractmethod
     def latest(self, tenant: str, device: str) -> list[LatestReading]:
@@ -123,7 +176,11 @@ class TimeSeriesStore(ABC):
         """Devices seen (telemetry or status), with their last availability state."""
 
     @abstractmethod
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+    def dead_letters(
+        self, limit: int = 100, topic_prefixes: Sequence[str] | None = None
+    ) -> list[DeadLetter]:
+        """The newest dead letters, only those whose topic starts with one of
+        ``topic_prefixes`` when given (an empty list matches nothing)."""
 
     @abstractmethod
     def count_readings(self, tenant: str, metric: str) -> int:

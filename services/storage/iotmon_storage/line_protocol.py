@@ -8,7 +8,7 @@ characters is several times faster than generic point builders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from iotmon_contract import DeadLetter, StatusEvent, ValidatedReading
 from iotmon_storage.base import (
@@ -17,7 +17,9 @@ from iotmon_storage.base import (
     MEASUREMENT_STATUS,
 )
 
-_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " "})
+# A newline becomes an escaped space: a bare one would end the tag set (and the
+# line) early, and InfluxDB would refuse the point.
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ "})
 
 
 def escape_tag(value: str) -> str:
@@ -29,8 +31,9 @@ def escape_string_field(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def encode_readings(readings: Sequence[ValidatedReading], seen_at_ns: int) -> str:
-    """Lines for readings plus one ``_device_seen`` line per device in the batch.
+def encode_readings(readings: Sequence[ValidatedReading], seen_at_ns: int | None) -> str:
+    """Lines for readings plus, unless ``seen_at_ns`` is None, one ``_device_seen`` line
+    per device in the batch.
 
     Tenant, device and metric match the contract's identifier patterns, so they
     need no escaping; only the free-form unit does.
@@ -48,9 +51,20 @@ def encode_readings(readings: Sequence[ValidatedReading], seen_at_ns: int) -> st
             )
         key = (tenant, device)
         seen[key] = seen.get(key, 0) + 1
-    for (tenant, device), count in seen.items():
-        append(f"{MEASUREMENT_SEEN},device={device},tenant={tenant} readings={count}i {seen_at_ns}")
+    if seen_at_ns is not None:
+        for (tenant, device), count in seen.items():
+            append(
+                f"{MEASUREMENT_SEEN},device={device},tenant={tenant} readings={count}i {seen_at_ns}"
+            )
     return "\n".join(lines)
+
+
+def encode_seen(readings_per_device: Mapping[tuple[str, str], int], seen_at_ns: int) -> str:
+    """``_device_seen`` lines alone, as ``encode_readings`` writes them."""
+    return "\n".join(
+        f"{MEASUREMENT_SEEN},device={device},tenant={tenant} readings={count}i {seen_at_ns}"
+        for (tenant, device), count in readings_per_device.items()
+    )
 
 
 def encode_statuses(statuses: Iterable[StatusEvent]) -> str:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from iotmon_storage.base import (
     StoreError,
     StoreUnavailable,
     TimeSeriesStore,
+    dead_letter_stamps,
     finite,
 )
 
@@ -119,16 +119,22 @@ class SqliteStore(TimeSeriesStore):
             return False
         return True
 
-    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int) -> None:
+    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int | None) -> None:
         self._run(
             "INSERT OR REPLACE INTO readings (tenant, device, metric, value, unit, ts_ns) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             readings,
         )
-        devices = {(r.tenant, r.device) for r in readings}
+        if seen_at_ns is not None:
+            self.mark_seen(dict.fromkeys({(r.tenant, r.device) for r in readings}, 1), seen_at_ns)
+
+    def mark_seen(
+        self, readings_per_device: Mapping[tuple[str, str], int], seen_at_ns: int
+    ) -> None:
+        # This schema keeps when a device was last seen, not how many readings it sent.
         self._run(
             "INSERT OR REPLACE INTO device_seen (tenant, device, seen_ns) VALUES (?, ?, ?)",
-            [(t, d, seen_at_ns) for t, d in devices],
+            [(t, d, seen_at_ns) for t, d in readings_per_device],
         )
 
     def write_statuses(self, statuses: Sequence[StatusEvent]) -> None:
@@ -139,14 +145,16 @@ class SqliteStore(TimeSeriesStore):
             [(s.tenant, s.device, s.state.value, s.ts_ns) for s in statuses],
         )
 
-    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        now = time.time_ns()
+    def write_dead_letters(
+        self, letters: Sequence[DeadLetter], stamps_ns: Sequence[int] | None = None
+    ) -> None:
+        stamps = dead_letter_stamps(letters) if stamps_ns is None else stamps_ns
         self._run(
             "INSERT INTO dead_letters (received_ns, service, reason, detail, topic, "
             "payload_excerpt, payload_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    now,
+                    stamp,
                     d.service,
                     d.reason.value,
                     d.detail,
@@ -154,7 +162,7 @@ class SqliteStore(TimeSeriesStore):
                     d.payload_excerpt,
                     d.payload_bytes,
                 )
-                for d in letters
+                for d, stamp in zip(letters, stamps, strict=True)
             ],
         )
 
@@ -211,12 +219,20 @@ class SqliteStore(TimeSeriesStore):
             for (t, d), v in sorted(found.items())
         ]
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = self._select(
-            "SELECT received_ns, service, reason, detail, topic, payload_excerpt, payload_bytes "
-            "FROM dead_letters ORDER BY id DESC LIMIT ?",
-            (int(limit),),
-        )
+    def dead_letters(
+        self, limit: int = 100, topic_prefixes: Sequence[str] | None = None
+    ) -> list[DeadLetter]:
+        where, args = "", []
+        if topic_prefixes is not None:
+            if not topic_prefixes:
+                return []
+            # substr, not LIKE: '_' and '%' in ids would be wildcards there.
+            where = "WHERE " + " OR ".join(["substr(topic, 1, ?) = ?"] * len(topic_prefixes))
+            args = [part for prefix in topic_prefixes for part in (len(prefix), prefix)]
+        # Only placeholders are spliced in: the prefixes travel as parameters.
+        columns = "received_ns, service, reason, detail, topic, payload_excerpt, payload_bytes"
+        sql = f"SELECT {columns} FROM dead_letters {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        rows = self._select(sql, (*args, int(limit)))
         return [
             DeadLetter(
                 received_at=_from_ns(int(ns)),  # type: ignore[call-overload]

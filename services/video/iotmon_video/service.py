@@ -16,21 +16,18 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from iotmon_contract import (
-    DeviceState,
-    DeviceStatus,
     IgnitionEvent,
     RunEndEvent,
     RunStartEvent,
     event_topic,
     parse_event,
-    service_status_topic,
 )
+from iotmon_runtime.availability import ServiceAvailability
 from iotmon_runtime.mqtt import (
     ConnectionEvent,
     Handler,
     InboundMessage,
     MqttClient,
-    OutgoingMessage,
 )
 from iotmon_runtime.workers import EXIT_FAILED, EXIT_OK
 from iotmon_video.cameras import CameraConfig, FileSource, VideoConfig
@@ -39,7 +36,7 @@ from iotmon_video.detect_queue import DetectorPool
 from iotmon_video.detectors import Detector, DetectorUnavailable, create_detector
 from iotmon_video.media import MediaStore, sweep
 from iotmon_video.media_server import MediaServer
-from iotmon_video.outputs import AGENT, Outputs
+from iotmon_video.outputs import Outputs
 from iotmon_video.pipeline import CameraPipeline
 
 logger = logging.getLogger(__name__)
@@ -89,6 +86,7 @@ class VideoService:
         self._server: MediaServer | None = None
         self._pipelines: dict[str, CameraPipeline] = {}
         self._pool: DetectorPool | None = None
+        self._availability: ServiceAvailability | None = None
         self._housekeeping: threading.Thread | None = None
         self._halt = threading.Event()
         self.failure: str | None = None
@@ -108,23 +106,8 @@ class VideoService:
 
     def start(self) -> None:
         settings = self._settings
-        status = service_status_topic(SERVICE_NAME, settings.instance_id)
-        will = OutgoingMessage(
-            status,
-            DeviceStatus(state=DeviceState.OFFLINE, agent=AGENT)
-            .model_dump_json(exclude_none=True)
-            .encode(),
-            1,
-            True,
-        )
-        online = OutgoingMessage(
-            status,
-            DeviceStatus(state=DeviceState.ONLINE, agent=AGENT)
-            .model_dump_json(exclude_none=True)
-            .encode(),
-            1,
-            True,
-        )
+        availability = ServiceAvailability.of(SERVICE_NAME, settings.instance_id, "iotmon-video")
+        self._availability = availability
         self._server = MediaServer(settings.http_host, settings.http_port, settings.media_dir)
         self._server.start()
         base_url = settings.public_url or f"http://{settings.http_host}:{self._server.port}"
@@ -132,8 +115,8 @@ class VideoService:
         client = MqttClient(
             settings.mqtt,
             client_id=settings.client_id,
-            will=will,
-            online=online,
+            will=availability.will,
+            online=availability.online,
             name=f"video-{settings.instance_id}",
         )
         self._client = client
@@ -178,14 +161,7 @@ class VideoService:
         if self._housekeeping is not None:
             self._housekeeping.join(timeout=5)
         if self._client is not None:
-            offline = OutgoingMessage(
-                service_status_topic(SERVICE_NAME, self._settings.instance_id),
-                DeviceStatus(state=DeviceState.OFFLINE, ts=datetime.now(UTC), agent=AGENT)
-                .model_dump_json(exclude_none=True)
-                .encode(),
-                1,
-                True,
-            )
+            offline = self._availability.offline() if self._availability else None
             self._client.stop(offline=offline)
         if self._server is not None:
             self._server.stop()

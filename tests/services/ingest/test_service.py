@@ -6,6 +6,7 @@ import functools
 import getpass
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,16 @@ import pytest
 from iotmon_contract import (
     MAX_PAYLOAD_BYTES,
     DeadLetterReason,
+    DeviceState,
+    DeviceStatus,
     dead_letter_topic,
+    service_status_filter,
+    service_status_topic,
     status_topic,
     telemetry_topic,
 )
-from iotmon_ingest import IngestService, IngestSettings, pipeline
+from iotmon_ingest import IngestService, IngestSettings, writer
+from iotmon_ingest.config import DEFAULT_SHARE_GROUP
 from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
 from iotmon_storage.influx import InfluxStore
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess, find_program, free_port
@@ -28,6 +34,8 @@ from tests.services.ingest.support import (
     Publisher,
     batch,
     now_us,
+    register_children,
+    registry_url,
     single,
     stored_values,
     ts_from_us,
@@ -85,9 +93,10 @@ def test_bad_payloads_are_dead_lettered_and_the_good_ones_stored(
     )
     assert values_by_time(store, tenant, "temperature") == expected
     assert wait_until(lambda: len(dead.messages) == len(bad), 10)
+    # The writer counts a batch once it is written and acknowledged: wait for that too.
+    assert wait_until(lambda: service.counters.readings_written == len(expected), 10)
     counters = service.counters
     assert counters.dead_letters == {reason.value: 1 for reason in bad}
-    assert counters.readings_written == len(expected)
     assert {p["reason"] for p in dead.payloads()} == {reason.value for reason in bad}
     assert all(p["service"] == "ingest" for p in dead.payloads())
     oversized = next(p for p in dead.payloads() if p["reason"] == "oversized")
@@ -108,6 +117,7 @@ def test_a_gateway_batch_is_stored_in_full_and_statuses_are_stored(
 ) -> None:
     tenant = unique("t")
     service = start_ingest()
+    register_children(service.settings.registry, tenant, "gw-1", [f"child-{i}" for i in range(7)])
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 120_000_000
     readings = [(f"child-{i % 7}", "power_w", i * 1.25, ts_from_us(base + i)) for i in range(2000)]
@@ -136,9 +146,10 @@ def test_readings_split_over_several_writes_are_all_counted_as_seen(
 ) -> None:
     # A batch larger than one InfluxDB request is written in chunks; each chunk's
     # _device_seen point must add to the count, not overwrite the previous one.
-    monkeypatch.setattr(pipeline, "_WRITE_CHUNK", 100)
+    monkeypatch.setattr(writer, "_WRITE_CHUNK", 100)
     tenant = unique("t")
-    start_ingest()
+    service = start_ingest()
+    register_children(service.settings.registry, tenant, "gw-1", ["child-1"])
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 120_000_000
     readings = [("child-1", "power_w", float(i), ts_from_us(base + i)) for i in range(350)]
@@ -176,7 +187,9 @@ def test_store_outage_spools_then_replays_without_loss(
             publisher.publish(topic, single(float(i), ts_from_us(base + i)))
         publisher.flush()
         # Acknowledged because spooled: the broker holds nothing for us any more.
-        assert wait_until(lambda: service.counters.acked == 1500, 15)
+        client = service.client
+        assert client is not None
+        assert wait_until(lambda: client.stats().acks == 1500, 15)
         assert service.counters.spooled_readings == 1000
         spool = tmp_path / "spool" / service.settings.client_id
         assert any(spool.glob("*.batch.json"))
@@ -225,7 +238,38 @@ def test_mqtt_311_and_the_plain_paho_path_store_everything(
         )
     publisher.close()
     assert wait_until(lambda: values_by_time(store, tenant, "temperature") == expected, 15)
-    assert wait_until(lambda: service.counters.acked == 270, 5)
+    client = service.client
+    assert client is not None
+    assert wait_until(lambda: client.stats().acks == 270, 5)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(DEFAULT_SHARE_GROUP, None), (None, "g-after")],
+    ids=["shared-to-plain", "plain-to-shared"],
+)
+def test_a_resumed_session_that_changes_subscription_mode_gets_each_message_once(
+    start_ingest: StartIngest,
+    fresh_mosquitto: MosquittoProcess,
+    store: TimeSeriesStore,
+    before: str | None,
+    after: str | None,
+) -> None:
+    instance = unique("i")
+    broker = {"host": fresh_mosquitto.host, "port": fresh_mosquitto.port}
+    start_ingest(instance_id=instance, mqtt={**broker, "share_group": before}).stop()
+    # Same client id: the broker resumes the session, which still holds the old filter.
+    service = start_ingest(instance_id=instance, mqtt={**broker, "share_group": after})
+    tenant = unique("t")
+    publisher = Publisher(fresh_mosquitto)
+    base = now_us() - 60_000_000
+    for i in range(200):
+        publisher.publish(telemetry_topic(tenant, "env-1"), single(float(i), ts_from_us(base + i)))
+    publisher.close()
+    assert wait_until(lambda: store.count_readings(tenant, "temperature") == 200, 15)
+    # A copy through the old subscription would arrive with or right after its twin.
+    time.sleep(0.5)
+    assert service.counters.received == 200
 
 
 def test_refused_credentials_stop_the_service_instead_of_retrying(
@@ -250,6 +294,7 @@ def test_refused_credentials_stop_the_service_instead_of_retrying(
             mqtt={"port": port, "username": "ingest", "password": "wrong", "client_id": "auth"},
             store={"url": influxd.url, "database": database},
             spool_dir=tmp_path / "spool",
+            registry={"url": registry_url(tmp_path)},
         )
         service = IngestService(settings)
         service.start()
@@ -261,7 +306,7 @@ def test_refused_credentials_stop_the_service_instead_of_retrying(
         broker.stop()
 
 
-def test_no_store_and_no_spool_stops_without_acknowledging(
+def test_no_store_and_no_spool_holds_messages_unacknowledged_until_stopped(
     start_ingest: StartIngest,
     fresh_mosquitto: MosquittoProcess,
     store: TimeSeriesStore,
@@ -275,16 +320,26 @@ def test_no_store_and_no_spool_stops_without_acknowledging(
     dead_store = {"url": f"http://127.0.0.1:{free_port()}", "database": database}
     mqtt = {"host": fresh_mosquitto.host, "port": fresh_mosquitto.port, "client_id": "no-disk"}
     failing = start_ingest(store=dead_store, spool_dir=blocked, mqtt=mqtt)
+    client = failing.client
+    assert client is not None
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 60_000_000
     for i in range(10):
         publisher.publish(telemetry_topic(tenant, "env-1"), single(float(i), ts_from_us(base + i)))
     publisher.flush()
-    assert failing.stop_event.wait(10)
-    assert failing.failure is not None
-    assert "spool" in failing.failure
+
+    # Neither store nor spool: ingest holds the batch, pauses intake and stays up.
+    assert wait_until(lambda: failing.health().intake_paused, 10), failing.health()
+    health = failing.health()
+    assert health.held_messages == 10
+    assert any(r.startswith("spool not writable: intake paused") for r in health.reasons)
+    assert any(r.startswith("store unavailable") for r in health.reasons), health.reasons
+    assert not failing.stop_event.is_set()
+    assert client.stats().received == 10
+    assert client.stats().acks == 0
     failing.stop()
-    assert failing.counters.acked == 0
+    assert client.stats().acks == 0
+    assert failing.failure is None
 
     # Nothing was acknowledged, so the broker hands all of it to the next run.
     start_ingest(mqtt=mqtt)
@@ -349,3 +404,26 @@ def test_retained_telemetry_sent_on_subscribe_over_mqtt_311_is_dead_lettered(
         service.stop()
     assert values_by_time(store, tenant, "temperature") == {}
     assert [d.reason for d in store.dead_letters(limit=10)] == [DeadLetterReason.RETAINED] * 2
+
+
+def test_ingest_announces_itself_and_its_will_marks_it_offline(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess
+) -> None:
+    """Retained on iotmon/v1/_sys/status/ingest/<instance>: online, offline on a clean stop."""
+    instance = unique("i")
+    watcher = Collector(fresh_mosquitto, service_status_filter("ingest"))
+    try:
+        service = start_ingest(instance_id=instance)
+        topic = service_status_topic("ingest", instance)
+        assert wait_until(lambda: [t for t, _ in watcher.messages] == [topic], 10)
+        online = DeviceStatus.model_validate_json(watcher.messages[0][1])
+        assert online.state is DeviceState.ONLINE
+        assert online.agent is not None
+        assert online.agent.startswith("iotmon-ingest/")
+        service.stop()
+        assert wait_until(lambda: len(watcher.messages) == 2, 10)
+        offline = DeviceStatus.model_validate_json(watcher.messages[1][1])
+        assert offline.state is DeviceState.OFFLINE
+        assert offline.ts is not None
+    finally:
+        watcher.close()

@@ -19,6 +19,7 @@ from iotmon_contract import (
 )
 from iotmon_contract.validation import to_ns
 from iotmon_ingest import IngestSettings
+from iotmon_ingest.config import DEFAULT_SHARE_GROUP
 from iotmon_ingest.domain import StoreGate, decode_batch
 from iotmon_ingest.pipeline import InboundQueue
 from iotmon_ingest.registry import DeviceRegistry, RegistryError, load_registry
@@ -229,6 +230,11 @@ def test_settings_from_environment_nest_and_derive_worker_identities(
     assert worker.client_id == "iotmon-ingest-host-a-w1"
     assert not worker.mqtt.subscribe_status
     assert settings.for_worker(0).mqtt.subscribe_status
+    # One session subscribes plainly (a broker restart keeps that); workers share.
+    assert settings.mqtt.share_group is None
+    assert worker.mqtt.share_group == DEFAULT_SHARE_GROUP
+    monkeypatch.setenv("IOTMON_INGEST_MQTT__SHARE_GROUP", "replicas")
+    assert IngestSettings().for_worker(0).mqtt.share_group == "replicas"
 
 
 def test_prod_refuses_placeholder_secrets() -> None:

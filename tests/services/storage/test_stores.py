@@ -136,6 +136,35 @@ def test_dead_letters_round_trip(store: TimeSeriesStore) -> None:
     assert stored[0].reason is DeadLetterReason.SCHEMA
 
 
+def test_dead_letters_filtered_by_topic_prefix(store: TimeSeriesStore) -> None:
+    topics = [
+        "iotmon/v1/acme/env-1/telemetry",
+        "iotmon/v1/acme/env-10/telemetry",
+        "iotmon/v1/acme/env.1/telemetry",
+        "iotmon/v1/acmex/env-1/telemetry",
+        "iotmon/v1/a_me/env-1/telemetry",
+        "not/a/topic",
+    ]
+    store.write_dead_letters(
+        [
+            ContractViolation(DeadLetterReason.SCHEMA, topic).dead_letter("ingest", topic, b"{")
+            for topic in topics
+        ]
+    )
+
+    def found(prefixes: list[str] | None) -> set[str]:
+        return {d.topic for d in store.dead_letters(100, prefixes)}
+
+    assert found(None) == set(topics)
+    assert found(["iotmon/v1/acme/"]) == set(topics[:3])
+    # Ids are literal: '.' and '_' are no wildcards, and a prefix ends at its '/'.
+    assert found(["iotmon/v1/acme/env-1/"]) == {topics[0]}
+    assert found(["iotmon/v1/acme/env.1/", "iotmon/v1/a_me/"]) == {topics[2], topics[4]}
+    assert found(["iotmon/v1/acme/env-1/", "iotmon/v1/acmex/"]) == {topics[0], topics[3]}
+    assert found([]) == set()
+    assert [d.topic for d in store.dead_letters(1, ["iotmon/v1/acme/"])] == [topics[2]]
+
+
 def test_count_readings(store: TimeSeriesStore) -> None:
     store.write_readings(
         [reading(f"env-{i}", "temperature", 1.0, i) for i in range(50)], seen_at_ns=to_ns(T0)
