@@ -3,6 +3,8 @@
 #   docker build --target ingest .   iotmon-ingest (no web stack, no embedded broker)
 #   docker build --target api .      iotmon-api
 #   docker build --target edge .     iotmon-edge (also the compose stack's simulators)
+#   docker build --target video .    iotmon-video (OpenCV, onnxruntime; weights mounted, never
+#                                    baked in)
 #   docker build --target tools .    the iotmon CLI (broker identities, dashboards push, demo,
 #                                    benchmarks)
 # Versions are pinned by requirements/constraints.txt, what the test suite passed with.
@@ -52,6 +54,19 @@ COPY edge/ edge/
 RUN pip install -c requirements/constraints.txt ./contract ./runtime ./devices ./edge
 USER iotmon
 ENTRYPOINT ["iotmon-edge"]
+CMD ["run"]
+
+
+FROM base AS video
+COPY services/video/ services/video/
+RUN pip install -c requirements/constraints.txt ./contract ./runtime ./services/video \
+    && install -d -o iotmon -g iotmon /var/lib/iotmon/media
+# No weights in the image (licence, size, and this project never downloads them): mount
+# the folder the cameras file names, e.g. /models.
+ENV YOLO_OFFLINE=1
+USER iotmon
+EXPOSE 8090
+ENTRYPOINT ["iotmon-video"]
 CMD ["run"]
 
 

@@ -36,6 +36,8 @@ from iotmon_tools.broker.identities import DEFAULT_ADMIN_USER, IdentityKind
 from iotmon_tools.broker.provisioning import load_identities, resolve
 from iotmon_tools.broker.roles import devices_of
 from iotmon_tools.cli.main import build_app
+from iotmon_video.cameras import load_cameras
+from iotmon_video.cli import parser as video_parser
 from tests.deploy.compose import (
     COMPOSE_FILE,
     REPO,
@@ -54,6 +56,7 @@ SETTINGS_MODULES = {
     "IOTMON_BROKER_": "iotmon_tools.broker.settings",
     "IOTMON_INGEST_": "iotmon_ingest.config",
     "IOTMON_EDGE_": "iotmon_edge.config",
+    "IOTMON_VIDEO_": "iotmon_video.config",
 }
 IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
 ONE_SHOT = {
@@ -243,6 +246,7 @@ SERVICE_PARSERS = {
     "iotmon-ingest": ingest_parser,
     "iotmon-api": api_parser,
     "iotmon-edge": edge_parser,
+    "iotmon-video": video_parser,
 }
 
 
@@ -267,10 +271,11 @@ def test_each_service_image_carries_only_its_service() -> None:
         "ingest": "iotmon-ingest",
         "api": "iotmon-api",
         "edge": "iotmon-edge",
+        "video": "iotmon-video",
         "tools": "iotmon",
     }
     built = {SERVICES[name]["build"]["target"] for name in IOTMON_SERVICES}
-    assert built == {"ingest", "api", "edge", "tools"}
+    assert built == {"ingest", "api", "edge", "video", "tools"}
     assert SERVICES["broker-admin"]["build"]["target"] == "tools"
     assert SERVICES["registry-init"]["build"]["target"] == "tools"
     dockerfile = (REPO / "Dockerfile").read_text()
@@ -421,6 +426,16 @@ def test_mqtt_clients_have_the_broker_identities_they_log_in_as() -> None:
     # Every sensor the agent announces is a registered child, and nothing more.
     declared = [d for driver in config.drivers for d in driver.declared_device_ids()]
     assert devices_of(gateway.identity.role.acls) == [config.agent_id, *declared]
+    video = environment(SERVICES["video"])
+    cameras = load_cameras(REPO / "services" / "video" / "video.example.yaml")
+    camera_gateway = identities[video["IOTMON_VIDEO_MQTT__USERNAME"]]
+    assert camera_gateway.identity.kind is IdentityKind.GATEWAY
+    assert camera_gateway.password == video["IOTMON_VIDEO_MQTT__PASSWORD"]
+    assert video["IOTMON_VIDEO_MQTT__USERNAME"] == f"{cameras.tenant}/video-0"
+    assert devices_of(camera_gateway.identity.role.acls) == [
+        "video-0",
+        *(camera.id for camera in cameras.cameras),
+    ]
     health = identities["iotmon-health"]
     assert health.password == environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
     assert "-u iotmon-health" in SERVICES["mosquitto"]["healthcheck"]["test"][1]

@@ -74,3 +74,22 @@ def bench_ingest(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command(
+    "video",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench_video(context: typer.Context) -> None:
+    """Cameras one machine sustains, motion-gated vs naive: runs `iotmon-video bench`
+    (the video distribution; the tools stay free of OpenCV). Options pass through."""
+    import os
+    import shutil
+    import sys
+
+    program = shutil.which("iotmon-video") or str(Path(sys.executable).with_name("iotmon-video"))
+    if not Path(program).exists():
+        typer.echo("iotmon-video is not installed (pip install iotmon-video)", err=True)
+        raise typer.Exit(2)
+    os.execv(program, [program, "bench", *context.args])  # noqa: S606 - our own program
