@@ -3,6 +3,7 @@
 from iotmon_contract import StatusEvent
 from iotmon_storage.base import (
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
@@ -15,6 +16,7 @@ from iotmon_storage.factory import StoreSettings, open_store
 
 __all__ = [
     "Aggregate",
+    "AlertEvent",
     "Bucket",
     "DeviceSummary",
     "LatestReading",

@@ -16,11 +16,13 @@ import httpx
 
 from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
 from iotmon_storage.base import (
+    MEASUREMENT_ALERT,
     MEASUREMENT_DEAD_LETTER,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
     SCALE,
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
@@ -33,6 +35,7 @@ from iotmon_storage.base import (
     finite,
 )
 from iotmon_storage.line_protocol import (
+    encode_alert_events,
     encode_dead_letters,
     encode_readings,
     encode_seen,
@@ -144,6 +147,9 @@ class InfluxStore(TimeSeriesStore):
     ) -> None:
         stamps = dead_letter_stamps(letters) if stamps_ns is None else stamps_ns
         self._write(encode_dead_letters(letters, stamps))
+
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        self._write(encode_alert_events(events))
 
     # -- queries --------------------------------------------------------------
 
@@ -293,6 +299,35 @@ class InfluxStore(TimeSeriesStore):
                 )
             )
         return letters
+
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        series = self.query(
+            f"SELECT * FROM {MEASUREMENT_ALERT} WHERE tenant = {quote_literal(tenant)} "
+            f"ORDER BY time DESC LIMIT {int(limit)}"
+        )
+        if not series:
+            return []
+        columns = series[0]["columns"]
+        events = []
+        for row in series[0]["values"]:
+            record = dict(zip(columns, row, strict=True))
+            events.append(
+                AlertEvent(
+                    tenant=record["tenant"],
+                    fingerprint=record["fingerprint"],
+                    rule=record["rule"],
+                    state=record["state"],
+                    severity=record["severity"],
+                    summary=record["summary"],
+                    ts_ns=int(record["time"]),
+                    notified=bool(record["notified"]),
+                    device=record.get("device") or None,
+                    site=record.get("site") or None,
+                    bus=record.get("bus") or None,
+                    child=record.get("child") or None,
+                )
+            )
+        return events
 
     def count_readings(self, tenant: str, metric: str) -> int:
         series = self.query(
