@@ -135,6 +135,9 @@ class AlertEngine:
                 else AlertPolicy(None, None)
             )
             restored.append((alert, manager, policy, notified))
+            evaluator = tenant.evaluators.get(alert.rule) if tenant is not None else None
+            if manager is Manager.RULES and evaluator is not None and alert.subject.device:
+                evaluator.adopt(alert.subject.device, alert.details, alert.starts_at)
         self._book.restore(restored)
 
     def manager_of(self, fingerprint: str) -> Manager | None:

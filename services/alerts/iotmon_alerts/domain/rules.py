@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -99,6 +100,10 @@ class Evaluator(ABC):  # noqa: B024 - every hook has a do-nothing default
             details=details,
         )
 
+    def adopt(self, device: str, details: Mapping[str, Any], since: datetime) -> None:
+        """An alert of this rule a previous run left firing: take it as firing, so the
+        condition clearing resolves it."""
+
     def on_reading(self, reading: ReadingIn, now: datetime) -> list[Signal]:
         return []
 
@@ -126,6 +131,9 @@ class ThresholdEvaluator(Evaluator):
     def __init__(self, tenant: str, rule: ThresholdRule) -> None:
         super().__init__(tenant, rule)
         self._devices: dict[str, _Level] = {}
+
+    def adopt(self, device: str, details: Mapping[str, Any], since: datetime) -> None:
+        self._devices[device] = _Level(firing=True)
 
     def _beyond(self, value: float) -> bool:
         rule = self.rule
@@ -207,6 +215,9 @@ class AbsenceEvaluator(Evaluator):
         super().__init__(tenant, rule)
         self._devices: dict[str, _Seen] = {}
 
+    def adopt(self, device: str, details: Mapping[str, Any], since: datetime) -> None:
+        self._devices[device] = _Seen(since, firing=True)
+
     def on_reading(self, reading: ReadingIn, now: datetime) -> list[Signal]:
         metric = self.rule.metric
         if (metric is not None and reading.metric != metric) or not self.watches(reading.device):
@@ -261,6 +272,9 @@ class RateOfChangeEvaluator(Evaluator):
         super().__init__(tenant, rule)
         self._devices: dict[str, _Samples] = {}
 
+    def adopt(self, device: str, details: Mapping[str, Any], since: datetime) -> None:
+        self._devices[device] = _Samples(firing=True)
+
     def on_reading(self, reading: ReadingIn, now: datetime) -> list[Signal]:
         rule = self.rule
         if reading.metric != rule.metric or not self.watches(reading.device):
@@ -311,6 +325,9 @@ class OfflineEvaluator(Evaluator):
         super().__init__(tenant, rule)
         self._devices: dict[str, _Availability] = {}
 
+    def adopt(self, device: str, details: Mapping[str, Any], since: datetime) -> None:
+        self._devices[device] = _Availability(since, offline_since=since, firing=True)
+
     def _offline(self, device: str, state: _Availability) -> Signal:
         state.firing = True
         since = state.offline_since.isoformat() if state.offline_since else None
@@ -358,6 +375,11 @@ class FaultEvaluator(Evaluator):
     def __init__(self, tenant: str, rule: FaultRule) -> None:
         super().__init__(tenant, rule)
         self._active: set[tuple[str, str, str]] = set()
+
+    def adopt(self, device: str, details: Mapping[str, Any], since: datetime) -> None:
+        component, code = details.get("component"), details.get("code")
+        if isinstance(component, str) and isinstance(code, str):
+            self._active.add((device, component, code))
 
     def on_fault(self, fault: FaultIn, now: datetime) -> list[Signal]:
         rule = self.rule
