@@ -74,6 +74,12 @@ class AlertsMqttSettings(MqttSettings):
         "Status is always a plain subscription (retained messages are not sent to shared "
         "subscriptions).",
     )
+    @field_validator("share_group", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        # IOTMON_ALERTS_MQTT__SHARE_GROUP= (set, empty): a plain subscription.
+        return None if value == "" else value
+
     session_expiry_s: int = Field(
         default=3600,
         ge=0,

@@ -84,7 +84,9 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            # One request per connection: stop() then really closes the endpoint (a
+            # kept-alive connection would go on being served by its handler thread).
+            protocol_version = "HTTP/1.0"
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests read what arrived, not an access log."""
