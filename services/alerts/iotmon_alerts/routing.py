@@ -120,16 +120,30 @@ def _visible_targets(subscription: Subscription, targets: Sequence[Target]) -> l
     return [t for t in targets if t.role is not Role.GUARDIAN or t.id == subscription.guardian]
 
 
-def _redact(subscription: Subscription, data: dict[str, Any]) -> dict[str, Any]:
+def redact_for_guardian(data: dict[str, Any], guardian: str) -> dict[str, Any]:
+    """A bus notification's details as one guardian may see them: no other guardian named."""
     record = data.get("notification")
-    if subscription.owner is not Owner.GUARDIAN or not isinstance(record, dict):
+    if not isinstance(record, dict):
         return data
     recipients = [
         r
         for r in record.get("recipients", [])
-        if r.get("role") != Role.GUARDIAN.value or r.get("id") == subscription.guardian
+        if r.get("role") != Role.GUARDIAN.value or r.get("id") == guardian
     ]
     return {**data, "notification": {**record, "recipients": recipients}}
+
+
+def visible_targets(targets: Sequence[Target], guardian: str | None) -> list[Target]:
+    """Every target for an operator; for a guardian, the roles and themselves only."""
+    if guardian is None:
+        return list(targets)
+    return [t for t in targets if t.role is not Role.GUARDIAN or t.id == guardian]
+
+
+def _redact(subscription: Subscription, data: dict[str, Any]) -> dict[str, Any]:
+    if subscription.owner is not Owner.GUARDIAN or subscription.guardian is None:
+        return data
+    return redact_for_guardian(data, subscription.guardian)
 
 
 def _subject(item: Alert | NoticeOut) -> ContractSubject:
