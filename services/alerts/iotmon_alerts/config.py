@@ -74,6 +74,7 @@ class AlertsMqttSettings(MqttSettings):
         "Status is always a plain subscription (retained messages are not sent to shared "
         "subscriptions).",
     )
+
     @field_validator("share_group", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,10 +86,10 @@ class ServiceProcess:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, fresh_mosquitto: MosquittoProcess) -> Iterator[tuple[AlertsSettings, Path]]:
+def setup(tmp_path: Path, fresh_mosquitto: MosquittoProcess) -> tuple[AlertsSettings, Path]:
     settings = make_settings(tmp_path, fresh_mosquitto)
     write_rules(settings, "acme", RULES)
-    yield settings, tmp_path
+    return settings, tmp_path
 
 
 def test_receiver_down_and_service_killed_every_webhook_arrives_once_by_id(
@@ -121,8 +120,12 @@ def test_receiver_down_and_service_killed_every_webhook_arrives_once_by_id(
         # Phase 2: the receiver goes down; deliveries fail and wait for their retries.
         receiver.stop()
         fire(5, 15)
+
+        def failed_once() -> int:
+            return sum(1 for i in database.outbox(state=DeliveryState.PENDING) if i.attempts)
+
         wait_until(
-            lambda: sum(1 for i in database.outbox(state=DeliveryState.PENDING) if i.attempts) == 10,
+            lambda: failed_once() == 10,
             30,
             "ten failed first attempts",
         )

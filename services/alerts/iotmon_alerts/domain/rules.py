@@ -14,7 +14,7 @@ replays its backlog out of order).
 from __future__ import annotations
 
 import hashlib
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,7 +65,7 @@ def matches(patterns: list[str], value: str) -> bool:
     return any(fnmatchcase(value, pattern) for pattern in patterns)
 
 
-class Evaluator(ABC):  # noqa: B024 - every hook has a do-nothing default
+class Evaluator(ABC):
     """One rule of one tenant; hooks return the signals an input caused."""
 
     def __init__(self, tenant: str, rule: RuleBase) -> None:
@@ -100,6 +100,7 @@ class Evaluator(ABC):  # noqa: B024 - every hook has a do-nothing default
             details=details,
         )
 
+    @abstractmethod
     def adopt(self, device: str, details: Mapping[str, Any], since: datetime) -> None:
         """An alert of this rule a previous run left firing: take it as firing, so the
         condition clearing resolves it."""
