@@ -2,6 +2,7 @@
 # One Dockerfile, one target per service; each image carries its own distribution only:
 #   docker build --target ingest .   iotmon-ingest (no web stack, no embedded broker)
 #   docker build --target api .      iotmon-api
+#   docker build --target alerts .   iotmon-alerts (rules, lifecycle, webhooks; no web stack)
 #   docker build --target edge .     iotmon-edge (also the compose stack's simulators)
 #   docker build --target video .    iotmon-video (OpenCV, onnxruntime; weights mounted, never
 #                                    baked in)
@@ -17,7 +18,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN groupadd --system iotmon \
     && useradd --system --gid iotmon --home-dir /app --no-create-home iotmon \
-    && install -d -o iotmon -g iotmon /var/lib/iotmon /var/lib/iotmon-registry
+    && install -d -o iotmon -g iotmon /var/lib/iotmon /var/lib/iotmon-registry \
+       /var/lib/iotmon-alerts
 
 WORKDIR /app
 COPY requirements/ requirements/
@@ -39,12 +41,25 @@ CMD ["run"]
 FROM base AS api
 COPY services/storage/ services/storage/
 COPY services/registry/ services/registry/
+COPY services/alerts/ services/alerts/
 COPY services/api/ services/api/
 RUN pip install -c requirements/constraints.txt \
-    ./contract ./runtime ./services/storage ./services/registry ./services/api
+    ./contract ./runtime ./services/storage ./services/registry ./services/alerts \
+    ./services/api
 USER iotmon
 EXPOSE 8000
 ENTRYPOINT ["iotmon-api"]
+CMD ["run"]
+
+
+FROM base AS alerts
+COPY services/storage/ services/storage/
+COPY services/registry/ services/registry/
+COPY services/alerts/ services/alerts/
+RUN pip install -c requirements/constraints.txt \
+    ./contract ./runtime ./services/storage ./services/registry ./services/alerts
+USER iotmon
+ENTRYPOINT ["iotmon-alerts"]
 CMD ["run"]
 
 
@@ -76,7 +91,8 @@ COPY edge/ edge/
 COPY services/ services/
 RUN pip install -c requirements/constraints.txt \
     ./contract ./runtime ./devices ./edge \
-    ./services/storage ./services/registry ./services/ingest ./services/api ./services/tools
+    ./services/storage ./services/registry ./services/alerts ./services/ingest ./services/api \
+    ./services/tools
 # Dashboards for `iotmon dashboards push` (it looks in ./dashboards).
 COPY dashboards/ dashboards/
 USER iotmon

@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 from typer.testing import CliRunner
 
+from iotmon_alerts.cli import parser as alerts_parser
 from iotmon_api.cli import parser as api_parser
 from iotmon_contract import shared_subscription, telemetry_filter
 from iotmon_edge import PublishMode
@@ -52,6 +53,7 @@ COMPOSE = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Which Settings class reads which environment prefix.
 SETTINGS_MODULES = {
+    "IOTMON_ALERTS_": "iotmon_alerts.config",
     "IOTMON_API_": "iotmon_api.config",
     "IOTMON_BROKER_": "iotmon_tools.broker.settings",
     "IOTMON_INGEST_": "iotmon_ingest.config",
@@ -243,6 +245,7 @@ def _dockerfile_targets() -> dict[str, str]:
 
 
 SERVICE_PARSERS = {
+    "iotmon-alerts": alerts_parser,
     "iotmon-ingest": ingest_parser,
     "iotmon-api": api_parser,
     "iotmon-edge": edge_parser,
@@ -268,6 +271,7 @@ def test_command_is_a_real_command_of_its_image(name: str) -> None:
 def test_each_service_image_carries_only_its_service() -> None:
     targets = _dockerfile_targets()
     assert targets == {
+        "alerts": "iotmon-alerts",
         "ingest": "iotmon-ingest",
         "api": "iotmon-api",
         "edge": "iotmon-edge",
@@ -275,13 +279,16 @@ def test_each_service_image_carries_only_its_service() -> None:
         "tools": "iotmon",
     }
     built = {SERVICES[name]["build"]["target"] for name in IOTMON_SERVICES}
-    assert built == {"ingest", "api", "edge", "video", "tools"}
+    assert built == {"alerts", "ingest", "api", "edge", "video", "tools"}
     assert SERVICES["broker-admin"]["build"]["target"] == "tools"
     assert SERVICES["registry-init"]["build"]["target"] == "tools"
     dockerfile = (REPO / "Dockerfile").read_text()
     stage = dockerfile.split("FROM base AS ingest")[1].split("FROM base AS")[0]
     assert "services/api" not in stage
     assert "services/tools" not in stage
+    alerts = dockerfile.split("FROM base AS alerts")[1].split("FROM base AS")[0]
+    assert "services/api" not in alerts
+    assert "services/tools" not in alerts
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ WEB_STACK = {
 CASES = {
     "iotmon-ingest": ("services/ingest", NOT_IN_SERVICES | WEB_STACK),
     "iotmon-api": ("services/api", NOT_IN_SERVICES),
+    "iotmon-alerts": ("services/alerts", NOT_IN_SERVICES | WEB_STACK),
     "iotmon-storage": ("services/storage", NOT_IN_SERVICES | WEB_STACK),
     "iotmon-registry": (
         "services/registry",

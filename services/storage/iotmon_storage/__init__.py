@@ -3,6 +3,7 @@
 from iotmon_contract import StatusEvent
 from iotmon_storage.base import (
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
@@ -16,6 +17,7 @@ from iotmon_storage.factory import StoreSettings, open_store
 
 __all__ = [
     "Aggregate",
+    "AlertEvent",
     "Bucket",
     "DeviceSummary",
     "LatestReading",

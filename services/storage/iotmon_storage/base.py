@@ -50,6 +50,9 @@ def event_data(event: ValidatedEvent) -> str:
     return json.dumps(fields, separators=(",", ":"), sort_keys=True)
 
 
+MEASUREMENT_ALERT = "_alert"
+
+
 class StoreError(RuntimeError):
     """The store refused a request (bad query, bad data): retrying will not help."""
 
@@ -151,6 +154,25 @@ class DeviceSummary:
     state_since: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An alert entering a state (or a notice), as dashboards plot it: one point each."""
+
+    tenant: str
+    fingerprint: str
+    rule: str
+    state: str
+    """firing, escalated, acknowledged, resolved; ``notice`` for a one-off notice."""
+    severity: str
+    summary: str
+    ts_ns: int
+    notified: bool
+    device: str | None = None
+    site: str | None = None
+    bus: str | None = None
+    child: str | None = None
+
+
 class TimeSeriesStore(ABC):
     """A time-series backend. Writes are durable when they return."""
 
@@ -207,6 +229,15 @@ class TimeSeriesStore(ABC):
 
         In InfluxDB the same letters at the same stamps overwrite rather than duplicate
         (SQLite, which never stores part of a write, keeps every row it is given)."""
+
+    @abstractmethod
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        """Store alert state changes (measurement ``_alert``): the same event written
+        twice is one point (same series and time)."""
+
+    @abstractmethod
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        """The newest alert events of a tenant, newest first."""
 
     @abstractmethod
     def latest(self, tenant: str, device: str) -> list[LatestReading]:

@@ -25,12 +25,14 @@ from iotmon_contract import (
 )
 from iotmon_storage.base import (
     EVENT_TIME_SPREAD_NS,
+    MEASUREMENT_ALERT,
     MEASUREMENT_DEAD_LETTER,
     MEASUREMENT_EVENT,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
     SCALE,
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
@@ -44,6 +46,7 @@ from iotmon_storage.base import (
     finite,
 )
 from iotmon_storage.line_protocol import (
+    encode_alert_events,
     encode_dead_letters,
     encode_events,
     encode_readings,
@@ -159,6 +162,9 @@ class InfluxStore(TimeSeriesStore):
 
     def write_events(self, events: Sequence[ValidatedEvent]) -> None:
         self._write(encode_events(events))
+
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        self._write(encode_alert_events(events))
 
     # -- queries --------------------------------------------------------------
 
@@ -347,6 +353,35 @@ class InfluxStore(TimeSeriesStore):
                 )
             )
         return letters
+
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        series = self.query(
+            f"SELECT * FROM {MEASUREMENT_ALERT} WHERE tenant = {quote_literal(tenant)} "
+            f"ORDER BY time DESC LIMIT {int(limit)}"
+        )
+        if not series:
+            return []
+        columns = series[0]["columns"]
+        events = []
+        for row in series[0]["values"]:
+            record = dict(zip(columns, row, strict=True))
+            events.append(
+                AlertEvent(
+                    tenant=record["tenant"],
+                    fingerprint=record["fingerprint"],
+                    rule=record["rule"],
+                    state=record["state"],
+                    severity=record["severity"],
+                    summary=record["summary"],
+                    ts_ns=int(record["time"]),
+                    notified=bool(record["notified"]),
+                    device=record.get("device") or None,
+                    site=record.get("site") or None,
+                    bus=record.get("bus") or None,
+                    child=record.get("child") or None,
+                )
+            )
+        return events
 
     def count_readings(self, tenant: str, metric: str) -> int:
         series = self.query(

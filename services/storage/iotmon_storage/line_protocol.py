@@ -12,10 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from iotmon_contract import DeadLetter, StatusEvent, ValidatedEvent, ValidatedReading
 from iotmon_storage.base import (
+    MEASUREMENT_ALERT,
     MEASUREMENT_DEAD_LETTER,
     MEASUREMENT_EVENT,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
+    AlertEvent,
     event_data,
     event_time_ns,
 )
@@ -95,3 +97,21 @@ def encode_events(events: Iterable[ValidatedEvent]) -> str:
         f"seq={e.seq}i,data={escape_string_field(event_data(e))} {event_time_ns(e.ts_ns, e.seq)}"
         for e in events
     )
+
+
+def encode_alert_events(events: Iterable[AlertEvent]) -> str:
+    """``_alert`` points tagged by tenant, rule, state, severity and what they are about."""
+    lines = []
+    for e in events:
+        tags = f"{MEASUREMENT_ALERT},rule={escape_tag(e.rule)},severity={escape_tag(e.severity)}"
+        tags += f",state={escape_tag(e.state)},tenant={escape_tag(e.tenant)}"
+        for name in ("bus", "child", "device", "site"):
+            value = getattr(e, name)
+            if value:
+                tags += f",{name}={escape_tag(value)}"
+        lines.append(
+            f"{tags} fingerprint={escape_string_field(e.fingerprint)},"
+            f"summary={escape_string_field(e.summary)},"
+            f"notified={'true' if e.notified else 'false'},value=1i {e.ts_ns}"
+        )
+    return "\n".join(lines)

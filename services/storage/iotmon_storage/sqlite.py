@@ -26,6 +26,7 @@ from iotmon_storage.base import (
     EVENT_TIME_SPREAD_NS,
     SCALE,
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
@@ -63,6 +64,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL, detail TEXT NOT NULL, topic TEXT NOT NULL,
     payload_excerpt TEXT NOT NULL, payload_bytes INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_events (
+    tenant TEXT NOT NULL, fingerprint TEXT NOT NULL, rule TEXT NOT NULL, state TEXT NOT NULL,
+    severity TEXT NOT NULL, summary TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+    notified INTEGER NOT NULL, device TEXT, site TEXT, bus TEXT, child TEXT,
+    PRIMARY KEY (tenant, fingerprint, state, ts_ns)
+) WITHOUT ROWID;
 """
 
 _AGGREGATES = {
@@ -182,6 +189,34 @@ class SqliteStore(TimeSeriesStore):
                 for d, stamp in zip(letters, stamps, strict=True)
             ],
         )
+
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO alert_events (tenant, fingerprint, rule, state, severity, "
+            "summary, ts_ns, notified, device, site, bus, child) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (e.tenant, e.fingerprint, e.rule, e.state, e.severity, e.summary, e.ts_ns,
+                 int(e.notified), e.device, e.site, e.bus, e.child)
+                for e in events
+            ],
+        )  # fmt: skip
+
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        rows = self._select(
+            "SELECT tenant, fingerprint, rule, state, severity, summary, ts_ns, notified, "
+            "device, site, bus, child FROM alert_events WHERE tenant = ? "
+            "ORDER BY ts_ns DESC LIMIT ?",
+            (tenant, int(limit)),
+        )
+        return [
+            AlertEvent(
+                str(t), str(f), str(r), str(st), str(sv), str(sm), int(ns), bool(n),  # type: ignore[call-overload]
+                None if d is None else str(d), None if si is None else str(si),
+                None if b is None else str(b), None if c is None else str(c),
+            )
+            for t, f, r, st, sv, sm, ns, n, d, si, b, c in rows
+        ]  # fmt: skip
 
     def latest(self, tenant: str, device: str) -> list[LatestReading]:
         rows = self._select(
