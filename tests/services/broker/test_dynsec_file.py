@@ -112,7 +112,8 @@ def test_written_owner_only_and_never_over_an_existing_file(tmp_path: Path) -> N
 def test_compose_identities_file_loads() -> None:
     identities = load_identities(REPO / "broker" / "identities.compose.yaml")
     kinds = [entry.type for entry in identities.clients]
-    assert kinds == ["service", "health", "gateway", "gateway"]  # ingest, health, video, sims
+    # ingest, alerts, health, video, simulators
+    assert kinds == ["service", "service", "health", "gateway", "gateway"]
 
 
 def test_identities_file_errors_name_the_key_and_line(tmp_path: Path) -> None:
