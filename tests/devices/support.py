@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from iotmon_contract import parse_event
+from pydantic import TypeAdapter
+
+from iotmon_contract import DeviceEvent, parse_event
 from iotmon_devices import AvailabilityChange, DriverEvent, DriverOutput
 from iotmon_devices.faults import RetryPolicy
 
@@ -63,9 +65,11 @@ def fault_codes(sink: Sink) -> list[tuple[str, bool]]:
     return [(e.data["code"], bool(e.data.get("cleared", False))) for e in sink.faults()]
 
 
-def assert_contract_valid(event: DriverEvent, seq: int = 0) -> None:
-    """The event, numbered, is what the contract accepts on the wire."""
-    import json
+_EVENTS: TypeAdapter[DeviceEvent] = TypeAdapter(DeviceEvent)
 
-    payload = {**event.fields(), "seq": seq, "ts": event.ts.isoformat().replace("+00:00", "Z")}
-    parse_event(json.dumps(payload))
+
+def assert_contract_valid(event: DriverEvent, seq: int = 0) -> None:
+    """The event, numbered, is what the contract accepts, from Python (strict: enums as
+    the contract's enums, as the agent validates it) and on the wire."""
+    model = _EVENTS.validate_python({**event.fields(), "seq": seq})
+    assert parse_event(model.model_dump_json()) == model

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from iotmon_contract import FaultSeverity
+from iotmon_contract import Direction, FaultSeverity
 from iotmon_devices.base import DriverEvent, EventSink
 from iotmon_devices.drivers.serial_config import CabinTagScannerConfig, DoorTagReaderConfig
 from iotmon_devices.drivers.serial_lines import BadLine, SerialLineDriver
@@ -64,7 +64,7 @@ class DoorTagReaderDriver(SerialLineDriver):
         if isinstance(message, TagPassed):
             data: dict[str, object] = {"tag": message.tag, "rssi": message.rssi}
             if message.direction is not None:
-                data["direction"] = message.direction
+                data["direction"] = Direction(message.direction)
             self._emit("tag_read", self._clock(), **data)
         elif isinstance(message, ReaderError):
             logger.warning("%s reports: %s", self._device, message.text)
