@@ -103,6 +103,8 @@ def test_register_map_errors_name_the_file_and_key_path() -> None:
         parse_register_map(overlap, "o.yaml")
     with pytest.raises(ValueError, match="cannot read register map"):
         ModbusMeterConfig(register_map="/nonexistent/meter.yaml")
+    with pytest.raises(ValueError, match="medium electricity"):
+        ModbusMeterConfig(simulate={"medium": "water"})
 
 
 def test_reads_every_mapped_value_from_a_real_server(

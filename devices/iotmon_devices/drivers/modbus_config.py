@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from iotmon_devices.drivers.common import DeviceDriverConfig, device_id_field
 from iotmon_devices.drivers.registermaps import RegisterMapError, load_register_map
+from iotmon_devices.meters.metrics import Medium
 from iotmon_devices.simulators.meter_profiles import MeterSimulation
 
 
@@ -64,6 +65,13 @@ class ModbusMeterConfig(DeviceDriverConfig):
         description="Serve a simulated meter on loopback (Modbus TCP) and read it, "
         "instead of the connection.",
     )
+
+    @field_validator("simulate")
+    @classmethod
+    def _electricity(cls, value: MeterSimulation | None) -> MeterSimulation | None:
+        if value is not None and value.medium is not Medium.ELECTRICITY:
+            raise ValueError("a Modbus meter here is an electricity meter: medium electricity")
+        return value
 
     @field_validator("register_map")
     @classmethod
