@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -12,11 +13,15 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from iotmon_contract import ActionEvent, DeviceState
+from iotmon_contract import DeviceState
 from iotmon_devices import (
+    AvailabilityChange,
     DeviceReading,
     Driver,
+    DriverEvent,
+    DriverOutput,
     DriverRegistry,
+    EventHub,
     FaultProfile,
     SimulatedEnvironmentConfig,
     default_registry,
@@ -69,7 +74,7 @@ class AgentStats:
     overruns: int
     """Cycles that started late because the previous one ran past its interval."""
     events: int = 0
-    """Device events put (Zigbee2MQTT actions)."""
+    """Device events put (driver events, Zigbee2MQTT actions)."""
 
 
 class EdgeAgent:
@@ -108,6 +113,9 @@ class EdgeAgent:
         self._bridged: deque[list[BridgeOutput]] = deque()
         self._encoder = TelemetryEncoder(config.tenant, config.agent_id, config.batch_max_readings)
         self._events = EventEncoder(config.tenant)
+        # Drivers send events from their own threads; the agent's thread publishes them.
+        self._driver_output: queue.SimpleQueue[DriverOutput] = queue.SimpleQueue()
+        self._availability: dict[str, DeviceState] = {}
         self._agent_name = agent_name()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -146,6 +154,7 @@ class EdgeAgent:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("agent already started")
+        EventHub(self._drivers, self._take_driver_output).attach()
         for driver in self._drivers:
             driver.start()
         self._started_at = time.monotonic()
@@ -212,6 +221,7 @@ class EdgeAgent:
         thread.join()
         self._thread = None
         if self._client.failure is None:
+            self._publish_driver_output()
             now = self._clock()
             self._drain_bridged()
             if self._zigbee is not None:
@@ -238,6 +248,8 @@ class EdgeAgent:
                 readings.extend(driver.read(now))
             except Exception:  # one broken driver must not silence the others
                 logger.exception("driver %s failed to read", type(driver).__name__)
+        # Faults the reads raised go out with (before) the cycle's readings.
+        self._publish_driver_output()
         if self._config.mode is PublishMode.BATCH:
             encoded = self._encoder.batches(readings)
         else:
@@ -246,14 +258,47 @@ class EdgeAgent:
         self._count(cycles=1, readings=len(readings), invalid=encoded.invalid)
         return put
 
+    def publish_event(self, device: str, fields: Mapping[str, Any]) -> bool:
+        """Put a device event (``type``, ``ts`` and its own fields; numbered here).
+
+        Call from the agent's thread (drivers are read there).
+        """
+        message = self._events.encode(device, fields)
+        if message is None:
+            self._count(invalid=1)
+            return False
+        self._count(events=1)
+        return self._put(message)
+
     def announce(self, now: datetime) -> None:
-        """Publish the agent and every device it serves as online (retained), and the
-        Zigbee2MQTT devices as their availability stands."""
+        """Publish the agent online, and each device it serves as its drivers last saw it
+        (online unless a driver reported it unreachable), and the Zigbee2MQTT devices as
+        their availability stands, retained."""
         self._put(self._status(self._config.agent_id, DeviceState.ONLINE, now))
         for device in self.device_ids:
-            self._put(self._status(device, DeviceState.ONLINE, now))
+            state = self._availability.get(device, DeviceState.ONLINE)
+            self._put(self._status(device, state, now))
         if self._zigbee is not None:
             self._put_bridged(self._zigbee.statuses(now))
+
+    def _take_driver_output(self, item: DriverOutput) -> None:
+        # Any thread (a reader's, a GPIO callback's): queue it and wake the agent.
+        self._driver_output.put(item)
+        self._wake.set()
+
+    def _publish_driver_output(self) -> None:
+        """Publish the events and availability changes drivers sent (agent's thread)."""
+        while True:
+            try:
+                item = self._driver_output.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, DriverEvent):
+                self.publish_event(item.device, item.fields())
+            elif isinstance(item, AvailabilityChange):
+                state = DeviceState.ONLINE if item.online else DeviceState.OFFLINE
+                self._availability[item.device] = state
+                self._put(self._status(item.device, state, item.ts))
 
     def _run(self) -> None:
         interval = self._config.publish_interval_s
@@ -264,6 +309,7 @@ class EdgeAgent:
                 self._wake.clear()
                 if self._stopping.is_set() or self._client.failure is not None:
                     break
+                self._publish_driver_output()
                 if self._announce.is_set():
                     self._announce.clear()
                     self.announce(self._clock())
@@ -317,14 +363,9 @@ class EdgeAgent:
         self._put_readings(readings)
 
     def _put_action(self, record: ActionRecord) -> None:
-        message = self._events.encode(
-            record.device,
-            lambda seq: ActionEvent(type="action", ts=record.ts, seq=seq, action=record.action),
+        self.publish_event(
+            record.device, {"type": "action", "ts": record.ts, "action": record.action}
         )
-        if message is None:
-            self._count(invalid=1)
-        elif self._put(message):
-            self._count(events=1)
 
     def _put_readings(self, readings: list[DeviceReading]) -> None:
         if not readings:

@@ -1,19 +1,20 @@
-"""Turn driver readings and availability into contract messages (pure: no I/O)."""
+"""Turn driver readings, events and availability into contract messages (pure: no I/O)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from iotmon_contract import (
     MAX_PAYLOAD_BYTES,
+    DeviceEvent,
     DeviceState,
     DeviceStatus,
-    EventEnvelope,
     MessageKind,
     Reading,
     ReadingBatch,
@@ -42,6 +43,32 @@ def status_message(
     rule = topic_rule(MessageKind.STATUS)
     payload = DeviceStatus(state=state, ts=ts, agent=agent).model_dump_json(exclude_none=True)
     return OutgoingMessage(status_topic(tenant, device), payload.encode(), rule.qos, rule.retain)
+
+
+_EVENT_ADAPTER: TypeAdapter[DeviceEvent] = TypeAdapter(DeviceEvent)
+
+
+class EventEncoder:
+    """Device events on ``.../<device>/event``, numbered per device (the contract's ``seq``)."""
+
+    def __init__(self, tenant: str) -> None:
+        self._tenant = tenant
+        self._seq: dict[str, int] = {}
+
+    def encode(self, device: str, fields: Mapping[str, Any]) -> OutgoingMessage | None:
+        """The event ``fields`` (``type``, ``ts`` and the type's own; not ``seq``) as a
+        message, or None (logged) when they break the contract."""
+        seq = self._seq.get(device, 0)
+        try:
+            topic = event_topic(self._tenant, device)
+            event = _EVENT_ADAPTER.validate_python({**fields, "seq": seq})
+        except (ValidationError, ValueError) as exc:
+            logger.warning("dropping invalid event of %s: %s", device, exc)
+            return None
+        self._seq[device] = seq + 1
+        rule = topic_rule(MessageKind.EVENT)
+        payload = event.model_dump_json(exclude_none=True).encode()
+        return OutgoingMessage(topic, payload, rule.qos, rule.retain)
 
 
 class TelemetryEncoder:
@@ -112,26 +139,3 @@ class TelemetryEncoder:
         if topic is None:
             topic = self._topics[device] = telemetry_topic(self._tenant, device)
         return topic
-
-
-class EventEncoder:
-    """Encodes device events on each device's own event topic; keeps each device's
-    event ``seq`` (the contract's per-device sequence, separate from telemetry's)."""
-
-    def __init__(self, tenant: str) -> None:
-        self._tenant = tenant
-        self._device_seq: dict[str, int] = {}
-
-    def encode(self, device: str, make: Callable[[int], EventEnvelope]) -> OutgoingMessage | None:
-        """The event ``make(seq)`` builds, or None (logged) when it breaks the contract;
-        the sequence only advances for events that are encoded."""
-        rule = topic_rule(MessageKind.EVENT)
-        seq = self._device_seq.get(device, 0)
-        try:
-            topic = event_topic(self._tenant, device)
-            payload = make(seq).model_dump_json(exclude_none=True)
-        except (ValidationError, ValueError) as exc:
-            logger.warning("dropping invalid event of %s: %s", device, exc)
-            return None
-        self._device_seq[device] = seq + 1
-        return OutgoingMessage(topic, payload.encode(), rule.qos, rule.retain)
