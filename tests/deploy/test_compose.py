@@ -605,9 +605,10 @@ def test_influxdb_accounts_agree() -> None:
     datasource = yaml.safe_load(
         (REPO / "dashboards/provisioning/datasources/influxdb.yaml").read_text()
     )["datasources"][0]
-    password = re.fullmatch(r"\$__file\{(\S+)\}", datasource["secureJsonData"]["password"])
-    assert password, datasource["secureJsonData"]
-    assert (grafana_env["IOTMON_INFLUXDB_USER"], _secret_of(grafana, password.group(1))) == reader
+    read_from = re.fullmatch(r"\$__file\{(\S+)\}", datasource["secureJsonData"]["password"])
+    assert read_from, datasource["secureJsonData"]
+    grafana_account = (grafana_env["IOTMON_INFLUXDB_USER"], _secret_of(grafana, read_from[1]))
+    assert grafana_account == reader
     assert grafana_env["IOTMON_INFLUXDB_DATABASE"] == database
     # One variable moves them all to another InfluxDB (the profiles').
     moved = load_compose({"IOTMON_INFLUXDB_URL": "http://influxdb3:8181"})["services"]

@@ -81,7 +81,9 @@ def test_every_secret_is_used_and_has_a_development_file() -> None:
         assert path.is_file(), f"{name}: {path} missing (a fresh checkout must start)"
         assert path.parent == REPO / "secrets" / "dev"
     moved = secret_files(load_compose({"IOTMON_SECRETS_DIR": "/etc/iotmon/secrets"}))
-    assert {p.parent for p in moved.values()} == {PurePosixPath("/etc/iotmon/secrets")}
+    assert {PurePosixPath(p.parent) for p in moved.values()} == {
+        PurePosixPath("/etc/iotmon/secrets")
+    }
 
 
 def _published(service: dict[str, Any]) -> list[tuple[str, str]]:
