@@ -265,6 +265,7 @@ def test_a_device_in_ingests_share_group_takes_nothing_from_it(
             store=StoreSettings(url=influxd.url, database=database),
             spool_dir=tmp_path / "spool",
             flush_interval_s=0.05,
+            metrics={"port": 0},
         )
     )
     intruders = []
