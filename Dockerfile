@@ -3,6 +3,7 @@
 #   docker build --target ingest .   iotmon-ingest (no web stack, no embedded broker)
 #   docker build --target api .      iotmon-api
 #   docker build --target edge .     iotmon-edge (also the compose stack's simulators)
+#   docker build --target homeassistant .   iotmon-homeassistant (opt-in bridge)
 #   docker build --target tools .    the iotmon CLI (broker identities, dashboards push, demo,
 #                                    benchmarks)
 # Versions are pinned by requirements/constraints.txt, what the test suite passed with.
@@ -46,6 +47,16 @@ ENTRYPOINT ["iotmon-api"]
 CMD ["run"]
 
 
+FROM base AS homeassistant
+COPY services/registry/ services/registry/
+COPY services/homeassistant/ services/homeassistant/
+RUN pip install -c requirements/constraints.txt \
+    ./contract ./runtime ./services/registry ./services/homeassistant
+USER iotmon
+ENTRYPOINT ["iotmon-homeassistant"]
+CMD ["run"]
+
+
 FROM base AS edge
 COPY devices/ devices/
 COPY edge/ edge/
@@ -61,7 +72,8 @@ COPY edge/ edge/
 COPY services/ services/
 RUN pip install -c requirements/constraints.txt \
     ./contract ./runtime ./devices ./edge \
-    ./services/storage ./services/registry ./services/ingest ./services/api ./services/tools
+    ./services/storage ./services/registry ./services/ingest ./services/api \
+    ./services/homeassistant ./services/tools
 # Dashboards for `iotmon dashboards push` (it looks in ./dashboards).
 COPY dashboards/ dashboards/
 USER iotmon
