@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.metrics_core import Metric
 
+from iotmon_contract import DeadLetterReason
 from iotmon_homeassistant.counters import BridgeSnapshot
 from iotmon_runtime.metrics import counter, gauge, labelled_counter
 
@@ -40,7 +41,7 @@ def bridge_families(snapshot: BridgeSnapshot) -> list[Metric]:
             "iotmon_homeassistant_messages_refused",
             "Telemetry messages not forwarded, by contract reason (ingest dead-letters them).",
             "reason",
-            snapshot.refused,
+            {reason.value: 0 for reason in DeadLetterReason} | snapshot.refused,
         ),
         counter(
             "iotmon_homeassistant_registry_errors",

@@ -7,10 +7,12 @@ families on its own registry (``IngestService.start``); docs/metrics.md lists th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
+from iotmon_contract import DeadLetterReason
 from iotmon_ingest.counters import CounterSnapshot
 from iotmon_runtime.metrics import counter, gauge, histogram, labelled_counter
 
@@ -30,6 +32,12 @@ class IngestGauges:
     held_messages: int
     """Messages held unacknowledged while neither the store nor the spool takes them."""
     store_up: bool
+
+
+def every_reason(counts: Mapping[str, int]) -> dict[str, int]:
+    """Every dead-letter reason, 0 where none happened yet: a series that appears with its
+    first increment already counted loses that increment to rate() and increase()."""
+    return {reason.value: 0 for reason in DeadLetterReason} | dict(counts)
 
 
 def ingest_families(snapshot: CounterSnapshot, gauges: IngestGauges) -> list[Metric]:
@@ -66,7 +74,7 @@ def ingest_families(snapshot: CounterSnapshot, gauges: IngestGauges) -> list[Met
             "iotmon_ingest_dead_letters",
             "Messages refused, by reason; each is published on the dead-letter topic.",
             "reason",
-            snapshot.dead_letters,
+            every_reason(snapshot.dead_letters),
         ),
         counter(
             "iotmon_ingest_messages_ignored",

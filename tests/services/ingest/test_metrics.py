@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iotmon_contract import status_topic, telemetry_topic
+from iotmon_contract import DeadLetterReason, status_topic, telemetry_topic
 from iotmon_ingest import IngestService, IngestSettings
 from iotmon_runtime.metrics import MetricsServerError
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
@@ -63,10 +63,12 @@ def test_metrics_count_what_a_real_run_received_stored_and_refused(
     assert metrics.value("iotmon_ingest_readings_stored_total", {"path": "direct"}) == 35
     assert metrics.value("iotmon_ingest_readings_stored_total", {"path": "replay"}) == 0
     assert metrics.value("iotmon_ingest_statuses_stored_total") == 1
-    assert metrics.by_label("iotmon_ingest_dead_letters_total", "reason") == {
+    dead = metrics.by_label("iotmon_ingest_dead_letters_total", "reason")
+    assert {reason: count for reason, count in dead.items() if count} == {
         "not_json": 1,
         "schema": 1,
     }
+    assert set(dead) == {reason.value for reason in DeadLetterReason}
     snapshot = service.counters
     assert metrics.value("iotmon_ingest_batches_total") == snapshot.batches > 0
     # One histogram observation per store write, the sum their total time.
