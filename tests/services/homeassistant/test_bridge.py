@@ -101,6 +101,13 @@ def start(settings: Settings, started: list[HomeAssistantBridge]) -> HomeAssista
     return bridge
 
 
+def settle(bridge: HomeAssistantBridge) -> None:
+    """Counted is not yet on the broker: wait until every publish is acknowledged."""
+    client = bridge.client
+    assert client is not None
+    assert client.flush(10), "the broker did not acknowledge the bridge's publishes"
+
+
 def configs_and_states(broker: MosquittoProcess, prefix: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
     found = retained(broker, f"{prefix}/#")
     configs = {
@@ -144,6 +151,7 @@ def test_devices_appear_with_states_and_availability_and_leave_with_the_registry
     publisher.publish(telemetry_topic(tenant, "sensor-1"), b"{not json")
     publisher.flush()
     assert wait_until(lambda: bridge.snapshot().states_published == 4, 10), bridge.snapshot()
+    settle(bridge)
 
     configs, states = configs_and_states(mosquitto, prefix)
     entities = by_unique_id(configs)
@@ -188,6 +196,7 @@ def test_devices_appear_with_states_and_availability_and_leave_with_the_registry
     )
     publisher.flush()
     assert wait_until(lambda: bridge.snapshot().stale_readings == 2, 10), bridge.snapshot()
+    settle(bridge)
     _, states = configs_and_states(mosquitto, prefix)
     assert render_lookup(fridge["value_template"], states[fridge["state_topic"]]) == 5.5
 
@@ -205,6 +214,7 @@ def test_devices_appear_with_states_and_availability_and_leave_with_the_registry
     with Registry(registry_settings) as registry:
         registry.remove_device(tenant, "sensor-1")
     assert wait_until(lambda: bridge.snapshot().configs_removed == 1, 10), bridge.snapshot()
+    settle(bridge)
     configs, states = configs_and_states(mosquitto, prefix)
     assert f"iotmon/{tenant}/sensor-1/co2" not in by_unique_id(configs)
     assert len(configs) == 3
@@ -235,6 +245,7 @@ def test_a_restarted_bridge_keeps_what_is_announced_and_removes_what_left_meanwh
     publisher.publish(telemetry_topic(tenant, "sensor-1"), single(20.0, ts, "temperature"))
     publisher.flush()
     assert wait_until(lambda: first.snapshot().configs_published == 3, 10)
+    settle(first)
     first.stop()
     with Registry(registry_settings) as registry:
         registry.remove_device(tenant, "env-1")
@@ -246,6 +257,7 @@ def test_a_restarted_bridge_keeps_what_is_announced_and_removes_what_left_meanwh
     publisher.publish(telemetry_topic(tenant, "sensor-1"), single(21.0, NOW, "temperature"))
     publisher.flush()
     assert wait_until(lambda: second.snapshot().states_published == 1, 10)
+    settle(second)
     snapshot = second.snapshot()
     assert snapshot.configs_published == 0
     assert snapshot.entities == 2
@@ -278,6 +290,7 @@ def test_other_tenants_and_other_integrations_configs_are_left_alone(
     publisher.flush()
     assert wait_until(lambda: bridge.snapshot().states_published == 1, 10)
     assert wait_until(lambda: bridge.snapshot().devices == 3, 5)  # only its own tenant's
+    settle(bridge)
     found = retained(mosquitto, f"{prefix}/#")
     assert found[foreign] == b'{"unique_id":"z2m_1","state_topic":"z2m/1"}'
     assert not any("elsewhere" in payload.decode() for payload in found.values())
