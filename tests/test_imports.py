@@ -38,6 +38,7 @@ LAYERS = {
         "iotmon_alerts",
     },
     "iotmon_homeassistant": {"iotmon_contract", "iotmon_runtime", "iotmon_registry"},
+    "iotmon_video": {"iotmon_contract", "iotmon_runtime", "iotmon_storage"},
     "iotmon_tools": None,  # the CLI, demo and benchmarks wire everything together
 }
 CLOUD = (
@@ -47,6 +48,7 @@ CLOUD = (
     "iotmon_ingest",
     "iotmon_api",
     "iotmon_homeassistant",
+    "iotmon_video",
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,9 +13,11 @@ from iotmon_contract import (
     MAX_PAYLOAD_BYTES,
     DeviceState,
     DeviceStatus,
+    EventEnvelope,
     MessageKind,
     Reading,
     ReadingBatch,
+    event_topic,
     status_topic,
     telemetry_topic,
     topic_rule,
@@ -110,3 +112,26 @@ class TelemetryEncoder:
         if topic is None:
             topic = self._topics[device] = telemetry_topic(self._tenant, device)
         return topic
+
+
+class EventEncoder:
+    """Encodes device events on each device's own event topic; keeps each device's
+    event ``seq`` (the contract's per-device sequence, separate from telemetry's)."""
+
+    def __init__(self, tenant: str) -> None:
+        self._tenant = tenant
+        self._device_seq: dict[str, int] = {}
+
+    def encode(self, device: str, make: Callable[[int], EventEnvelope]) -> OutgoingMessage | None:
+        """The event ``make(seq)`` builds, or None (logged) when it breaks the contract;
+        the sequence only advances for events that are encoded."""
+        rule = topic_rule(MessageKind.EVENT)
+        seq = self._device_seq.get(device, 0)
+        try:
+            topic = event_topic(self._tenant, device)
+            payload = make(seq).model_dump_json(exclude_none=True)
+        except (ValidationError, ValueError) as exc:
+            logger.warning("dropping invalid event of %s: %s", device, exc)
+            return None
+        self._device_seq[device] = seq + 1
+        return OutgoingMessage(topic, payload.encode(), rule.qos, rule.retain)

@@ -193,6 +193,7 @@ PANEL_CASES = [
     (path.stem, dashboard, panel)
     for path in dashboard_files()
     for dashboard in [load(path)]
+    if dashboard["uid"] == "iotmon-environment"  # test_queries_video.py has the video one
     for panel in panels(dashboard)
     if panel.get("targets") and dashboard["uid"] not in CHECKED_ELSEWHERE
 ]

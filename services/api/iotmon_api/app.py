@@ -18,6 +18,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_api.auth import ensure_principal
 from iotmon_api.config import Settings
 from iotmon_api.metrics import ApiMetrics, install_metrics
@@ -71,6 +72,7 @@ def create_app(
     store: TimeSeriesStore | None = None,
     *,
     registry: Registry | None = None,
+    alerts: AlertsDatabase | None = None,
     clock: Callable[[], datetime] = _utcnow,
 ) -> FastAPI:
     """Build the API.
@@ -96,17 +98,23 @@ def create_app(
             opened = store if store is not None else open_store(settings.store)
             if store is None:
                 await run_in_threadpool(prepare_store, opened, settings.startup_wait_s)
+            opened_alerts = alerts
+            if opened_alerts is None and settings.alerts is not None:
+                opened_alerts = await run_in_threadpool(AlertsDatabase(settings.alerts).open)
             try:
                 yield {
                     "settings": settings,
                     "store": opened,
                     "registry": opened_registry,
                     "principals": principals,
+                    "alerts": opened_alerts,
                     "clock": clock,
                 }
             finally:
                 if store is None:
                     opened.close()
+                if alerts is None and opened_alerts is not None:
+                    opened_alerts.close()
         finally:
             if registry is None:
                 opened_registry.close()
@@ -115,9 +123,10 @@ def create_app(
         title="iotmon API",
         version=API_VERSION,
         description=(
-            "Read access to iotmon telemetry, devices, children and dead letters (wire "
-            f"contract {CONTRACT_VERSION}). Every /api route takes a bearer token and answers "
-            "only within its principal's scope; errors are RFC 9457 problem details."
+            "Read access to iotmon telemetry, devices, children and dead letters; alerts, "
+            "notices, silences, webhook subscriptions and deliveries (wire contract "
+            f"{CONTRACT_VERSION}). Every /api route takes a bearer token and answers only "
+            "within its principal's scope; errors are RFC 9457 problem details."
         ),
         lifespan=lifespan,
     )

@@ -55,16 +55,22 @@ def ingest_families(snapshot: CounterSnapshot, gauges: IngestGauges) -> list[Met
     )
     refused.add_metric(["reading"], snapshot.refused_readings)
     refused.add_metric(["status"], snapshot.refused_statuses)
+    refused.add_metric(["event"], snapshot.refused_events)
     return [
         counter(
             "iotmon_ingest_messages_received",
-            "Messages taken from the broker into a batch (telemetry and status).",
+            "Messages taken from the broker into a batch (telemetry, status and events).",
             snapshot.received,
         ),
         counter(
             "iotmon_ingest_batches", "Batches made durable and acknowledged.", snapshot.batches
         ),
         stored,
+        counter(
+            "iotmon_ingest_events_stored",
+            "Device events (faults, tag reads, detections…) written to the store.",
+            snapshot.events_written,
+        ),
         counter(
             "iotmon_ingest_statuses_stored",
             "Device availability changes written to the store.",

@@ -17,7 +17,9 @@ from datetime import timedelta
 from prometheus_client.metrics_core import Metric
 
 from iotmon_contract import (
+    EventValidator,
     TelemetryValidator,
+    event_filter,
     shared_subscription,
     status_filter,
     telemetry_filter,
@@ -179,11 +181,14 @@ class IngestService:
             self._registry = None
             raise
         self._gateways = gateways
+        known = allowed.is_known if allowed else None
+        skew = timedelta(seconds=settings.max_future_skew_s)
+        age = timedelta(seconds=settings.max_age_s)
         validator = TelemetryValidator(
-            known_device=allowed.is_known if allowed else None,
-            owns_device=gateways.owns_device,
-            max_future_skew=timedelta(seconds=settings.max_future_skew_s),
-            max_age=timedelta(seconds=settings.max_age_s),
+            known_device=known, owns_device=gateways.owns_device, max_future_skew=skew, max_age=age
+        )
+        events = EventValidator(
+            known_device=known, owns_device=gateways.owns_device, max_future_skew=skew, max_age=age
         )
         if self._store is None:
             self._store = open_store(settings.store)
@@ -203,6 +208,7 @@ class IngestService:
             flush_interval_s=settings.flush_interval_s,
             counters=self._counters,
             on_fatal=self._fatal,
+            events=events,
         )
         self._writer = StoreWriter(
             handoff,
@@ -280,13 +286,21 @@ class IngestService:
             retain_as_published=True,
             inline=True,
         )
-        # A resumed session keeps the other mode's filter from an earlier configuration.
-        other_mode = (
-            telemetry_filter()
-            if mqtt.share_group
-            else shared_subscription(DEFAULT_SHARE_GROUP, telemetry_filter())
+        # Device events like telemetry: in the same mode, never retained (the contract).
+        client.subscribe(
+            event_filter(),
+            inbound.put,
+            share_group=mqtt.share_group,
+            retain_handling=RetainHandling.NEVER,
+            retain_as_published=True,
+            inline=True,
         )
-        client.leave_on_resume(other_mode)
+        # A resumed session keeps the other mode's filters from an earlier configuration.
+        for stream in (telemetry_filter(), event_filter()):
+            other_mode = (
+                stream if mqtt.share_group else shared_subscription(DEFAULT_SHARE_GROUP, stream)
+            )
+            client.leave_on_resume(other_mode)
         if mqtt.subscribe_status:
             # Retained statuses only when the subscription is new: a resumed session
             # already has them stored. Not shared: status is state, every replica's.

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
 from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import BaseSchema
@@ -33,6 +34,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from iotmon_alerts.adapters.database import AlertsDatabase
+from iotmon_alerts.config import AlertsDatabaseSettings
 from iotmon_api import ApiServer, Settings, create_app
 from iotmon_api.metrics import UNMATCHED
 from iotmon_registry import Registry
@@ -42,6 +45,7 @@ from tests.services.api.conftest import (
     Tokens,
     bearer,
     fill,
+    fill_alerts,
     fill_registry,
     issue_tokens,
     registry_settings,
@@ -77,15 +81,23 @@ def served(influxd: InfluxdProcess, tmp_path_factory: pytest.TempPathFactory) ->
     registry = Registry(registry_settings(folder)).open()
     fill_registry(registry)
     tokens = issue_tokens(registry)
+    alerts_settings = AlertsDatabaseSettings(url=SecretStr(f"sqlite:///{folder / 'alerts.db'}"))
+    alerts = AlertsDatabase(alerts_settings).open()
+    fill_alerts(alerts)
     settings_ = Settings(
-        port=0, store=store_settings, registry=registry_settings(folder), log_level="ERROR"
+        port=0,
+        store=store_settings,
+        registry=registry_settings(folder),
+        alerts=alerts_settings,
+        log_level="ERROR",
     )
-    server = ApiServer(settings_, store, registry=registry)
+    server = ApiServer(settings_, store, registry=registry, alerts=alerts)
     server.start()
     try:
         yield Served(server.url, tokens)
     finally:
         server.stop()
+        alerts.close()
         registry.close()
         store.close()
 

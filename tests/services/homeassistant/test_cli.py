@@ -54,7 +54,8 @@ def test_runs_until_sigterm_with_metrics(fresh_mosquitto: MosquittoProcess, tmp_
 
         def connected() -> bool:
             try:
-                return scrape(url).value("iotmon_mqtt_connected", {}) == 1
+                # No sample until the bridge has built its client.
+                return set(scrape(url).by_label("iotmon_mqtt_connected", "client").values()) == {1}
             except OSError:
                 return False
 

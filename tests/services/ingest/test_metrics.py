@@ -3,6 +3,7 @@ says what happened (readings stored, dead letters by reason, acks, spool depth).
 
 from __future__ import annotations
 
+import json
 import socket
 import urllib.error
 import urllib.request
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from iotmon_contract import DeadLetterReason, status_topic, telemetry_topic
+from iotmon_contract import DeadLetterReason, event_topic, status_topic, telemetry_topic
 from iotmon_ingest import IngestService, IngestSettings
 from iotmon_runtime.metrics import MetricsServerError
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
@@ -51,8 +52,11 @@ def test_metrics_count_what_a_real_run_received_stored_and_refused(
     publisher.publish(
         status_topic(tenant, "env-1"), b'{"state":"online","ts":"2026-01-01T00:00:00Z"}'
     )
+    read_at = ts_from_us(base).isoformat().replace("+00:00", "Z")
+    tag_read = {"type": "tag_read", "ts": read_at, "seq": 1, "tag": "T1", "rssi": -50.0}
+    publisher.publish(event_topic(tenant, "door-1"), json.dumps(tag_read).encode())
     publisher.flush()
-    messages = 30 + 1 + 2 + 1
+    messages = 30 + 1 + 2 + 1 + 1
     assert wait_until(lambda: service.counters.acked == messages, 20), (
         f"ingest acknowledged {service.counters.acked} of {messages}"
     )
@@ -63,6 +67,7 @@ def test_metrics_count_what_a_real_run_received_stored_and_refused(
     assert metrics.value("iotmon_ingest_readings_stored_total", {"path": "direct"}) == 35
     assert metrics.value("iotmon_ingest_readings_stored_total", {"path": "replay"}) == 0
     assert metrics.value("iotmon_ingest_statuses_stored_total") == 1
+    assert metrics.value("iotmon_ingest_events_stored_total") == 1
     dead = metrics.by_label("iotmon_ingest_dead_letters_total", "reason")
     assert {reason: count for reason, count in dead.items() if count} == {
         "not_json": 1,

@@ -6,6 +6,7 @@ from iotmon_tools.localstack.influxd import InfluxdProcess
 from iotmon_tools.localstack.mosquitto import BrokerSecurity, MosquittoProcess, find_dynsec_plugin
 from iotmon_tools.localstack.processes import ManagedProcess, find_program, free_port
 from iotmon_tools.localstack.prometheus import PrometheusError, PrometheusProcess
+from iotmon_tools.localstack.webhook_receiver import ReceivedWebhook, WebhookReceiver
 
 __all__ = [
     "BrokerSecurity",
@@ -15,6 +16,8 @@ __all__ = [
     "MosquittoProcess",
     "PrometheusError",
     "PrometheusProcess",
+    "ReceivedWebhook",
+    "WebhookReceiver",
     "find_dynsec_plugin",
     "find_program",
     "free_port",
