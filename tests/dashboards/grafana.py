@@ -19,6 +19,7 @@ from iotmon_storage.influx import InfluxStore
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"
 DATASOURCE_UID = "iotmon-influxdb"
+PROMETHEUS_UID = "iotmon-prometheus"
 
 ALL = ("$__all",)
 """Selecting "All" of a variable."""
@@ -110,8 +111,8 @@ def resolve(
     picked: dict[str, list[str]] = {}
     for variable in dashboard.get("templating", {}).get("list", []):
         if variable.get("type") == "datasource":
-            assert variable["query"] == "influxdb", variable
-            picked[variable["name"]] = [DATASOURCE_UID]
+            uids = {"influxdb": DATASOURCE_UID, "prometheus": PROMETHEUS_UID}
+            picked[variable["name"]] = [uids[variable["query"]]]
             continue
         if variable.get("type") != "query":
             raise AssertionError(f"variable {variable['name']}: only query variables are tested")

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.dashboards.grafana import DASHBOARDS, DATASOURCE_UID, dashboard_files, load, panels
+from tests.dashboards.grafana import (
+    DASHBOARDS,
+    DATASOURCE_UID,
+    PROMETHEUS_UID,
+    dashboard_files,
+    load,
+    panels,
+)
 
 DASHBOARD_PATHS = [pytest.param(p, id=p.stem) for p in dashboard_files()]
 
@@ -28,6 +35,16 @@ def test_datasource_provisioning() -> None:
     assert datasource["secureJsonData"]["password"].startswith("$__file{/run/secrets/")
     # InfluxQL, not Flux: no "version: Flux" in jsonData.
     assert datasource["jsonData"].get("version", "InfluxQL") == "InfluxQL"
+
+
+def test_prometheus_datasource_provisioning() -> None:
+    path = DASHBOARDS / "provisioning/datasources/prometheus.yaml"
+    (datasource,) = yaml.safe_load(path.read_text())["datasources"]
+    assert datasource["uid"] == PROMETHEUS_UID
+    assert datasource["type"] == "prometheus"
+    assert datasource["access"] == "proxy"
+    assert datasource["url"] == "${IOTMON_PROMETHEUS_URL}"
+    assert datasource.get("isDefault") is not True, "InfluxDB stays the default"
 
 
 def test_dashboard_provider_points_at_the_json_folder_mount() -> None:
@@ -74,8 +91,11 @@ def test_dashboard_structure(path: Any) -> None:
             continue
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
+            assert target["datasource"] == panel["datasource"], panel["title"]
             if panel["datasource"]["type"] == "influxdb":
                 assert target["rawQuery"] is True
+            else:
+                assert target["expr"], panel["title"]
 
 
 @pytest.mark.parametrize("path", DASHBOARD_PATHS)
@@ -91,7 +111,8 @@ def test_datasources_are_chosen_by_variable_not_hard_coded(path: Any) -> None:
         assert reference["uid"] == f"${{{name}}}", f"{where}: {reference} is hard-coded"
         assert name in variables, f"{where}: ${name} is not a datasource variable"
         assert reference["type"] == variables[name]["query"], where
-    assert DATASOURCE_UID not in path.read_text(), "a datasource uid is written in the file"
+    for uid in (DATASOURCE_UID, PROMETHEUS_UID):
+        assert uid not in path.read_text(), f"a datasource uid ({uid}) is written in the file"
 
 
 @pytest.mark.parametrize("path", DASHBOARD_PATHS)
@@ -141,7 +162,7 @@ def test_variables_are_defined_and_used_as_anchored_regexes(path: Any) -> None:
     for variable in query_variables:
         assert variable["query"].startswith(("SHOW TAG VALUES", "SHOW MEASUREMENTS"))
     queries = [v["query"] for v in query_variables] + [
-        t["query"] for p in panels(dashboard) for t in p.get("targets", [])
+        t.get("query") or t["expr"] for p in panels(dashboard) for t in p.get("targets", [])
     ]
     for query in queries:
         used = set(re.findall(r"\$(?!__|timeFilter)(\w+)", query))

@@ -51,6 +51,8 @@ def test_first_push_creates_datasource_folder_and_dashboards() -> None:
         assert calls == [
             ("GET", "/api/datasources/uid/iotmon-influxdb"),
             ("POST", "/api/datasources"),
+            ("GET", "/api/datasources/uid/iotmon-prometheus"),
+            ("POST", "/api/datasources"),
             ("GET", "/api/folders/iotmon"),
             ("POST", "/api/folders"),
             *[("POST", "/api/dashboards/db")] * DASHBOARD_COUNT,
@@ -63,6 +65,9 @@ def test_first_push_creates_datasource_folder_and_dashboards() -> None:
         assert datasource["jsonData"]["dbName"] == "iotmon"
         assert datasource["secureJsonData"] == {"password": "reader-pw"}
         assert "editable" not in datasource
+        prometheus = grafana.state.datasources["iotmon-prometheus"]
+        assert prometheus["url"] == "http://prometheus:9090"
+        assert "secureJsonData" not in prometheus, "the InfluxDB password is InfluxDB's only"
         pushed = grafana.state.requests[-DASHBOARD_COUNT:]
         environment = next(
             r.body for r in pushed if r.body["dashboard"]["uid"] == "iotmon-environment"
@@ -71,18 +76,28 @@ def test_first_push_creates_datasource_folder_and_dashboards() -> None:
         assert environment["folderUid"] == "iotmon"
         on_disk = json.loads((DASHBOARDS / "json" / "environment.json").read_text())
         # As Grafana's import makes it: the datasource input filled in, __inputs gone.
-        assert environment["dashboard"] == imported(on_disk, "iotmon-influxdb")
+        assert environment["dashboard"] == imported(on_disk, UIDS)
+        health = next(
+            r.body for r in pushed if r.body["dashboard"]["uid"] == "iotmon-platform-health"
+        )
+        on_disk = json.loads((DASHBOARDS / "json" / "platform-health.json").read_text())
+        assert health["dashboard"] == imported(on_disk, UIDS)
         for request in pushed:
             assert "${DS_" not in json.dumps(request.body)
             assert "__inputs" not in request.body["dashboard"]
         assert "(version 1)" in output
 
 
-def imported(dashboard: dict[str, Any], uid: str) -> dict[str, Any]:
-    """What Grafana's import does with the answer ``uid`` to the one datasource input."""
-    (entry,) = dashboard["__inputs"]
+UIDS = {"influxdb": "iotmon-influxdb", "prometheus": "iotmon-prometheus"}
+"""The datasource a person importing would pick for each plugin: the ones pushed."""
+
+
+def imported(dashboard: dict[str, Any], uids: dict[str, str]) -> dict[str, Any]:
+    """What Grafana's import does when each datasource input is answered with ``uids``."""
     text = json.dumps({k: v for k, v in dashboard.items() if k != "__inputs"})
-    return {**json.loads(text.replace("${" + entry["name"] + "}", uid)), "id": None}
+    for entry in dashboard["__inputs"]:
+        text = text.replace("${" + entry["name"] + "}", uids[entry["pluginId"]])
+    return {**json.loads(text), "id": None}
 
 
 def test_pushing_twice_leaves_one_dashboard_per_uid_with_the_new_version(
@@ -166,7 +181,7 @@ def test_an_input_without_exactly_one_datasource_of_its_plugin_fails(
         assert code == 2
         want = 2 if count == 2 else 0
         assert "input DS_IOTMON_INFLUXDB wants one influxdb datasource" in output
-        assert f"the provisioning file has {want}" in output
+        assert f"the provisioning files have {want}" in output
         assert grafana.state.requests == [], "nothing is sent when a file cannot be pushed"
 
 
@@ -180,6 +195,8 @@ def test_second_push_updates_in_place() -> None:
         assert calls == [
             ("GET", "/api/datasources/uid/iotmon-influxdb"),
             ("PUT", "/api/datasources/uid/iotmon-influxdb"),
+            ("GET", "/api/datasources/uid/iotmon-prometheus"),
+            ("PUT", "/api/datasources/uid/iotmon-prometheus"),
             ("GET", "/api/folders/iotmon"),
             *[("POST", "/api/dashboards/db")] * DASHBOARD_COUNT,
         ]

@@ -27,7 +27,10 @@ from typer.testing import CliRunner
 
 from iotmon_contract import dead_letter_topic, status_topic, telemetry_topic
 from iotmon_edge.agent import build_simulated_agent
+from iotmon_homeassistant import HomeAssistantBridge
+from iotmon_homeassistant import Settings as BridgeSettings
 from iotmon_ingest import IngestService, IngestSettings
+from iotmon_registry import Registry, RegistrySettings
 from iotmon_runtime.mqtt import MqttClient, MqttSettings
 from iotmon_storage import StoreSettings, open_store
 from iotmon_tools.broker import (
@@ -70,6 +73,7 @@ USERS = {
     "iotmon-ingest": SECRETS["mqtt_ingest_password"],
     "iotmon-health": SECRETS["mqtt_health_password"],
     AGENT_USER: SECRETS["mqtt_simulator_password"],
+    "iotmon-homeassistant": SECRETS["mqtt_homeassistant_password"],
     "acme/env-1": "env-1-password",
     "acme/env-2": "env-2-password",
     "other/env-1": "other-password",
@@ -289,6 +293,7 @@ def test_a_device_in_ingests_share_group_takes_nothing_from_it(
             store=StoreSettings(url=influxd.url, database=database),
             spool_dir=tmp_path / "spool",
             flush_interval_s=0.05,
+            metrics={"port": 0},
         )
     )
     intruders = []
@@ -621,3 +626,42 @@ def test_the_tls_listener_of_the_tls_compose_file(tmp_path: Path) -> None:
         for started in clients:
             started.stop()
         process.stop()
+
+
+def test_the_home_assistant_bridge_works_within_its_compose_role(
+    broker: Broker, peers: dict[str, Peer], tmp_path: Path
+) -> None:
+    """The real bridge, logged in as compose's iotmon-homeassistant: its subscriptions are
+    granted, the broker takes every config and state it publishes, and it may not write
+    outside its discovery prefix or read what other integrations announce elsewhere."""
+    registry = RegistrySettings(url=f"sqlite:///{tmp_path / 'registry.db'}")
+    with Registry(registry) as opened:
+        opened.add_device("acme", "env-1")
+    bridge = HomeAssistantBridge(
+        BridgeSettings(
+            instance_id=unique("b"),
+            mqtt=broker.settings("iotmon-homeassistant"),
+            registry={"url": registry.url},
+            tenant="acme",
+            metrics={"enabled": False},
+        )
+    )
+    bridge.start()
+    try:
+        assert bridge.wait_ready(TIMEOUT)
+        client = bridge.client
+        assert client is not None
+        assert client.refused_subscriptions == []
+        ts = ts_from_us(time.time_ns() // 1000 - 1_000_000)
+        assert peers["acme/env-1"].publish(telemetry_topic("acme", "env-1"), single(21.0, ts)) == 0
+        assert wait_until(lambda: bridge.snapshot().states_published == 1, TIMEOUT)
+        assert client.flush(TIMEOUT)
+        stats = client.stats()
+        assert stats.rejected == 0, "the broker refused a config or state"
+        assert stats.completed >= 2  # online, config, state
+    finally:
+        bridge.stop()
+    peer = peers["iotmon-homeassistant"]
+    assert peer.publish("homeassistant/sensor/x/y/config", b"") != NOT_AUTHORIZED
+    assert peer.publish("zigbee2mqtt/bridge/request/x", b"{}") == NOT_AUTHORIZED
+    assert peer.subscribe_code("homeassistant/#") == NOT_AUTHORIZED

@@ -4,12 +4,16 @@ MQTT published, the profiles complete. Python checks (Compose itself is not here
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
+import yaml
 
+from iotmon_ingest.config import IngestMetricsSettings
 from tests.deploy.compose import (
     REPO,
     TLS_FILE,
@@ -31,6 +35,7 @@ DISTRIBUTIONS = {
     "alerts": "services/alerts",
     "edge": "edge",
     "video": "services/video",
+    "homeassistant": "services/homeassistant",
     "tools": "services/tools",
 }
 """Dockerfile target -> the distribution whose version tags its image."""
@@ -167,3 +172,23 @@ def test_influxdb3_clients_use_its_token_as_their_password() -> None:
     assert files["influxdb_write_password"] == token
     assert files["influxdb_read_password"] == token
     assert token.read_text().startswith("apiv3_")
+
+
+def test_prometheus_scrapes_every_ingest_replica() -> None:
+    """With replicas, a static ingest:9101 target reaches one container; DNS discovery of
+    the service name reaches each. promtool (Debian's prometheus) checks the file."""
+    path = REPO / "dashboards" / "prometheus" / "prometheus.yml"
+    jobs = {job["job_name"]: job for job in yaml.safe_load(path.read_text())["scrape_configs"]}
+    (discovery,) = jobs["ingest"]["dns_sd_configs"]
+    assert discovery["names"] == ["ingest"]
+    assert discovery["type"] == "A"
+    env = environment(SERVICES["ingest"])
+    assert "IOTMON_INGEST_METRICS__PORT" not in env
+    assert discovery["port"] == IngestMetricsSettings().port
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed; the structure above is checked")
+    done = subprocess.run(
+        [promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

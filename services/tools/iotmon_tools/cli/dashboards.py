@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-DATASOURCE_FILE = Path("provisioning/datasources/influxdb.yaml")
+DATASOURCE_FOLDER = Path("provisioning/datasources")
 DASHBOARD_FOLDER = Path("json")
 FOLDER_UID = "iotmon"
 FOLDER_TITLE = "iotmon"
@@ -139,7 +139,7 @@ def resolve_inputs(
         if len(uids) != 1:
             raise DashboardsError(
                 f"{where}: input {name} wants one {entry.get('pluginId')} datasource, "
-                f"the provisioning file has {len(uids)}"
+                f"the provisioning files have {len(uids)}"
             )
         values[name] = uids[0]
 
@@ -255,6 +255,13 @@ def push_command(
     influx_password: Annotated[
         str, typer.Option(envvar="IOTMON_INFLUXDB_PASSWORD", help="That user's password.")
     ] = "",
+    prometheus_url: Annotated[
+        str,
+        typer.Option(
+            envvar="IOTMON_PROMETHEUS_URL",
+            help="Prometheus URL as Grafana's server reaches it (the platform-health dashboard).",
+        ),
+    ] = "http://prometheus:9090",
     influx_password_file: Annotated[
         Path | None,
         typer.Option(
@@ -293,11 +300,21 @@ def push_command(
         "IOTMON_INFLUXDB_URL": influx_url,
         "IOTMON_INFLUXDB_DATABASE": influx_database,
         "IOTMON_INFLUXDB_USER": influx_user,
+        "IOTMON_PROMETHEUS_URL": prometheus_url,
     }
     try:
-        datasources = load_datasources(
-            folder / DATASOURCE_FILE, variables, {"password": influx_password}
-        )
+        files = sorted((folder / DATASOURCE_FOLDER).glob("*.yaml"))
+        if not files:
+            raise DashboardsError(
+                f"no datasource provisioning file in {folder / DATASOURCE_FOLDER}"
+            )
+        # The InfluxDB password replaces what $__file{} reads on Grafana's host; only the
+        # datasources with a password take it.
+        datasources = [
+            datasource
+            for file in files
+            for datasource in load_datasources(file, variables, {"password": influx_password})
+        ]
         dashboards = load_dashboards(folder / DASHBOARD_FOLDER)
         grafana = GrafanaApi.from_url(url, credential=credential, timeout=timeout)
         result = push(grafana, datasources, dashboards)
