@@ -26,10 +26,13 @@ class DeviceAvailability:
     """Transitions per source, by device time; the device is down when any source is."""
 
     transitions: dict[Source, list[tuple[datetime, bool]]] = field(default_factory=dict)
+    _outages: list[Outage] | None = None
+    """Cached: asked for on every tick, changed only by a status or a fault."""
 
     def record(self, source: Source, ts: datetime, up: bool) -> None:
         timeline = self.transitions.setdefault(source, [])
         bisect.insort(timeline, (ts, up), key=lambda t: t[0])
+        self._outages = None
 
     def _up_at(self, source: Source, ts: datetime) -> bool:
         timeline = self.transitions.get(source, [])
@@ -41,6 +44,11 @@ class DeviceAvailability:
 
     def outages(self) -> list[Outage]:
         """Every down period, merged across sources, in time order."""
+        if self._outages is None:
+            self._outages = self._find_outages()
+        return self._outages
+
+    def _find_outages(self) -> list[Outage]:
         times = sorted({ts for timeline in self.transitions.values() for ts, _ in timeline})
         found: list[Outage] = []
         start: datetime | None = None
@@ -65,3 +73,4 @@ class DeviceAvailability:
             index = bisect.bisect_left(timeline, before, key=lambda t: t[0])
             # keep the last transition before the horizon: the state there
             self.transitions[source] = timeline[max(0, index - 1) :]
+        self._outages = None

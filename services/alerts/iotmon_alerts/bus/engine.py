@@ -416,6 +416,9 @@ class BusSafetyEngine:
 
     def _place_at(self, state: BusState, ts: datetime) -> str | None:
         fix = state.track.nearest(ts, timedelta(seconds=self._rules.position_window_s))
+        if fix is None and state.parked_at(ts):
+            # parked units report rarely; with the ignition off the bus has not moved
+            fix = state.track.last_before(ts)
         if fix is None:
             return None
         place = nearest_place(fix.lat, fix.lon, state.bus.places, self._rules.stop_radius_m)
@@ -445,6 +448,7 @@ class BusSafetyEngine:
     def _on_ignition(
         self, state: BusState, event: IgnitionEvent, now: datetime, out: list[Notification]
     ) -> None:
+        bisect.insort(state.ignition, (event.ts, event.on), key=lambda change: change[0])
         if event.on:
             self._add_start(state, event.ts)
             # an ignition on after an unplaced off: the bus moved on, that off ended nothing
@@ -604,7 +608,10 @@ class BusSafetyEngine:
             people = event.people
         if people == 0:
             run.empty_reports += 1
-        elif people > run.people_max:
+            return
+        if run.person_at is None or event.ts < run.person_at:
+            run.person_at = event.ts
+        if people > run.people_max:
             run.people_max = people
             if run.decided:
                 self._evaluate(state, run, now, out)
@@ -671,12 +678,21 @@ class BusSafetyEngine:
             self._stats["runs_bus_empty"] += 1
 
     def _desired(self, state: BusState, run: Run) -> dict[str, _Desired]:
-        """What the evidence says about the parked bus: subject → evidence and kind."""
+        """What the evidence says about the parked bus: subject → evidence and kind.
+
+        A camera/radar's person that the sweep does not explain makes the counted-only
+        children seen, unless the driver's walk-through came first and cleared them: a
+        person seen after the check goes to the crew and school as an unknown person.
+        """
         since = state.previous_end(run)
         door = state.door
         counted = {tag for tag in door.aboard(since, run.end) if not door.read_after(tag, run.end)}
         seen = {tag for tag in run.strong if not door.read_after(tag, run.end)}
         unexplained = run.people_max > len(seen)
+        checked = run.walkthrough
+        upgrade = unexplained and (
+            checked is None or (run.person_at is not None and run.person_at < checked)
+        )
         desired: dict[str, _Desired] = {}
         for tag in sorted(counted | seen):
             kind = (
@@ -684,11 +700,11 @@ class BusSafetyEngine:
                 if tag in self._fleet.tags
                 else NotificationKind.UNKNOWN_TAG
             )
-            if tag in seen or (unexplained and tag in counted):
+            if tag in seen or (upgrade and tag in counted):
                 desired[tag] = _Desired(Evidence.SEEN, kind)
-            elif run.walkthrough is None:
+            elif checked is None:
                 desired[tag] = _Desired(Evidence.COUNTED, kind)
-        if unexplained and not (counted - seen):
+        if unexplained and not any(tag in desired for tag in counted - seen):
             desired[PERSON] = _Desired(Evidence.SEEN, NotificationKind.CHILD_LEFT_ABOARD)
         return desired
 

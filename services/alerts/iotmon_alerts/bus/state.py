@@ -50,6 +50,8 @@ class Run:
     weak: set[str] = field(default_factory=set)
     people_max: int = 0
     """Most people a camera/radar reported after the end."""
+    person_at: datetime | None = None
+    """Device time of the first report of somebody."""
     empty_reports: int = 0
     walkthrough: datetime | None = None
     occupancy_unknown: bool = False
@@ -104,6 +106,8 @@ class BusState:
     bus: Bus
     door: DoorLog
     track: Track = field(default_factory=Track)
+    ignition: list[tuple[datetime, bool]] = field(default_factory=list)
+    """Ignition changes by time: a bus with its ignition off stays where it was."""
     starts: list[datetime] = field(default_factory=list)
     """Ignition-on and run_start times, sorted: where runs begin."""
     run_ids: dict[datetime, str] = field(default_factory=dict)
@@ -117,6 +121,11 @@ class BusState:
     """Open reader_offline alerts by device."""
     reader_fired: set[tuple[str, datetime]] = field(default_factory=set)
     """(device, outage start) already alerted: one alert per outage."""
+
+    def parked_at(self, ts: datetime) -> bool:
+        """Whether the last ignition change before ``ts`` was an off."""
+        index = bisect.bisect_right(self.ignition, ts, key=lambda change: change[0])
+        return index > 0 and not self.ignition[index - 1][1]
 
     def last_end(self) -> datetime | None:
         return self.runs[-1].end if self.runs else None
