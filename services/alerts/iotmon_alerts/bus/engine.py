@@ -317,6 +317,11 @@ class BusSafetyEngine:
             state.reader_alerts[device] = alert
             self._fire(alert, self._crew(bus), Reason.READER_OFFLINE, now, out)
 
+    def _outage_start(self, state: BusState, device: str) -> datetime | None:
+        availability = state.availability.get(device)
+        outage = availability.current_outage() if availability is not None else None
+        return outage.start if outage is not None else None
+
     def _occupancy_unknown(self, state: BusState, run: Run) -> bool:
         """A door reader or cabin scanner down at the run end or ≥ the limit mid-run; the
         gateway only when down at the end (mid-run, its durable queue replays the reads)."""
@@ -525,6 +530,7 @@ class BusSafetyEngine:
             bus=state.bus.id,
             key=run_id if run_id is not None else f"end-{_iso(end)}",
             run_id=run_id,
+            since=previous,
             start=start,
             end=end,
             explicit=explicit,
@@ -533,6 +539,10 @@ class BusSafetyEngine:
         )
         run.stop = self._place_at(state, end)
         bisect.insort(state.runs, run, key=lambda r: r.end)
+        if following is not None:
+            # a late end of an earlier run: the next run's passages now start after it
+            following.since = end
+            self._evaluate(state, following, now, out)
         self._undecided.append(run)
         self._stats["runs"] += 1
         state.pending_offs = [t for t in state.pending_offs if t > end]
@@ -607,14 +617,13 @@ class BusSafetyEngine:
         else:
             people = event.people
         if people == 0:
-            run.empty_reports += 1
-            return
-        if run.person_at is None or event.ts < run.person_at:
-            run.person_at = event.ts
-        if people > run.people_max:
-            run.people_max = people
-            if run.decided:
-                self._evaluate(state, run, now, out)
+            run.empty_reports.append(event.ts)
+        else:
+            if run.person_at is None or event.ts < run.person_at:
+                run.person_at = event.ts
+            run.people_max = max(run.people_max, people)
+        if run.decided:
+            self._evaluate(state, run, now, out)
 
     def _on_walkthrough(
         self, state: BusState, ts: datetime, now: datetime, out: list[Notification]
@@ -686,10 +695,14 @@ class BusSafetyEngine:
         """
         since = state.previous_end(run)
         door = state.door
-        counted = {tag for tag in door.aboard(since, run.end) if not door.read_after(tag, run.end)}
+        aboard = door.aboard(since, run.end)
+        counted = {tag for tag in aboard if not door.read_after(tag, run.end)}
         seen = {tag for tag in run.strong if not door.read_after(tag, run.end)}
-        unexplained = run.people_max > len(seen)
         checked = run.walkthrough
+        # whoever the sweep heard, or the door let out after the end, was in the cabin
+        # and may be the person the camera saw
+        explained = set(run.strong) | (aboard - counted)
+        unexplained = run.people_max > len(explained) and not self._cabin_cleared(run)
         upgrade = unexplained and (
             checked is None or (run.person_at is not None and run.person_at < checked)
         )
@@ -707,6 +720,14 @@ class BusSafetyEngine:
         if unexplained and not any(tag in desired for tag in counted - seen):
             desired[PERSON] = _Desired(Evidence.SEEN, NotificationKind.CHILD_LEFT_ABOARD)
         return desired
+
+    def _cabin_cleared(self, run: Run) -> bool:
+        """The driver walked through after the camera/radar saw somebody, and it has seen
+        nobody twice since: the person it saw is accounted for."""
+        checked = run.walkthrough
+        if checked is None or run.person_at is None or checked < run.person_at:
+            return False
+        return sum(1 for ts in run.empty_reports if ts > checked) >= 2
 
     def _evaluate(self, state: BusState, run: Run, now: datetime, out: list[Notification]) -> None:
         if not run.decided:
@@ -729,6 +750,8 @@ class BusSafetyEngine:
             tag = alert.tag
             if tag is not None and state.door.read_after(tag, run.end):
                 reason = Reason.DOOR_READ_AFTER_END
+            elif alert.evidence is Evidence.SEEN and (tag is None or tag not in run.strong):
+                reason = Reason.CABIN_EMPTY
             elif run.walkthrough is not None and alert.evidence is Evidence.COUNTED:
                 reason = Reason.WALKTHROUGH
             else:
@@ -861,7 +884,7 @@ class BusSafetyEngine:
         return (
             self._rules.empty_cabin_holds_guardians
             and run is not None
-            and run.empty_reports > 0
+            and bool(run.empty_reports)
             and run.people_max == 0
         )
 
@@ -957,10 +980,12 @@ class BusSafetyEngine:
     def _prune(self, now: datetime) -> None:
         horizon = now - timedelta(seconds=self._rules.run_retention_s)
         for state in self._buses.values():
+            # the last run stays: its end is where the next run's passages begin
             kept = [
                 run
                 for run in state.runs
                 if run.end >= horizon
+                or run is state.runs[-1]
                 or not run.decided
                 or any(not alert.closed for alert in run.alerts.values())
             ]
@@ -979,7 +1004,9 @@ class BusSafetyEngine:
             for availability in state.availability.values():
                 availability.prune(keep_from)
             state.reader_fired = {
-                (device, start) for device, start in state.reader_fired if start >= horizon
+                (device, start)
+                for device, start in state.reader_fired
+                if start >= horizon or self._outage_start(state, device) == start
             }
 
 

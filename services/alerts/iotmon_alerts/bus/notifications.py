@@ -73,6 +73,8 @@ class Reason(StrEnum):
     ALIGHTED_BEFORE_END = "alighted_before_end"
     """Late door reads show the child got off before the run ended."""
     WALKTHROUGH = "walkthrough"
+    CABIN_EMPTY = "cabin_empty"
+    """The camera/radar that saw a person sees nobody after the driver's walk-through."""
     ACKNOWLEDGED = "acknowledged"
     READER_OFFLINE = "reader_offline"
     READER_ONLINE = "reader_online"

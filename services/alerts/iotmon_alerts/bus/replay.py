@@ -156,11 +156,16 @@ def replay(
             for notification in notifications:
                 emit(notification)
 
+    clock: datetime | None = None
+    """Simulated time never runs backwards (a deadline can be overdue, as live)."""
+
     def advance(until: datetime) -> None:
+        nonlocal clock
         while (due := engine.next_deadline()) is not None:
-            second = _next_second(due)
+            second = _next_second(due if clock is None else max(due, clock))
             if second > until:
                 return
+            clock = second
             send(engine.tick(second))
             after = engine.next_deadline()
             if after is not None and after <= due:
@@ -172,6 +177,7 @@ def replay(
     for item in items:
         result.items += 1
         advance(item.at)
+        clock = item.at if clock is None else max(clock, item.at)
         last = item.at
         if item.event is not None:
             send(engine.handle(item.event, item.at))

@@ -37,6 +37,8 @@ class Run:
     bus: str
     key: str
     run_id: str | None
+    since: datetime | None
+    """The previous run's end: the run's passages are those after it."""
     start: datetime | None
     end: datetime
     explicit: bool
@@ -52,7 +54,8 @@ class Run:
     """Most people a camera/radar reported after the end."""
     person_at: datetime | None = None
     """Device time of the first report of somebody."""
-    empty_reports: int = 0
+    empty_reports: list[datetime] = field(default_factory=list)
+    """Device times of camera/radar reports of nobody after the end."""
     walkthrough: datetime | None = None
     occupancy_unknown: bool = False
     bus_empty_sent: bool = False
@@ -163,5 +166,4 @@ class BusState:
         return run
 
     def previous_end(self, run: Run) -> datetime | None:
-        index = self.runs.index(run)
-        return self.runs[index - 1].end if index else None
+        return run.since

@@ -64,6 +64,18 @@ class Score:
     privacy_violations: int = 0
     decision_delays: list[float] = field(default_factory=list)
 
+    def merge(self, other: Score) -> None:
+        """Add another fleet's score to this one."""
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, list):
+                mine.extend(theirs)
+            elif isinstance(mine, dict):
+                for key, value in theirs.items():
+                    mine[key] = mine.get(key, 0) + value
+            else:
+                setattr(self, name, mine + theirs)
+
     @property
     def false_guardian_share(self) -> float:
         return self.false_guardian_runs / self.runs if self.runs else 0.0
