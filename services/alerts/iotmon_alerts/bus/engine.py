@@ -31,7 +31,14 @@ from iotmon_alerts.bus.notifications import (
     fingerprint,
 )
 from iotmon_alerts.bus.rules import BusRules
-from iotmon_alerts.bus.state import Alert, BusState, PendingNotice, Run, SweepTally
+from iotmon_alerts.bus.state import (
+    AfterRunEvent,
+    Alert,
+    BusState,
+    PendingNotice,
+    Run,
+    SweepTally,
+)
 from iotmon_alerts.bus.track import Fix
 from iotmon_contract.alerts import AlertSeverity
 from iotmon_contract.events import (
@@ -51,6 +58,8 @@ from iotmon_contract.events import (
 )
 from iotmon_contract.payloads import DeviceState
 
+MAX_ORPHANS = 1000
+"""After-run evidence kept per bus while its run end is still on its way."""
 PERSON = "person"
 """Subject of a camera/radar's person that no tag explains."""
 BUS = "bus"
@@ -149,7 +158,7 @@ class BusSafetyEngine:
         elif isinstance(payload, RunEndEvent):
             self._close_run(state, payload.ts, now, out, explicit=True, run_id=payload.run_id)
         elif isinstance(payload, WalkthroughCheckEvent):
-            self._on_walkthrough(state, payload.ts, now, out)
+            self._on_walkthrough(state, payload, now, out)
         elif isinstance(payload, OccupancyEvent | DetectionEvent):
             if self._expect(device, DeviceRole.PRESENCE, payload.type):
                 self._on_presence(state, payload, now, out)
@@ -546,6 +555,7 @@ class BusSafetyEngine:
         self._undecided.append(run)
         self._stats["runs"] += 1
         state.pending_offs = [t for t in state.pending_offs if t > end]
+        self._adopt_orphans(state, end, now, out)
 
     def _rekey(self, state: BusState, run: Run, end: datetime, run_id: str | None) -> None:
         """An explicit end arriving after the ignition off that ended the same run first."""
@@ -572,7 +582,7 @@ class BusSafetyEngine:
     ) -> None:
         run = state.run_after(event.ts, self._tolerance)
         if run is None:
-            self._stats["sweep_reads_outside_parked"] += 1
+            self._keep_for_later(state, event)
             return
         run.sweeps.setdefault(event.sweep_id, SweepTally()).received += 1
         if event.rssi >= self._rules.sweep_inside_rssi_dbm:
@@ -583,21 +593,43 @@ class BusSafetyEngine:
         else:
             run.weak.add(event.tag)
             self._stats["sweep_reads_weak"] += 1
-        self._decide_if_swept(run, now, out)
 
     def _on_sweep_complete(
         self, state: BusState, event: SweepCompleteEvent, now: datetime, out: list[Notification]
     ) -> None:
         run = state.run_after(event.ts, self._tolerance)
         if run is None:
-            self._stats["sweeps_outside_parked"] += 1
+            self._keep_for_later(state, event)
             return
         run.sweeps.setdefault(event.sweep_id, SweepTally()).expected = event.reads
-        self._decide_if_swept(run, now, out)
 
-    def _decide_if_swept(self, run: Run, now: datetime, out: list[Notification]) -> None:
-        if not run.decided and run.sweep_complete:
-            self._decide(run, now, out)
+    def _keep_for_later(self, state: BusState, event: AfterRunEvent) -> None:
+        """Evidence from a parked bus whose run end has not arrived yet (another device's
+        backlog): kept until the end comes, or dropped as mid-run noise when it does."""
+        last = state.last_end()
+        if last is not None and event.ts < last:
+            self._stats[f"{event.type}_outside_parked"] += 1
+            return
+        state.orphans.append(event)
+        if len(state.orphans) > MAX_ORPHANS:
+            state.orphans.pop(0)
+            self._stats["orphans_dropped"] += 1
+
+    def _adopt_orphans(
+        self, state: BusState, end: datetime, now: datetime, out: list[Notification]
+    ) -> None:
+        waiting, state.orphans = state.orphans, []
+        for event in sorted(waiting, key=lambda e: e.ts):
+            if event.ts < end - self._tolerance:
+                self._stats[f"{event.type}_outside_parked"] += 1
+            elif isinstance(event, SweepReadEvent):
+                self._on_sweep_read(state, event, now, out)
+            elif isinstance(event, SweepCompleteEvent):
+                self._on_sweep_complete(state, event, now, out)
+            elif isinstance(event, WalkthroughCheckEvent):
+                self._on_walkthrough(state, event, now, out)
+            else:
+                self._on_presence(state, event, now, out)
 
     def _on_presence(
         self,
@@ -608,7 +640,7 @@ class BusSafetyEngine:
     ) -> None:
         run = state.run_after(event.ts, timedelta(0))
         if run is None:
-            self._stats["presence_outside_parked"] += 1
+            self._keep_for_later(state, event)
             return
         if isinstance(event, DetectionEvent):
             if event.label != "person":
@@ -626,11 +658,12 @@ class BusSafetyEngine:
             self._evaluate(state, run, now, out)
 
     def _on_walkthrough(
-        self, state: BusState, ts: datetime, now: datetime, out: list[Notification]
+        self, state: BusState, event: WalkthroughCheckEvent, now: datetime, out: list[Notification]
     ) -> None:
+        ts = event.ts
         run = state.run_after(ts, self._tolerance)
         if run is None:
-            self._stats["walkthrough_outside_parked"] += 1
+            self._keep_for_later(state, event)
             return
         if run.walkthrough is None or ts < run.walkthrough:
             run.walkthrough = ts

@@ -17,6 +17,18 @@ from iotmon_alerts.bus.notifications import (
 )
 from iotmon_alerts.bus.track import Track
 from iotmon_contract.alerts import AlertSeverity
+from iotmon_contract.events import (
+    DetectionEvent,
+    OccupancyEvent,
+    SweepCompleteEvent,
+    SweepReadEvent,
+    WalkthroughCheckEvent,
+)
+
+AfterRunEvent = (
+    SweepReadEvent | SweepCompleteEvent | OccupancyEvent | DetectionEvent | WalkthroughCheckEvent
+)
+"""What a parked bus tells about its cabin after a run ends."""
 
 
 @dataclass(slots=True)
@@ -119,6 +131,8 @@ class BusState:
     pending_offs: list[datetime] = field(default_factory=list)
     """Ignition offs not yet placed (no fix close enough in time yet)."""
     notices: list[PendingNotice] = field(default_factory=list)
+    orphans: list[AfterRunEvent] = field(default_factory=list)
+    """After-run evidence (sweeps, camera/radar, walk-through) ahead of its run end."""
     availability: dict[str, DeviceAvailability] = field(default_factory=dict)
     reader_alerts: dict[str, Alert] = field(default_factory=dict)
     """Open reader_offline alerts by device."""
