@@ -261,9 +261,7 @@ class Day:
         return sorted(parsed, key=lambda item: (item.at, item.number))
 
     def run(self, rules: BusRules | None = None, tail_s: float = 3600.0) -> Notes:
-        result = replay(
-            fleet(), rules or BusRules(), self.items(), tail=timedelta(seconds=tail_s)
-        )
+        result = replay(fleet(), rules or BusRules(), self.items(), tail=timedelta(seconds=tail_s))
         assert not result.errors, result.errors
         return Notes(result.notifications)
 
