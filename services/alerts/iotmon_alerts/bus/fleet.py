@@ -357,10 +357,11 @@ def _reference_problems(doc: FleetDocument) -> Iterator[tuple[KeyPath, str]]:
         if child.bus is not None and child.bus not in bus_ids:
             yield ("children", i, "bus"), f"no bus {child.bus!r} in buses"
         if child.stop is not None:
-            stops = route_stops.get(bus_route.get(child.bus or "", ""), set())
+            route_id = bus_route.get(child.bus or "")
+            stops = route_stops.get(route_id or "")
             if child.bus is None:
                 yield ("children", i, "stop"), "a stop needs the child's bus"
-            elif child.stop not in stops:
+            elif stops is not None and child.stop not in stops:
                 yield (
                     ("children", i, "stop"),
                     f"no stop {child.stop!r} on bus {child.bus!r}'s route",

@@ -99,10 +99,11 @@ def _describe(error: ValidationError) -> str:
     if any(e["type"] == "json_invalid" for e in error.errors()):
         return "not valid JSON"
     first = error.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "<line>"
+    where = ".".join(str(part) for part in first["loc"])
     more = len(error.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{where}: {first['msg'].removeprefix('Value error, ')}{suffix}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}{suffix}" if where else f"{message}{suffix}"
 
 
 def read_items(lines: Iterable[str]) -> tuple[list[ReplayItem], list[str]]:

@@ -38,6 +38,9 @@ class Score:
     """Of the alerted: the first alert within 60 s of the run end (no link outage)."""
     alerted_with_outage: int = 0
     missed: int = 0
+    off_before_decision: int = 0
+    """Of those with evidence, not alerted: the driver took them off (their exit read at
+    the door) within a minute of the run end, before the core decided; not a miss."""
     guardians_told: int = 0
     """Of those with evidence: their guardians received the alert."""
     undetectable: int = 0
@@ -174,7 +177,11 @@ def score(
             result.with_evidence += 1
             about = [n for n in run_alerts if n.child_tag == item.tag]
             if not about:
-                result.missed += 1
+                found = item.found_at is not None and item.found_at - run.end <= DECISION_TARGET_S
+                if found and _exit_read(run, item.tag, item.found_at):
+                    result.off_before_decision += 1
+                else:
+                    result.missed += 1
                 continue
             result.alerted += 1
             first = min(_epoch(n.time) for n in about)
@@ -189,6 +196,13 @@ def score(
                 result.guardians_told += 1
     _score_notices(runs, notifications, fleet, result)
     return result
+
+
+def _exit_read(run: TruthRun, tag: str | None, found_at: float | None) -> bool:
+    return any(
+        p.tag == tag and p.read and found_at is not None and abs(p.time - found_at) < 1
+        for p in run.passages
+    )
 
 
 def _check_privacy(fleet: Fleet, n: Notification, result: Score) -> None:
