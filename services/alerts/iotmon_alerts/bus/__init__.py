@@ -4,7 +4,7 @@ The alert service wires ``BusSafetyEngine`` to MQTT, SQL and webhooks; ``iotmon 
 replay`` drives the same engine on a simulated clock. See docs/school-bus.md.
 """
 
-from iotmon_alerts.bus.engine import BusSafetyEngine, UnknownAlert
+from iotmon_alerts.bus.engine import BusSafetyEngine
 from iotmon_alerts.bus.events import BusEvent
 from iotmon_alerts.bus.fleet import (
     Bus,
@@ -16,6 +16,7 @@ from iotmon_alerts.bus.fleet import (
     load_fleet,
     parse_fleet,
 )
+from iotmon_alerts.bus.lifecycle import UnknownAlert
 from iotmon_alerts.bus.notifications import (
     NOTICE_KINDS,
     Evidence,

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from iotmon_alerts.bus.availability import DeviceAvailability, Source
 from iotmon_alerts.bus.door import DoorLog, Passage
 from iotmon_alerts.bus.events import BusEvent
-from iotmon_alerts.bus.fleet import Bus, BusDevice, Child, DeviceRole, Fleet
+from iotmon_alerts.bus.fleet import Bus, BusDevice, DeviceRole, Fleet
 from iotmon_alerts.bus.geo import distance_m, nearest_place
+from iotmon_alerts.bus.lifecycle import Lifecycle
 from iotmon_alerts.bus.notifications import (
     Evidence,
     Notification,
@@ -65,26 +66,11 @@ PERSON = "person"
 BUS = "bus"
 """Subject of a bus-level alert (occupancy unknown)."""
 
-_ROLE_ORDER = {
-    RecipientRole.DRIVER: 0,
-    RecipientRole.OPERATOR: 1,
-    RecipientRole.SCHOOL: 2,
-    RecipientRole.GUARDIAN: 3,
-}
-
-
-class UnknownAlert(KeyError):
-    """An acknowledgement for a fingerprint the core does not know (or forgot)."""
-
 
 @dataclass(frozen=True, slots=True)
 class _Desired:
     evidence: Evidence
     kind: NotificationKind
-
-
-def _sorted(recipients: set[Recipient]) -> tuple[Recipient, ...]:
-    return tuple(sorted(recipients, key=lambda r: (_ROLE_ORDER[r.role], r.id)))
 
 
 class BusSafetyEngine:
@@ -98,10 +84,9 @@ class BusSafetyEngine:
         self._buses = {
             bus_id: BusState(bus, DoorLog(self._window)) for bus_id, bus in fleet.buses.items()
         }
-        self._alerts: dict[str, Alert] = {}
-        self._open: dict[str, Alert] = {}
-        self._undecided: list[Run] = []
         self._stats: Counter[str] = Counter()
+        self._lifecycle = Lifecycle(fleet, settings, self._stats)
+        self._undecided: list[Run] = []
         self._pruned_at: datetime | None = None
 
     @property
@@ -116,10 +101,6 @@ class BusSafetyEngine:
     def stats(self) -> dict[str, int]:
         """Counts of what the core took in and set aside (unknown devices, weak reads…)."""
         return dict(self._stats)
-
-    def open_alerts(self) -> list[Alert]:
-        """Alerts not yet acknowledged or resolved, oldest first."""
-        return sorted(self._open.values(), key=lambda a: (a.fired_at, a.fingerprint))
 
     # -- input ------------------------------------------------------------------------
 
@@ -193,10 +174,9 @@ class BusSafetyEngine:
             due = self._reader_due(state)
             if due is not None:
                 candidates.append(due)
-        for alert in self._open.values():
-            due = self._alert_due(alert)
-            if due is not None:
-                candidates.append(due)
+        due = self._lifecycle.next_deadline()
+        if due is not None:
+            candidates.append(due)
         return min(candidates) if candidates else None
 
     def tick(self, now: datetime) -> list[Notification]:
@@ -212,10 +192,7 @@ class BusSafetyEngine:
             due = self._reader_due(state)
             if due is not None and due <= now:
                 self._fire_reader_alerts(state, now, out)
-        for alert in sorted(self._open.values(), key=lambda a: (a.fired_at, a.fingerprint)):
-            due = self._alert_due(alert)
-            if due is not None and due <= now:
-                self._advance(alert, now, out)
+        self._lifecycle.tick(now, out)
         if self._pruned_at is None or now - self._pruned_at >= timedelta(minutes=10):
             self._prune(now)
             self._pruned_at = now
@@ -233,13 +210,15 @@ class BusSafetyEngine:
         """
         if not reason.strip() or not by.strip():
             raise ValueError("an acknowledgement needs who acknowledged and a reason")
-        alert = self._alerts.get(fingerprint)
-        if alert is None:
-            raise UnknownAlert(fingerprint)
+        alert = self._lifecycle.get(fingerprint)
         if alert.closed:
             return []
+        if alert.kind is NotificationKind.READER_OFFLINE:
+            readers = self._buses[alert.bus].reader_alerts
+            if readers.get(alert.subject) is alert:
+                del readers[alert.subject]
         out: list[Notification] = []
-        self._close(
+        self._lifecycle.close(
             alert,
             NotificationState.ACKNOWLEDGED,
             Reason.ACKNOWLEDGED,
@@ -270,7 +249,7 @@ class BusSafetyEngine:
         alert = state.reader_alerts.get(device)
         if alert is not None and availability.current_outage() is None:
             del state.reader_alerts[device]
-            self._close(alert, NotificationState.RESOLVED, Reason.READER_ONLINE, now, out)
+            self._lifecycle.close(alert, NotificationState.RESOLVED, Reason.READER_ONLINE, now, out)
 
     def _reader_due(self, state: BusState) -> datetime | None:
         since = state.open_since()
@@ -324,7 +303,7 @@ class BusSafetyEngine:
                 device=device,
             )
             state.reader_alerts[device] = alert
-            self._fire(alert, self._crew(bus), Reason.READER_OFFLINE, now, out)
+            self._lifecycle.fire(alert, self._lifecycle.crew(bus), Reason.READER_OFFLINE, now, out)
 
     def _outage_start(self, state: BusState, device: str) -> datetime | None:
         availability = state.availability.get(device)
@@ -671,7 +650,9 @@ class BusSafetyEngine:
             self._evaluate(state, run, now, out)
             bus_alert = run.alerts.get(BUS)
             if bus_alert is not None and not bus_alert.closed:
-                self._close(bus_alert, NotificationState.RESOLVED, Reason.WALKTHROUGH, now, out)
+                self._lifecycle.close(
+                    bus_alert, NotificationState.RESOLVED, Reason.WALKTHROUGH, now, out
+                )
 
     # -- deciding ---------------------------------------------------------------------
 
@@ -689,9 +670,11 @@ class BusSafetyEngine:
                 state, run, NotificationKind.OCCUPANCY_UNKNOWN, BUS, None, None, now
             )
             alert.severity = AlertSeverity.WARNING
-            self._fire(alert, self._crew(state.bus), Reason.RUN_END, now, out)
+            self._lifecycle.fire(alert, self._lifecycle.crew(state.bus), Reason.RUN_END, now, out)
             if run.walkthrough is not None:
-                self._close(alert, NotificationState.RESOLVED, Reason.WALKTHROUGH, now, out)
+                self._lifecycle.close(
+                    alert, NotificationState.RESOLVED, Reason.WALKTHROUGH, now, out
+                )
             return
         active = any(not alert.closed for alert in run.alerts.values())
         swept = state.bus.cabin_scanner is None or run.sweep_complete
@@ -704,7 +687,7 @@ class BusSafetyEngine:
                     severity=AlertSeverity.INFO,
                     bus=run.bus,
                     child_tag=None,
-                    recipients=_sorted(set(self._crew(state.bus))),
+                    recipients=Lifecycle.sorted(set(self._lifecycle.crew(state.bus))),
                     state=NotificationState.FIRING,
                     stop=run.stop,
                     event_time=run.end,
@@ -776,7 +759,7 @@ class BusSafetyEngine:
                 and alert.evidence is Evidence.COUNTED
                 and (want.evidence is Evidence.SEEN)
             ):
-                self._upgrade(alert, now, out)
+                self._lifecycle.upgrade(alert, now, out)
         for subject, alert in list(run.alerts.items()):
             if subject in desired or subject == BUS or alert.closed:
                 continue
@@ -789,7 +772,7 @@ class BusSafetyEngine:
                 reason = Reason.WALKTHROUGH
             else:
                 reason = Reason.ALIGHTED_BEFORE_END
-            self._close(alert, NotificationState.RESOLVED, reason, now, out)
+            self._lifecycle.close(alert, NotificationState.RESOLVED, reason, now, out)
 
     def _new_alert(
         self,
@@ -836,177 +819,7 @@ class BusSafetyEngine:
     ) -> None:
         tag = None if subject == PERSON else subject
         alert = self._new_alert(state, run, want.kind, subject, tag, want.evidence, now, generation)
-        bus = state.bus
-        if want.kind is NotificationKind.UNKNOWN_TAG:
-            alert.severity = (
-                AlertSeverity.CRITICAL if want.evidence is Evidence.SEEN else AlertSeverity.WARNING
-            )
-            recipients = [*self._crew(bus), Recipient(RecipientRole.SCHOOL, alert.school)]
-            alert.escalated = True
-            alert.next_repeat = now + timedelta(seconds=self._rules.repeat_s)
-        elif want.evidence is Evidence.SEEN:
-            recipients = self._everyone(bus, alert)
-            alert.escalated = True
-            alert.next_repeat = now + timedelta(seconds=self._rules.repeat_s)
-        else:
-            recipients = list(self._crew(bus))
-        self._stats[f"alerts_{want.kind.value}_{want.evidence.value}"] += 1
-        self._fire(alert, recipients, Reason.RUN_END, now, out)
-
-    def _upgrade(self, alert: Alert, now: datetime, out: list[Notification]) -> None:
-        """Counted-only becomes seen: everybody, at once."""
-        alert.evidence = Evidence.SEEN
-        alert.escalated = True
-        alert.next_repeat = now + timedelta(seconds=self._rules.repeat_s)
-        if alert.kind is NotificationKind.UNKNOWN_TAG:
-            alert.severity = AlertSeverity.CRITICAL
-            recipients = set(alert.notified)
-        else:
-            recipients = set(self._everyone(self._fleet.buses[alert.bus], alert))
-        self._emit(alert, NotificationState.ESCALATED, recipients, Reason.SEEN, now, out)
-
-    def _alert_due(self, alert: Alert) -> datetime | None:
-        if alert.closed:
-            return None
-        if alert.escalated:
-            return alert.next_repeat
-        if alert.kind is not NotificationKind.CHILD_LEFT_ABOARD:
-            return None
-        escalate = alert.fired_at + timedelta(seconds=self._rules.guardian_delay_s)
-        if not alert.reminded:
-            remind = alert.fired_at + timedelta(seconds=self._rules.walkthrough_reminder_s)
-            return min(remind, escalate)
-        return escalate
-
-    def _advance(self, alert: Alert, now: datetime, out: list[Notification]) -> None:
-        if alert.escalated:
-            assert alert.next_repeat is not None
-            alert.next_repeat = max(
-                alert.next_repeat + timedelta(seconds=self._rules.repeat_s), now
-            )
-            self._emit(
-                alert, NotificationState.ESCALATED, set(alert.notified), Reason.REPEAT, now, out
-            )
-            return
-        escalate = alert.fired_at + timedelta(seconds=self._rules.guardian_delay_s)
-        if now >= escalate:
-            alert.escalated = alert.reminded = True
-            alert.next_repeat = now + timedelta(seconds=self._rules.repeat_s)
-            recipients = set(alert.notified) | {Recipient(RecipientRole.SCHOOL, alert.school)}
-            if not self._held(alert):
-                recipients |= set(self._guardians(alert.child))
-            else:
-                self._stats["escalations_held_by_empty_cabin"] += 1
-            self._emit(
-                alert, NotificationState.ESCALATED, recipients, Reason.GUARDIAN_DELAY, now, out
-            )
-            return
-        alert.reminded = True
-        self._emit(
-            alert,
-            NotificationState.FIRING,
-            set(alert.notified),
-            Reason.WALKTHROUGH_REMINDER,
-            now,
-            out,
-        )
-
-    def _held(self, alert: Alert) -> bool:
-        """A camera/radar saw nobody (and nothing saw anybody): keep it from the guardians."""
-        run = alert.run
-        return (
-            self._rules.empty_cabin_holds_guardians
-            and run is not None
-            and bool(run.empty_reports)
-            and run.people_max == 0
-        )
-
-    # -- recipients and emission ------------------------------------------------------
-
-    def _crew(self, bus: Bus) -> list[Recipient]:
-        return [
-            Recipient(RecipientRole.DRIVER, bus.driver),
-            Recipient(RecipientRole.OPERATOR, self._fleet.operator),
-        ]
-
-    def _guardians(self, child: Child | None) -> list[Recipient]:
-        if child is None:
-            return []
-        return [Recipient(RecipientRole.GUARDIAN, g) for g in child.guardians]
-
-    def _everyone(self, bus: Bus, alert: Alert) -> list[Recipient]:
-        return [
-            *self._crew(bus),
-            Recipient(RecipientRole.SCHOOL, alert.school),
-            *self._guardians(alert.child),
-        ]
-
-    def _fire(
-        self,
-        alert: Alert,
-        recipients: list[Recipient],
-        reason: Reason,
-        now: datetime,
-        out: list[Notification],
-    ) -> None:
-        self._alerts[alert.fingerprint] = alert
-        self._open[alert.fingerprint] = alert
-        self._emit(alert, NotificationState.FIRING, set(recipients), reason, now, out)
-
-    def _close(
-        self,
-        alert: Alert,
-        state: NotificationState,
-        reason: Reason,
-        now: datetime,
-        out: list[Notification],
-        *,
-        by: str | None = None,
-        note: str | None = None,
-    ) -> None:
-        self._open.pop(alert.fingerprint, None)
-        if alert.kind is NotificationKind.READER_OFFLINE:
-            bus_state = self._buses[alert.bus]
-            if bus_state.reader_alerts.get(alert.subject) is alert:
-                del bus_state.reader_alerts[alert.subject]
-        self._emit(alert, state, set(alert.notified), reason, now, out, by=by, note=note)
-
-    def _emit(
-        self,
-        alert: Alert,
-        state: NotificationState,
-        recipients: set[Recipient],
-        reason: Reason,
-        now: datetime,
-        out: list[Notification],
-        *,
-        by: str | None = None,
-        note: str | None = None,
-    ) -> None:
-        alert.state = state
-        alert.notified |= recipients
-        out.append(
-            Notification(
-                time=now,
-                kind=alert.kind,
-                severity=alert.severity,
-                bus=alert.bus,
-                child_tag=alert.tag,
-                recipients=_sorted(recipients),
-                state=state,
-                stop=alert.stop,
-                event_time=alert.event_time,
-                fingerprint=alert.fingerprint,
-                tenant=self._fleet.tenant,
-                reason=reason,
-                child=alert.child.id if alert.child is not None else None,
-                evidence=alert.evidence,
-                run=alert.run.key if alert.run is not None else None,
-                device=alert.device,
-                acknowledged_by=by,
-                note=note,
-            )
-        )
+        self._lifecycle.raise_at_run_end(alert, want.evidence, now, out)
 
     # -- forgetting -------------------------------------------------------------------
 
@@ -1025,7 +838,7 @@ class BusSafetyEngine:
             dropped = [run for run in state.runs if run not in kept]
             for run in dropped:
                 for alert in run.alerts.values():
-                    self._alerts.pop(alert.fingerprint, None)
+                    self._lifecycle.forget(alert)
             state.runs = kept
             oldest = min([horizon, *(run.end for run in kept)])
             # the evidence of the oldest kept run reaches back to the run before it

@@ -16,9 +16,10 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from iotmon_alerts.bus.engine import BusSafetyEngine, UnknownAlert
+from iotmon_alerts.bus.engine import BusSafetyEngine
 from iotmon_alerts.bus.events import BusEvent
 from iotmon_alerts.bus.fleet import Fleet
+from iotmon_alerts.bus.lifecycle import UnknownAlert
 from iotmon_alerts.bus.notifications import Notification
 from iotmon_alerts.bus.rules import BusRules
 from iotmon_contract.events import DeviceEvent
