@@ -59,7 +59,7 @@ def _notices(result: BusBenchResult) -> list[str]:
         f"p50 {s.notice_delay(0.5):.1f} s, p99 {s.notice_delay(0.99):.1f} s, max "
         f"{max(s.notice_delays, default=0):.1f} s (runs without a link outage)",
         f"- privacy: {s.privacy_violations} notifications to a guardian of another child",
-        f"- bus empty said {s.bus_empty:,} times, {s.bus_empty_wrong} of them with something "
+        f"- bus empty said {s.bus_empty:,} times, {s.bus_empty_wrong} of them with a child "
         f"still inside; occupancy unknown in {s.occupancy_unknown_runs} runs",
     ]
 

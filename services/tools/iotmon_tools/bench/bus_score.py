@@ -55,7 +55,7 @@ class Score:
     school_escalations: int = 0
     bus_empty: int = 0
     bus_empty_wrong: int = 0
-    """bus_empty for a run with a child or a tag still inside."""
+    """bus_empty said while a child was still inside."""
     occupancy_unknown_runs: int = 0
     notices: int = 0
     passages_read: int = 0
@@ -135,7 +135,10 @@ def score(
         matched = run_of(n)
         if n.kind is NotificationKind.BUS_EMPTY:
             result.bus_empty += 1
-            if matched is not None and matched.left_aboard:
+            said = _epoch(n.time)
+            if matched is not None and any(
+                item.found_at is None or item.found_at > said for item in matched.children_aboard
+            ):
                 result.bus_empty_wrong += 1
             continue
         if matched is None:
