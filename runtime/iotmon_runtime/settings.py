@@ -28,6 +28,7 @@ SERVICE_PREFIXES = (
     "IOTMON_API_",
     "IOTMON_BROKER_",
     "IOTMON_EDGE_",
+    "IOTMON_HOMEASSISTANT_",
     "IOTMON_INGEST_",
     "IOTMON_VIDEO_",
 )
@@ -38,10 +39,13 @@ DEPLOYMENT_PREFIXES = (
     "IOTMON_GRAFANA_",
     "IOTMON_INFLUXDB_",
     "IOTMON_MQTT_",
+    "IOTMON_PROMETHEUS_",
     "IOTMON_REGISTRY_",
+    "IOTMON_TOKEN",
 )
 """Read by docker-compose.yml, the broker's start script and the ``iotmon`` tools CLI
-(``IOTMON_REGISTRY_URL``), never by a service."""
+(``IOTMON_REGISTRY_URL``), or by people's shells (the demo prints ``export
+IOTMON_TOKEN=…`` for curl), never by a service."""
 
 _CLOSE_MATCH = 0.8
 

@@ -25,10 +25,12 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 from typer.testing import CliRunner
 
+from iotmon_alerts.cli import parser as alerts_parser
 from iotmon_api.cli import parser as api_parser
 from iotmon_contract import shared_subscription, telemetry_filter
 from iotmon_edge import PublishMode
 from iotmon_edge.cli import parser as edge_parser
+from iotmon_homeassistant.cli import parser as homeassistant_parser
 from iotmon_ingest.cli import parser as ingest_parser
 from iotmon_ingest.config import DEFAULT_SHARE_GROUP, IngestMqttSettings
 from iotmon_tools.broker.dynsec_file import Provisioned
@@ -36,6 +38,8 @@ from iotmon_tools.broker.identities import DEFAULT_ADMIN_USER, IdentityKind
 from iotmon_tools.broker.provisioning import load_identities, resolve
 from iotmon_tools.broker.roles import devices_of
 from iotmon_tools.cli.main import build_app
+from iotmon_video.cameras import load_cameras
+from iotmon_video.cli import parser as video_parser
 from tests.deploy.compose import (
     COMPOSE_FILE,
     REPO,
@@ -50,10 +54,13 @@ COMPOSE = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Which Settings class reads which environment prefix.
 SETTINGS_MODULES = {
+    "IOTMON_ALERTS_": "iotmon_alerts.config",
     "IOTMON_API_": "iotmon_api.config",
     "IOTMON_BROKER_": "iotmon_tools.broker.settings",
     "IOTMON_INGEST_": "iotmon_ingest.config",
     "IOTMON_EDGE_": "iotmon_edge.config",
+    "IOTMON_HOMEASSISTANT_": "iotmon_homeassistant.config",
+    "IOTMON_VIDEO_": "iotmon_video.config",
 }
 IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
 ONE_SHOT = {
@@ -240,9 +247,12 @@ def _dockerfile_targets() -> dict[str, str]:
 
 
 SERVICE_PARSERS = {
+    "iotmon-alerts": alerts_parser,
     "iotmon-ingest": ingest_parser,
     "iotmon-api": api_parser,
     "iotmon-edge": edge_parser,
+    "iotmon-homeassistant": homeassistant_parser,
+    "iotmon-video": video_parser,
 }
 
 
@@ -264,19 +274,25 @@ def test_command_is_a_real_command_of_its_image(name: str) -> None:
 def test_each_service_image_carries_only_its_service() -> None:
     targets = _dockerfile_targets()
     assert targets == {
+        "alerts": "iotmon-alerts",
         "ingest": "iotmon-ingest",
         "api": "iotmon-api",
         "edge": "iotmon-edge",
+        "homeassistant": "iotmon-homeassistant",
+        "video": "iotmon-video",
         "tools": "iotmon",
     }
     built = {SERVICES[name]["build"]["target"] for name in IOTMON_SERVICES}
-    assert built == {"ingest", "api", "edge", "tools"}
+    assert built == {"alerts", "ingest", "api", "edge", "homeassistant", "video", "tools"}
     assert SERVICES["broker-admin"]["build"]["target"] == "tools"
     assert SERVICES["registry-init"]["build"]["target"] == "tools"
     dockerfile = (REPO / "Dockerfile").read_text()
     stage = dockerfile.split("FROM base AS ingest")[1].split("FROM base AS")[0]
     assert "services/api" not in stage
     assert "services/tools" not in stage
+    alerts = dockerfile.split("FROM base AS alerts")[1].split("FROM base AS")[0]
+    assert "services/api" not in alerts
+    assert "services/tools" not in alerts
 
 
 @pytest.mark.parametrize(
@@ -421,6 +437,16 @@ def test_mqtt_clients_have_the_broker_identities_they_log_in_as() -> None:
     # Every sensor the agent announces is a registered child, and nothing more.
     declared = [d for driver in config.drivers for d in driver.declared_device_ids()]
     assert devices_of(gateway.identity.role.acls) == [config.agent_id, *declared]
+    video = environment(SERVICES["video"])
+    cameras = load_cameras(REPO / "services" / "video" / "video.example.yaml")
+    camera_gateway = identities[video["IOTMON_VIDEO_MQTT__USERNAME"]]
+    assert camera_gateway.identity.kind is IdentityKind.GATEWAY
+    assert camera_gateway.password == video["IOTMON_VIDEO_MQTT__PASSWORD"]
+    assert video["IOTMON_VIDEO_MQTT__USERNAME"] == f"{cameras.tenant}/video-0"
+    assert devices_of(camera_gateway.identity.role.acls) == [
+        "video-0",
+        *(camera.id for camera in cameras.cameras),
+    ]
     health = identities["iotmon-health"]
     assert health.password == environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
     assert "-u iotmon-health" in SERVICES["mosquitto"]["healthcheck"]["test"][1]

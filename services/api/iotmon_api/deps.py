@@ -12,8 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
 
+from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_api.auth import authenticate
 from iotmon_api.config import Settings
+from iotmon_api.problems import AlertsUnavailable
 from iotmon_api.scope import Scope
 from iotmon_api.window import (
     MAX_BUCKET_SECONDS,
@@ -45,6 +47,16 @@ def get_principals(request: Request) -> Principals:
     return cast(Principals, request.state.principals)
 
 
+def get_alerts(request: Request) -> AlertsDatabase:
+    alerts = request.state.alerts
+    if alerts is None:
+        raise AlertsUnavailable(
+            "alerts are not configured in this API: set IOTMON_API_ALERTS__URL to the alert "
+            "service's database"
+        )
+    return cast(AlertsDatabase, alerts)
+
+
 def get_clock(request: Request) -> Clock:
     return cast(Clock, request.state.clock)
 
@@ -54,6 +66,7 @@ StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 PrincipalsDep = Annotated[Principals, Depends(get_principals)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+AlertsDep = Annotated[AlertsDatabase, Depends(get_alerts)]
 
 BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None,

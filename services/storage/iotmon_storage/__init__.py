@@ -3,9 +3,11 @@
 from iotmon_contract import StatusEvent
 from iotmon_storage.base import (
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
+    StoredEvent,
     StoreError,
     StoreRefused,
     StoreUnavailable,
@@ -15,6 +17,7 @@ from iotmon_storage.factory import StoreSettings, open_store
 
 __all__ = [
     "Aggregate",
+    "AlertEvent",
     "Bucket",
     "DeviceSummary",
     "LatestReading",
@@ -23,6 +26,7 @@ __all__ = [
     "StoreRefused",
     "StoreSettings",
     "StoreUnavailable",
+    "StoredEvent",
     "TimeSeriesStore",
     "open_store",
 ]
