@@ -311,8 +311,9 @@ class BusSafetyEngine:
         return outage.start if outage is not None else None
 
     def _occupancy_unknown(self, state: BusState, run: Run) -> bool:
-        """A door reader or cabin scanner down at the run end or ≥ the limit mid-run; the
-        gateway only when down at the end (mid-run, its durable queue replays the reads)."""
+        """A door reader or cabin scanner down at the run end, since, or ≥ the limit mid-run;
+        the gateway only when down at or after the end (mid-run, its durable queue replays
+        the reads)."""
         bus = state.bus
         start = run.start or state.previous_end(run)
         limit = timedelta(seconds=self._rules.reader_offline_after_s)
@@ -320,7 +321,8 @@ class BusSafetyEngine:
             availability = state.availability.get(device)
             if availability is None:
                 continue
-            if not availability.up_at(run.end):
+            if not availability.up_at(run.end) or availability.current_outage() is not None:
+                # down at the end, or since (a sweep that failed after it): nobody looked
                 return True
             if device == bus.gateway and device not in (bus.door_reader, bus.cabin_scanner):
                 continue

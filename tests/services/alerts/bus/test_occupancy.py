@@ -102,3 +102,16 @@ def test_the_walkthrough_resolves_occupancy_unknown() -> None:
         (NotificationState.FIRING, Reason.RUN_END),
         (NotificationState.RESOLVED, Reason.WALKTHROUGH),
     ]
+
+
+def test_a_sweep_that_fails_after_the_end_leaves_occupancy_unknown() -> None:
+    """The cabin scanner's driver reports an unfinished sweep as a fault, not as empty."""
+    day = Day()
+    day.morning(sweep=None)
+    day.lines = [line for line in day.lines if "sweep" not in line]
+    fault = {"type": "fault", "component": "cabin_sweep", "code": "sweep_incomplete",
+             "severity": "error"}  # fmt: skip
+    day.event(END + 25, "bus-1-cabin", fault)
+    notes = day.run(tail_s=120)
+    assert len(notes.of(UNKNOWN, state=NotificationState.FIRING)) == 1
+    assert notes.of(EMPTY) == []
