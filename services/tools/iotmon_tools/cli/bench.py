@@ -98,6 +98,43 @@ def bench_alerts(
         raise typer.Exit(1)
 
 
+@bench_app.command("bus")
+def bench_bus(
+    bus_days: Annotated[
+        int, typer.Option(min=1, help="At least this many bus-days per scenario.")
+    ] = 200,
+    days: Annotated[int, typer.Option(min=1, max=500, help="School days per fleet.")] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="First fleet's seed.")] = 1,
+    stress: Annotated[
+        bool, typer.Option(help="Also run the design with a child asleep in 20 % of runs.")
+    ] = True,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Append the figures to --output.")] = True,
+) -> None:
+    """Replay simulated school days through the bus-safety core and score the decisions."""
+    from rich.console import Console
+
+    from iotmon_tools.bench.bus import BusBenchOptions, run_bus_benchmark
+    from iotmon_tools.bench.bus_report import append_bus_markdown, print_bus_table
+    from iotmon_tools.bench.machine import machine_info
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=220)
+    options = BusBenchOptions(bus_days=bus_days, days=days, seed=seed, stress=stress)
+    result = run_bus_benchmark(options, progress=console.print)
+    machine = machine_info(Path.cwd())
+    print_bus_table(result, machine, console)
+    if write:
+        append_bus_markdown(result, machine, output)
+        console.print(f"appended to {output}")
+    if any(r.score.missed or r.score.privacy_violations for r in result.results):
+        console.print("[red]a child with evidence was missed, or a notice went astray[/red]")
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.add_typer(bench_app, name="bench")
