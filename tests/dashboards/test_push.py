@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from iotmon_tools.cli import dashboards
 from iotmon_tools.localstack import free_port
-from tests.dashboards.grafana import DASHBOARDS
+from tests.dashboards.grafana import DASHBOARDS, dashboard_files
 from tests.dashboards.stand_in_grafana import StandInGrafana
 
 TOKEN = "glsa_test_token"
@@ -40,14 +40,14 @@ def test_first_push_creates_datasource_folder_and_dashboards() -> None:
         assert code == 0, output
         assert "iotmon-influxdb" in output
         assert "iotmon-environment" in output
+        assert "iotmon-edge-agents" in output
         calls = [(r.method, r.path) for r in grafana.state.requests]
         assert calls == [
             ("GET", "/api/datasources/uid/iotmon-influxdb"),
             ("POST", "/api/datasources"),
             ("GET", "/api/folders/iotmon"),
             ("POST", "/api/folders"),
-            ("POST", "/api/dashboards/db"),
-        ]
+        ] + [("POST", "/api/dashboards/db")] * len(dashboard_files())
         assert {r.authorization for r in grafana.state.requests} == {f"Bearer {TOKEN}"}
         datasource = grafana.state.datasources["iotmon-influxdb"]
         assert datasource["type"] == "influxdb"
@@ -74,8 +74,7 @@ def test_second_push_updates_in_place() -> None:
             ("GET", "/api/datasources/uid/iotmon-influxdb"),
             ("PUT", "/api/datasources/uid/iotmon-influxdb"),
             ("GET", "/api/folders/iotmon"),
-            ("POST", "/api/dashboards/db"),
-        ]
+        ] + [("POST", "/api/dashboards/db")] * len(dashboard_files())
         assert grafana.state.requests[0].authorization == "Basic YWRtaW46YWRtaW4tcHc="
         # No InfluxDB credentials given: none sent (Grafana keeps what it had).
         assert "secureJsonData" not in grafana.state.requests[1].body

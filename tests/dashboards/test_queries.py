@@ -188,11 +188,15 @@ EXPECTATIONS: dict[tuple[str, str], Callable[[dict[str, Series], set[str]], None
     ("iotmon-environment", "Recent dead letters"): recent_dead_letters,
 }
 
+HAND_MADE = {"iotmon-environment"}
+"""Dashboards checked on this hand-made table; the edge-agents dashboard is checked on
+data sent through the pipeline only (test_queries_simulated)."""
+
 PANEL_CASES = [
     (path.stem, load(path), panel)
     for path in dashboard_files()
     for panel in panels(load(path))
-    if panel.get("targets")
+    if panel.get("targets") and load(path)["uid"] in HAND_MADE
 ]
 PANELS = [pytest.param(d, p, id=f"{stem}:{p['title']}") for stem, d, p in PANEL_CASES]
 

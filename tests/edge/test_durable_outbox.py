@@ -5,6 +5,8 @@ survives a restart."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import time
 from collections import defaultdict
@@ -109,6 +111,32 @@ def test_messages_are_on_disk_while_the_broker_is_away_and_deleted_once_it_ackno
             assert (stats.delivered, stats.dropped, stats.bytes) == (50, 0, 0)
         assert seen.wait_for(lambda messages: len(messages) >= 50, TIMEOUT)
         assert _seqs(seen.messages(), "d1") == list(range(50))
+
+
+def test_a_sent_message_stays_on_disk_until_the_broker_acknowledges_it(
+    fresh_mosquitto: MosquittoProcess, tenant: str, tmp_path: Path
+) -> None:
+    broker = fresh_mosquitto
+    policy = _policy(tmp_path)
+    with _outbox(broker, policy) as outbox:
+        assert wait_until(lambda: outbox.stats().delivered == 0 and _connected(outbox), TIMEOUT)
+        pid = broker.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # the connection stays up; no PUBACK comes back
+        try:
+            outbox.put_many([_reading(tenant, "d1", n) for n in range(100)])
+            assert wait_until(lambda: outbox.stats().in_flight == 100, TIMEOUT)
+            time.sleep(0.5)  # several rounds of deleting what was acknowledged
+            assert _rows_on_disk(policy.path) == 100
+            assert outbox.stats().delivered == 0
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert wait_until(lambda: _rows_on_disk(policy.path) == 0, TIMEOUT)
+        assert outbox.stats().delivered == 100
+
+
+def _connected(outbox: DurableOutbox) -> bool:
+    return outbox._client.connected
 
 
 def test_the_backlog_drains_in_order_at_its_rate_while_live_data_goes_first(
