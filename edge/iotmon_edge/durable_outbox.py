@@ -105,7 +105,10 @@ class DurableOutbox:
         self._acked: deque[int] = deque()
         self._acked_retained: deque[tuple[str, int]] = deque()
         self._rejected_ids: deque[int] = deque()
-        self._outstanding: dict[int, int] = {}
+        # Sent and awaiting the PUBACK (the window), and acknowledged but not yet
+        # deleted (deletes are batched): both are skipped when reading rows to send.
+        self._in_flight: dict[int, int] = {}
+        self._to_delete: set[int] = set()
         self._sent_retained: dict[str, int] = {}
         self._retained_dirty = True
         self._connects = 0
@@ -218,7 +221,7 @@ class DurableOutbox:
         while True:
             if not self._client.connected:
                 return True  # stored is as safe as it gets without a broker
-            drained = self._store.totals().messages == 0 and not self._outstanding
+            drained = self._store.totals().messages == 0 and not self._in_flight
             if drained and not self._retained_pending():
                 return True
             if self._monotonic() >= deadline:
@@ -240,7 +243,7 @@ class DurableOutbox:
             depth=totals.messages + pending,
             bytes=totals.bytes,
             oldest_age_s=max(0.0, self._clock() - oldest) if oldest is not None else None,
-            in_flight=len(self._outstanding),
+            in_flight=len(self._in_flight),
             **counts,
         )
 
@@ -271,10 +274,28 @@ class DurableOutbox:
                 wait = _FAILURE_BACKOFF_S
 
     def _busy(self) -> bool:
-        if self._acked or self._rejected_ids:
+        if self._acked or self._rejected_ids or self._to_delete:
             return True
         connected = self._client.connected
-        return connected and bool(self._outstanding or self._backlog_cursor < self._boundary)
+        return connected and bool(self._in_flight or self._backlog_cursor < self._boundary)
+
+    def _kept(self) -> set[int]:
+        """Rows the bound must not drop: in flight (the broker may have them) or done."""
+        return self._to_delete.union(self._in_flight)
+
+    def _collect_acknowledgements(self) -> None:
+        """Free the window at once; the rows themselves are deleted in batches."""
+        acked = _drain(self._acked)
+        rejected = _drain(self._rejected_ids)
+        for row_id in acked + rejected:
+            self._in_flight.pop(row_id, None)
+            self._to_delete.add(row_id)
+        if acked or rejected:
+            self._count(delivered=len(acked), rejected=len(rejected))
+        if rejected:
+            logger.warning(
+                "the broker refused %d queued message(s); deleted (not retried)", len(rejected)
+            )
 
     def _commit_pending(self) -> None:
         with self._lock:
@@ -310,7 +331,7 @@ class DurableOutbox:
             # make room from the oldest end and try once more.
             totals = self._store.totals()
             logger.warning("queue file is full at %d bytes queued; dropping oldest", totals.bytes)
-            self._record_drop(self._store.drop_oldest(int(totals.bytes * 0.9), self._outstanding))
+            self._record_drop(self._store.drop_oldest(int(totals.bytes * 0.9), self._kept()))
             self._store.append(messages, sequences)
 
     def _mark_committed(self, puts: int) -> None:
@@ -320,22 +341,15 @@ class DurableOutbox:
                 self._lock.notify_all()
 
     def _delete_acknowledged(self, *, force: bool) -> None:
+        self._collect_acknowledgements()
         now = self._monotonic()
         if not force and now - self._last_delete < _DELETE_EVERY_S:
             return
         self._last_delete = now
-        acked = _drain(self._acked)
-        rejected = _drain(self._rejected_ids)
-        done = acked + rejected
+        done = self._to_delete
         if done:
             self._store.delete(done)
-            for row_id in done:
-                self._outstanding.pop(row_id, None)
-            self._count(delivered=len(acked), rejected=len(rejected))
-            if rejected:
-                logger.warning(
-                    "the broker refused %d queued message(s); deleted (not retried)", len(rejected)
-                )
+            self._to_delete = set()
         for topic, version in _drain(self._acked_retained):
             self._store.delete_retained(topic, version)
             if self._sent_retained.get(topic) == version:
@@ -348,7 +362,7 @@ class DurableOutbox:
     def _enforce_byte_bound(self) -> None:
         policy = self._policy
         if self._store.totals().bytes > policy.max_bytes:
-            dropped = self._store.drop_oldest(int(policy.max_bytes * _LOW_WATER), self._outstanding)
+            dropped = self._store.drop_oldest(int(policy.max_bytes * _LOW_WATER), self._kept())
             self._record_drop(dropped, f"over max_bytes {policy.max_bytes}")
 
     def _enforce_bounds(self) -> None:
@@ -360,7 +374,7 @@ class DurableOutbox:
             oldest = self._oldest_enqueued_at
             cutoff = self._clock() - policy.max_age_s
             if oldest is not None and oldest < cutoff:
-                dropped = self._store.drop_expired(cutoff, self._outstanding)
+                dropped = self._store.drop_expired(cutoff, self._kept())
                 self._record_drop(dropped, f"older than max_age_s {policy.max_age_s:g}")
 
     def _record_drop(self, dropped: tuple[int, int], why: str = "disk full") -> None:
@@ -383,7 +397,8 @@ class DurableOutbox:
             self._on_connected()
         if self._retained_dirty:
             self._send_retained()
-        window = self._policy.max_inflight - len(self._outstanding)
+        self._collect_acknowledgements()
+        window = self._policy.max_inflight - len(self._in_flight)
         if window <= 0:
             return
         sent = self._send_rows(self._store.read(self._live_cursor, window), lane_live=True)
@@ -405,7 +420,7 @@ class DurableOutbox:
         self._retained_dirty = True
         self._tokens = 0.0
         self._tokens_at = self._monotonic()
-        backlog = self._store.totals().messages - len(self._outstanding)
+        backlog = self._store.totals().messages - len(self._in_flight) - len(self._to_delete)
         if backlog > 0:
             logger.info(
                 "connected with %d queued message(s): draining at %s msg/s, live data first",
@@ -416,8 +431,8 @@ class DurableOutbox:
     def _send_rows(self, rows: list[StoredMessage], *, lane_live: bool) -> int:
         sent = 0
         for row in rows:
-            if row.id in self._outstanding:
-                self._advance(row.id, lane_live)  # in flight: paho resends it
+            if row.id in self._in_flight or row.id in self._to_delete:
+                self._advance(row.id, lane_live)  # in flight (paho resends it) or done
                 continue
             message = OutgoingMessage(row.topic, row.payload, row.qos, False)
             try:
@@ -425,12 +440,12 @@ class DurableOutbox:
             except ValueError:
                 logger.exception("dropping a queued message paho cannot send (%s)", row.topic)
                 self._rejected_ids.append(row.id)
-                self._outstanding[row.id] = row.size
+                self._in_flight[row.id] = row.size
                 self._advance(row.id, lane_live)
                 continue
             if not taken:
                 break  # the client is full or went away: the next round retries
-            self._outstanding[row.id] = row.size
+            self._in_flight[row.id] = row.size
             self._advance(row.id, lane_live)
             sent += 1
         return sent
@@ -474,7 +489,7 @@ class DurableOutbox:
             self._acked.append(row_id)
         else:
             self._rejected_ids.append(row_id)
-        if len(self._acked) >= len(self._outstanding):
+        if len(self._acked) >= len(self._in_flight):
             self._wake.set()
 
     def _on_retained_acked(self, topic: str, version: int, _success: bool) -> None:
