@@ -489,7 +489,8 @@ class DurableOutbox:
             self._acked.append(row_id)
         else:
             self._rejected_ids.append(row_id)
-        if len(self._acked) >= len(self._in_flight):
+        # A quarter of the window free is worth a round (filling it) before the timer.
+        if len(self._acked) >= max(1, len(self._in_flight) // 4):
             self._wake.set()
 
     def _on_retained_acked(self, topic: str, version: int, _success: bool) -> None:
