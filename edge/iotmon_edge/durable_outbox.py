@@ -111,7 +111,6 @@ class DurableOutbox:
         self._to_delete: set[int] = set()
         self._sent_retained: dict[str, int] = {}
         self._retained_dirty = True
-        self._connects = 0
         self._handled_connects = 0
         self._boundary = 0
         self._live_cursor = 0
@@ -391,7 +390,9 @@ class DurableOutbox:
         client = self._client
         if not client.connected:
             return
-        connects = self._connects
+        # The client counts a connection before it reports itself connected (our
+        # listener hears of it later): a new count is a new connection to set up.
+        connects = client.stats().connects
         if connects != self._handled_connects:
             self._handled_connects = connects
             self._on_connected()
@@ -499,7 +500,6 @@ class DurableOutbox:
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         if event is ConnectionEvent.CONNECTED:
-            self._connects += 1
             self._wake.set()
 
     def _count(self, **increments: int) -> None:
