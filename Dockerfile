@@ -2,7 +2,10 @@
 # One Dockerfile, one target per service; each image carries its own distribution only:
 #   docker build --target ingest .   iotmon-ingest (no web stack, no embedded broker)
 #   docker build --target api .      iotmon-api
+#   docker build --target alerts .   iotmon-alerts (rules, lifecycle, webhooks; no web stack)
 #   docker build --target edge .     iotmon-edge (also the compose stack's simulators)
+#   docker build --target video .    iotmon-video (OpenCV, onnxruntime; weights mounted, never
+#                                    baked in)
 #   docker build --target tools .    the iotmon CLI (broker identities, dashboards push, demo,
 #                                    benchmarks)
 # Versions are pinned by requirements/constraints.txt, what the test suite passed with.
@@ -15,7 +18,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN groupadd --system iotmon \
     && useradd --system --gid iotmon --home-dir /app --no-create-home iotmon \
-    && install -d -o iotmon -g iotmon /var/lib/iotmon
+    && install -d -o iotmon -g iotmon /var/lib/iotmon /var/lib/iotmon-registry \
+       /var/lib/iotmon-alerts
 
 WORKDIR /app
 COPY requirements/ requirements/
@@ -25,9 +29,10 @@ COPY runtime/ runtime/
 
 FROM base AS ingest
 COPY services/storage/ services/storage/
+COPY services/registry/ services/registry/
 COPY services/ingest/ services/ingest/
 RUN pip install -c requirements/constraints.txt \
-    ./contract ./runtime ./services/storage ./services/ingest
+    ./contract ./runtime ./services/storage ./services/registry ./services/ingest
 USER iotmon
 ENTRYPOINT ["iotmon-ingest"]
 CMD ["run"]
@@ -35,12 +40,26 @@ CMD ["run"]
 
 FROM base AS api
 COPY services/storage/ services/storage/
+COPY services/registry/ services/registry/
+COPY services/alerts/ services/alerts/
 COPY services/api/ services/api/
 RUN pip install -c requirements/constraints.txt \
-    ./contract ./runtime ./services/storage ./services/api
+    ./contract ./runtime ./services/storage ./services/registry ./services/alerts \
+    ./services/api
 USER iotmon
 EXPOSE 8000
 ENTRYPOINT ["iotmon-api"]
+CMD ["run"]
+
+
+FROM base AS alerts
+COPY services/storage/ services/storage/
+COPY services/registry/ services/registry/
+COPY services/alerts/ services/alerts/
+RUN pip install -c requirements/constraints.txt \
+    ./contract ./runtime ./services/storage ./services/registry ./services/alerts
+USER iotmon
+ENTRYPOINT ["iotmon-alerts"]
 CMD ["run"]
 
 
@@ -53,13 +72,27 @@ ENTRYPOINT ["iotmon-edge"]
 CMD ["run"]
 
 
+FROM base AS video
+COPY services/video/ services/video/
+RUN pip install -c requirements/constraints.txt ./contract ./runtime ./services/video \
+    && install -d -o iotmon -g iotmon /var/lib/iotmon/media
+# No weights in the image (licence, size, and this project never downloads them): mount
+# the folder the cameras file names, e.g. /models.
+ENV YOLO_OFFLINE=1
+USER iotmon
+EXPOSE 8090
+ENTRYPOINT ["iotmon-video"]
+CMD ["run"]
+
+
 FROM base AS tools
 COPY devices/ devices/
 COPY edge/ edge/
 COPY services/ services/
 RUN pip install -c requirements/constraints.txt \
     ./contract ./runtime ./devices ./edge \
-    ./services/storage ./services/ingest ./services/api ./services/tools
+    ./services/storage ./services/registry ./services/alerts ./services/ingest ./services/api \
+    ./services/tools
 # Dashboards for `iotmon dashboards push` (it looks in ./dashboards).
 COPY dashboards/ dashboards/
 USER iotmon

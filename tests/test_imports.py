@@ -28,11 +28,26 @@ LAYERS = {
     "iotmon_edge": {"iotmon_contract", "iotmon_runtime", "iotmon_devices"},
     "iotmon_storage": {"iotmon_contract"},
     "iotmon_registry": {"iotmon_contract", "iotmon_runtime"},
+    "iotmon_alerts": {"iotmon_contract", "iotmon_runtime", "iotmon_storage", "iotmon_registry"},
     "iotmon_ingest": {"iotmon_contract", "iotmon_runtime", "iotmon_storage", "iotmon_registry"},
-    "iotmon_api": {"iotmon_contract", "iotmon_runtime", "iotmon_storage", "iotmon_registry"},
+    "iotmon_api": {
+        "iotmon_contract",
+        "iotmon_runtime",
+        "iotmon_storage",
+        "iotmon_registry",
+        "iotmon_alerts",
+    },
+    "iotmon_video": {"iotmon_contract", "iotmon_runtime", "iotmon_storage"},
     "iotmon_tools": None,  # the CLI, demo and benchmarks wire everything together
 }
-CLOUD = ("iotmon_storage", "iotmon_registry", "iotmon_ingest", "iotmon_api")
+CLOUD = (
+    "iotmon_storage",
+    "iotmon_registry",
+    "iotmon_alerts",
+    "iotmon_ingest",
+    "iotmon_api",
+    "iotmon_video",
+)
 
 
 def _modules() -> dict[str, Path]:

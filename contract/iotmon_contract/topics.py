@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-CONTRACT_VERSION = "1.1.0"
+CONTRACT_VERSION = "1.2.0"
 """Semantic version of the contract; the major version is part of every topic."""
 
 TOPIC_ROOT = f"iotmon/v{CONTRACT_VERSION.split('.')[0]}"
@@ -176,6 +176,18 @@ def telemetry_filter(tenant: str = "+") -> str:
 
 def status_filter(tenant: str = "+") -> str:
     return f"{TOPIC_ROOT}/{tenant}/+/{MessageKind.STATUS.value}"
+
+
+def topic_prefix(tenant: str, device: str | None = None) -> str:
+    """The start every topic of a tenant (or of one of its devices) has, ending in ``/``.
+
+    For matching topics already received (dead letters, logs), not for subscribing.
+    """
+    validate_identifier(tenant, "tenant")
+    if device is None:
+        return f"{TOPIC_ROOT}/{tenant}/"
+    validate_identifier(device, "device")
+    return f"{TOPIC_ROOT}/{tenant}/{device}/"
 
 
 def event_filter(tenant: str = "+") -> str:

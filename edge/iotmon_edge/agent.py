@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -13,9 +15,13 @@ from typing import Any
 
 from iotmon_contract import DeviceState, FaultSeverity
 from iotmon_devices import (
+    AvailabilityChange,
     DeviceReading,
     Driver,
+    DriverEvent,
+    DriverOutput,
     DriverRegistry,
+    EventHub,
     FaultProfile,
     SimulatedEnvironmentConfig,
     default_registry,
@@ -32,6 +38,12 @@ from iotmon_edge.health import HealthProbe, health_readings
 from iotmon_edge.messages import EventEncoder, SequenceBook, TelemetryEncoder, status_message
 from iotmon_edge.outbox import DirectOutbox, Outbox
 from iotmon_edge.watchdog import Notifier
+from iotmon_edge.zigbee2mqtt import (
+    ActionRecord,
+    AvailabilityRecord,
+    BridgeOutput,
+    Zigbee2MqttBridge,
+)
 from iotmon_runtime.commands import CommandServer
 from iotmon_runtime.mqtt import (
     ConnectionEvent,
@@ -75,9 +87,9 @@ class AgentStats:
     """Readings dropped because they break the contract."""
     overruns: int
     """Cycles that started late because the previous one ran past its interval."""
-    events: int
-    """Events put (driver faults, the queue's warnings)."""
-    watchdog_pings: int
+    events: int = 0
+    """Device events put (driver events, Zigbee2MQTT actions, the queue's warnings)."""
+    watchdog_pings: int = 0
 
 
 class EdgeAgent:
@@ -88,6 +100,10 @@ class EdgeAgent:
     online (retained), and on a clean ``stop`` offline. MQTT allows one will per
     connection, so after a crash the devices keep their retained ``online``:
     consumers must also look at the agent's status to call a device reachable.
+
+    With a Zigbee2MQTT bridge, the bridge's devices come and go with bridge/devices
+    and their availability follows Zigbee2MQTT's; the agent's thread encodes and
+    puts what the bridge maps, like driver readings.
     """
 
     def __init__(
@@ -101,6 +117,7 @@ class EdgeAgent:
         stop_timeout_s: float = 5.0,
         notifier: Notifier | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        zigbee2mqtt: Zigbee2MqttBridge | None = None,
     ) -> None:
         self._config = config
         self._drivers = list(drivers)
@@ -125,6 +142,12 @@ class EdgeAgent:
         self._reported_drops = 0
         self._next_drop_warning = 0.0
         self._next_ping = 0.0
+        self._zigbee = zigbee2mqtt
+        # Filled by the bridge's MQTT thread, emptied by the agent's (deque ops are atomic).
+        self._bridged: deque[list[BridgeOutput]] = deque()
+        # Drivers send events from their own threads; the agent's thread publishes them.
+        self._driver_output: queue.SimpleQueue[DriverOutput] = queue.SimpleQueue()
+        self._availability: dict[str, DeviceState] = {}
         self._agent_name = agent_name()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -154,7 +177,12 @@ class EdgeAgent:
 
     @property
     def device_ids(self) -> list[str]:
+        """Devices of the drivers (Zigbee2MQTT's are in ``zigbee2mqtt.device_ids``)."""
         return [device for driver in self._drivers for device in driver.device_ids]
+
+    @property
+    def zigbee2mqtt(self) -> Zigbee2MqttBridge | None:
+        return self._zigbee
 
     def stats(self) -> AgentStats:
         return AgentStats(**self._counts)
@@ -167,6 +195,7 @@ class EdgeAgent:
         self._sequences.restore(self._outbox.sequences())
         self._reported_drops = self._outbox.stats().dropped
         self._report_damaged_queue()
+        EventHub(self._drivers, self._take_driver_output).attach()
         for driver in self._drivers:
             driver.start()
         self._started_at = time.monotonic()
@@ -177,6 +206,8 @@ class EdgeAgent:
             target=self._run, name=f"edge-agent-{self._config.agent_id}", daemon=True
         )
         self._thread.start()
+        if self._zigbee is not None:
+            self._zigbee.start(self._on_bridged)
         logger.info(
             "edge agent %s/%s started: %d devices, every %ss, %s mode",
             self._config.tenant,
@@ -203,11 +234,14 @@ class EdgeAgent:
 
     def _command_stats(self, _data: Mapping[str, Any]) -> dict[str, Any]:
         client = self._client.stats()
-        return {
+        stats = {
             "agent": asdict(self.stats()),
             "mqtt": asdict(client),
             "outbox": asdict(self._outbox.stats()),
         }
+        if self._zigbee is not None:
+            stats["zigbee2mqtt"] = asdict(self._zigbee.stats())
+        return stats
 
     def _command_announce(self, _data: Mapping[str, Any]) -> dict[str, Any]:
         # The agent's own thread publishes; this one only asks it to.
@@ -226,10 +260,16 @@ class EdgeAgent:
             return
         self._stopping.set()
         self._wake.set()
+        if self._zigbee is not None:
+            self._zigbee.stop()  # nothing more arrives from it
         thread.join()
         self._thread = None
         if self._client.failure is None:
+            self._publish_driver_output()
             now = self._clock()
+            self._drain_bridged()
+            if self._zigbee is not None:
+                self._put_bridged(self._zigbee.shutdown(now))
             for device in [*self.device_ids, self._config.agent_id]:
                 self._put(self._status(device, DeviceState.OFFLINE, now))
             if not self._outbox.flush(self._stop_timeout_s):
@@ -255,6 +295,8 @@ class EdgeAgent:
                 readings.extend(driver.read(now))
             except Exception:  # one broken driver must not silence the others
                 logger.exception("driver %s failed to read", type(driver).__name__)
+        # Faults the reads raised go out with (before) the cycle's readings.
+        self._publish_driver_output()
         self._warn_about_drops(now)
         health = self._health_readings(now)
         if self._config.mode is PublishMode.BATCH:
@@ -295,9 +337,9 @@ class EdgeAgent:
             return
         self._reported_drops = stats.dropped
         self._next_drop_warning = at + DROP_WARNING_INTERVAL_S
-        queue = self._config.queue
+        bound = self._config.queue
         limits = (
-            f"max_bytes {int(queue.max_bytes)}, max_age_s {queue.max_age_s:g}" if queue else "?"
+            f"max_bytes {int(bound.max_bytes)}, max_age_s {bound.max_age_s:g}" if bound else "?"
         )
         self.publish_event(
             self._config.agent_id,
@@ -333,10 +375,34 @@ class EdgeAgent:
         return self._outbox.stats().durable
 
     def announce(self, now: datetime) -> None:
-        """Publish the agent and every device it serves as online (retained)."""
+        """Publish the agent online, and each device it serves as its drivers last saw it
+        (online unless a driver reported it unreachable), and the Zigbee2MQTT devices as
+        their availability stands, retained."""
         self._put(self._status(self._config.agent_id, DeviceState.ONLINE, now))
         for device in self.device_ids:
-            self._put(self._status(device, DeviceState.ONLINE, now))
+            state = self._availability.get(device, DeviceState.ONLINE)
+            self._put(self._status(device, state, now))
+        if self._zigbee is not None:
+            self._put_bridged(self._zigbee.statuses(now))
+
+    def _take_driver_output(self, item: DriverOutput) -> None:
+        # Any thread (a reader's, a GPIO callback's): queue it and wake the agent.
+        self._driver_output.put(item)
+        self._wake.set()
+
+    def _publish_driver_output(self) -> None:
+        """Publish the events and availability changes drivers sent (agent's thread)."""
+        while True:
+            try:
+                item = self._driver_output.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, DriverEvent):
+                self.publish_event(item.device, item.fields())
+            elif isinstance(item, AvailabilityChange):
+                state = DeviceState.ONLINE if item.online else DeviceState.OFFLINE
+                self._availability[item.device] = state
+                self._put(self._status(item.device, state, item.ts))
 
     def _run(self) -> None:
         interval = self._config.publish_interval_s
@@ -348,9 +414,11 @@ class EdgeAgent:
                 if self._stopping.is_set() or self._client.failure is not None:
                     break
                 self._keep_watchdog_fed()
+                self._publish_driver_output()
                 if self._announce.is_set():
                     self._announce.clear()
                     self.announce(self._clock())
+                self._drain_bridged()
                 wait_s = next_tick - time.monotonic()
                 if wait_s > 0:
                     self._wake.wait(min(wait_s, self._ping_interval()))
@@ -394,6 +462,49 @@ class EdgeAgent:
             self._count(watchdog_pings=1)
         self._next_ping = at + interval
 
+    def _on_bridged(self, outputs: list[BridgeOutput]) -> None:
+        # Runs on the bridge client's thread: queue for the agent's thread, wake it.
+        self._bridged.append(outputs)
+        self._wake.set()
+
+    def _drain_bridged(self) -> None:
+        """Put what the Zigbee2MQTT bridge mapped (the agent's thread, or stop())."""
+        if self._zigbee is None:
+            return
+        self._zigbee.tick(self._clock())
+        while self._bridged:
+            self._put_bridged(self._bridged.popleft())
+
+    def _put_bridged(self, outputs: Sequence[BridgeOutput]) -> None:
+        readings: list[DeviceReading] = []
+        for output in outputs:
+            if isinstance(output, DeviceReading):
+                readings.append(output)
+                continue
+            # In order: a device's status or action goes after the readings before it.
+            self._put_readings(readings)
+            readings = []
+            if isinstance(output, AvailabilityRecord):
+                self._put(self._status(output.device, output.state, output.ts))
+            elif isinstance(output, ActionRecord):
+                self._put_action(output)
+        self._put_readings(readings)
+
+    def _put_action(self, record: ActionRecord) -> None:
+        self.publish_event(
+            record.device, {"type": "action", "ts": record.ts, "action": record.action}
+        )
+
+    def _put_readings(self, readings: list[DeviceReading]) -> None:
+        if not readings:
+            return
+        if self._config.mode is PublishMode.BATCH:
+            encoded = self._encoder.batches(readings)
+        else:
+            encoded = self._encoder.singles(readings)
+        self._put_many(encoded.messages)
+        self._count(readings=len(readings), invalid=encoded.invalid)
+
     def _on_connection(self, event: ConnectionEvent) -> None:
         # Runs on paho's thread: only signal the agent's thread, which publishes.
         if event is ConnectionEvent.CONNECTED:
@@ -426,14 +537,17 @@ def build_agent(
     clock: Clock = utc_now,
     stop_timeout_s: float = 5.0,
     notifier: Notifier | None = None,
+    zigbee2mqtt: MqttSettings | None = None,
 ) -> EdgeAgent:
     """Wire an agent: drivers from the registry, an MQTT client whose will marks it offline,
-    and a durable outbox when the config has a ``queue`` (in memory otherwise)."""
+    a durable outbox when the config has a ``queue`` (in memory otherwise), and, when it
+    has a ``zigbee2mqtt`` section, a bridge with its own client on the local broker
+    ``zigbee2mqtt`` (default 127.0.0.1:1883)."""
     registry = registry or default_registry()
     drivers = [registry.create(driver) for driver in config.drivers]
     will = status_message(config.tenant, config.agent_id, DeviceState.OFFLINE, None, agent_name())
     limits = mqtt if isinstance(mqtt, EdgeMqttSettings) else EdgeMqttSettings()
-    queue = config.queue
+    queue_config = config.queue
     client = MqttClient(
         agent_mqtt_settings(config, mqtt),
         client_id=mqtt.client_id or default_client_id(config),
@@ -441,13 +555,27 @@ def build_agent(
         # A durable outbox keeps its own window (queue.max_inflight). paho's limit on
         # top of it would cost a scan of every message in flight per PUBACK
         # (Client._update_inflight): a quarter of the drain rate at 1,000 in flight.
-        max_inflight=0 if queue is not None else limits.max_inflight,
+        max_inflight=0 if queue_config is not None else limits.max_inflight,
         max_queued=limits.max_queued,
         name=f"edge-{config.agent_id}",
     )
     outbox: Outbox = (
-        DurableOutbox(client, queue_policy(queue)) if queue is not None else DirectOutbox(client)
+        DurableOutbox(client, queue_policy(queue_config))
+        if queue_config is not None
+        else DirectOutbox(client)
     )
+    bridge = None
+    if config.zigbee2mqtt is not None:
+        local = zigbee2mqtt or MqttSettings()
+        bridge = Zigbee2MqttBridge(
+            config.zigbee2mqtt,
+            MqttClient(
+                local,
+                client_id=local.client_id or f"{default_client_id(config)}-zigbee2mqtt",
+                name=f"zigbee2mqtt-{config.agent_id}",
+            ),
+            clock=clock,
+        )
     return EdgeAgent(
         config,
         drivers=drivers,
@@ -456,6 +584,7 @@ def build_agent(
         clock=clock,
         stop_timeout_s=stop_timeout_s,
         notifier=notifier,
+        zigbee2mqtt=bridge,
     )
 
 

@@ -85,10 +85,11 @@ def _check(settings: Settings, path: Path) -> int:
     config = _load(settings, path)
     if config is None:
         return EXIT_BAD_CONFIG
+    bridge = f", Zigbee2MQTT on {config.zigbee2mqtt.base_topic}/#" if config.zigbee2mqtt else ""
     sys.stdout.write(
         f"{path}: OK (tenant {config.tenant}, agent {config.agent_id}, "
         f"{len(config.drivers)} driver(s), {config.device_count()} device(s), "
-        f"{config.mode.value} mode every {config.publish_interval_s}s)\n"
+        f"{config.mode.value} mode every {config.publish_interval_s}s{bridge})\n"
     )
     username = agent_mqtt_settings(config, settings.mqtt).username
     for line in describe(config, settings, username):
@@ -101,7 +102,7 @@ def _run(settings: Settings, path: Path) -> int:
     if config is None:
         return EXIT_BAD_CONFIG
     notifier = SystemdNotifier.from_environment()
-    agent = build_agent(config, settings.mqtt, notifier=notifier)
+    agent = build_agent(config, settings.mqtt, notifier=notifier, zigbee2mqtt=settings.zigbee2mqtt)
     stop = threading.Event()
     install_stop_signals(stop)
     agent.start()

@@ -93,9 +93,9 @@ _EVENT_ADAPTER: TypeAdapter[DeviceEvent] = TypeAdapter(DeviceEvent)
 class EventEncoder:
     """Device events on ``.../<device>/event``, numbered per device."""
 
-    def __init__(self, tenant: str, sequences: SequenceBook) -> None:
+    def __init__(self, tenant: str, sequences: SequenceBook | None = None) -> None:
         self._tenant = tenant
-        self._sequences = sequences
+        self._sequences = sequences if sequences is not None else SequenceBook()
 
     def encode(self, device: str, fields: Mapping[str, Any]) -> OutgoingMessage | None:
         """The event ``fields`` (``type``, ``ts`` and the type's own; not ``seq``) as a

@@ -38,8 +38,12 @@ DEPLOYMENT_PREFIXES = (
     "IOTMON_GRAFANA_",
     "IOTMON_INFLUXDB_",
     "IOTMON_MQTT_",
+    "IOTMON_REGISTRY_",
+    "IOTMON_TOKEN",
 )
-"""Read by docker-compose.yml and the broker's start script, never by a service."""
+"""Read by docker-compose.yml, the broker's start script and the ``iotmon`` tools CLI
+(``IOTMON_REGISTRY_URL``), or by people's shells (the demo prints ``export
+IOTMON_TOKEN=…`` for curl), never by a service."""
 
 _CLOSE_MATCH = 0.8
 

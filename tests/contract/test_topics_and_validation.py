@@ -126,6 +126,35 @@ def test_unknown_devices_including_batch_children() -> None:
         known.validate(TOPIC, json.dumps(batch).encode())
 
 
+def test_batch_children_need_the_topic_device_as_their_gateway() -> None:
+    asked: list[tuple[str, str, str]] = []
+
+    def owns_device(tenant: str, gateway: str, device: str) -> bool:
+        asked.append((tenant, gateway, device))
+        return (gateway, device) == ("env-1", "tag-7")
+
+    checked = validator(owns_device=owns_device)
+    readings = [
+        {"metric": "t", "value": 1, "ts": NOW.isoformat()},
+        {"metric": "t", "value": 2, "ts": NOW.isoformat(), "device": "env-1"},
+        {"metric": "t", "value": 3, "ts": NOW.isoformat(), "device": "tag-7"},
+        {"metric": "h", "value": 4, "ts": NOW.isoformat(), "device": "tag-7"},
+    ]
+    accepted = checked.validate(TOPIC, json.dumps({"readings": readings}).encode())
+    assert [r.device for r in accepted] == ["env-1", "env-1", "tag-7", "tag-7"]
+    # Asked only about the device that is not the topic's, once per message.
+    assert asked == [("acme", "env-1", "tag-7")]
+    readings.append({"metric": "t", "value": 4, "ts": NOW.isoformat(), "device": "env-2"})
+    with pytest.raises(ContractViolation) as caught:
+        checked.validate(TOPIC, json.dumps({"readings": readings}).encode())
+    assert caught.value.reason is DeadLetterReason.UNAUTHORIZED_DEVICE
+    assert caught.value.detail == (
+        "readings.4.device 'env-2' is not a child of 'env-1' in tenant 'acme'"
+    )
+    # A single reading is on its own topic: nothing to authorize.
+    assert len(checked.validate("iotmon/v1/acme/env-9/telemetry", single())) == 1
+
+
 def test_batch_timestamp_error_points_at_the_reading() -> None:
     batch = {
         "readings": [

@@ -26,6 +26,8 @@ INFLUX = [
     "reader-pw",
 ]
 
+DASHBOARD_COUNT = len(dashboard_files())
+
 
 def run(*args: str) -> tuple[int, str]:
     app = typer.Typer()
@@ -41,13 +43,15 @@ def test_first_push_creates_datasource_folder_and_dashboards() -> None:
         assert "iotmon-influxdb" in output
         assert "iotmon-environment" in output
         assert "iotmon-edge-agents" in output
+        assert "iotmon-video" in output
         calls = [(r.method, r.path) for r in grafana.state.requests]
         assert calls == [
             ("GET", "/api/datasources/uid/iotmon-influxdb"),
             ("POST", "/api/datasources"),
             ("GET", "/api/folders/iotmon"),
             ("POST", "/api/folders"),
-        ] + [("POST", "/api/dashboards/db")] * len(dashboard_files())
+            *[("POST", "/api/dashboards/db")] * DASHBOARD_COUNT,
+        ]
         assert {r.authorization for r in grafana.state.requests} == {f"Bearer {TOKEN}"}
         datasource = grafana.state.datasources["iotmon-influxdb"]
         assert datasource["type"] == "influxdb"
@@ -74,7 +78,8 @@ def test_second_push_updates_in_place() -> None:
             ("GET", "/api/datasources/uid/iotmon-influxdb"),
             ("PUT", "/api/datasources/uid/iotmon-influxdb"),
             ("GET", "/api/folders/iotmon"),
-        ] + [("POST", "/api/dashboards/db")] * len(dashboard_files())
+            *[("POST", "/api/dashboards/db")] * DASHBOARD_COUNT,
+        ]
         assert grafana.state.requests[0].authorization == "Basic YWRtaW46YWRtaW4tcHc="
         # No InfluxDB credentials given: none sent (Grafana keeps what it had).
         assert "secureJsonData" not in grafana.state.requests[1].body

@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 from typer.testing import CliRunner
 
+from iotmon_alerts.cli import parser as alerts_parser
 from iotmon_api.cli import parser as api_parser
 from iotmon_contract import shared_subscription, telemetry_filter
 from iotmon_edge import PublishMode
@@ -36,6 +37,8 @@ from iotmon_tools.broker.identities import DEFAULT_ADMIN_USER, IdentityKind
 from iotmon_tools.broker.provisioning import load_identities, resolve
 from iotmon_tools.broker.roles import devices_of
 from iotmon_tools.cli.main import build_app
+from iotmon_video.cameras import load_cameras
+from iotmon_video.cli import parser as video_parser
 from tests.deploy.compose import (
     COMPOSE_FILE,
     REPO,
@@ -50,10 +53,12 @@ COMPOSE = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Which Settings class reads which environment prefix.
 SETTINGS_MODULES = {
+    "IOTMON_ALERTS_": "iotmon_alerts.config",
     "IOTMON_API_": "iotmon_api.config",
     "IOTMON_BROKER_": "iotmon_tools.broker.settings",
     "IOTMON_INGEST_": "iotmon_ingest.config",
     "IOTMON_EDGE_": "iotmon_edge.config",
+    "IOTMON_VIDEO_": "iotmon_video.config",
 }
 IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
 ONE_SHOT = {
@@ -63,8 +68,9 @@ ONE_SHOT = {
     if condition == "service_completed_successfully"
 }
 """Services that run to completion before others start (broker-admin's init)."""
-DEPLOYMENT_VARIABLES = ("IOTMON_MQTT_",)
-"""Read by broker-admin's identities file (password_env), not by a Settings class."""
+DEPLOYMENT_VARIABLES = ("IOTMON_MQTT_", "IOTMON_REGISTRY_")
+"""Read by broker-admin's identities file (password_env) and by the iotmon CLI
+(IOTMON_REGISTRY_URL, registry-init), not by a Settings class."""
 
 
 def _compose_command() -> list[str] | None:
@@ -131,10 +137,10 @@ def test_dependencies_exist_and_wait_for_health(name: str) -> None:
 
 
 def test_dependency_order() -> None:
-    assert {"broker-admin"} == ONE_SHOT
+    assert {"broker-admin", "registry-init"} == ONE_SHOT
     assert set(depends_on(SERVICES["mosquitto"])) == {"broker-admin"}
-    assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "influxdb"}
-    assert set(depends_on(SERVICES["api"])) == {"influxdb"}
+    assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "influxdb", "registry-init"}
+    assert set(depends_on(SERVICES["api"])) == {"influxdb", "registry-init"}
     assert set(depends_on(SERVICES["grafana"])) == {"influxdb"}
     assert "mosquitto" in depends_on(SERVICES["simulators"])
 
@@ -239,9 +245,11 @@ def _dockerfile_targets() -> dict[str, str]:
 
 
 SERVICE_PARSERS = {
+    "iotmon-alerts": alerts_parser,
     "iotmon-ingest": ingest_parser,
     "iotmon-api": api_parser,
     "iotmon-edge": edge_parser,
+    "iotmon-video": video_parser,
 }
 
 
@@ -263,18 +271,24 @@ def test_command_is_a_real_command_of_its_image(name: str) -> None:
 def test_each_service_image_carries_only_its_service() -> None:
     targets = _dockerfile_targets()
     assert targets == {
+        "alerts": "iotmon-alerts",
         "ingest": "iotmon-ingest",
         "api": "iotmon-api",
         "edge": "iotmon-edge",
+        "video": "iotmon-video",
         "tools": "iotmon",
     }
     built = {SERVICES[name]["build"]["target"] for name in IOTMON_SERVICES}
-    assert built == {"ingest", "api", "edge", "tools"}
+    assert built == {"alerts", "ingest", "api", "edge", "video", "tools"}
     assert SERVICES["broker-admin"]["build"]["target"] == "tools"
+    assert SERVICES["registry-init"]["build"]["target"] == "tools"
     dockerfile = (REPO / "Dockerfile").read_text()
     stage = dockerfile.split("FROM base AS ingest")[1].split("FROM base AS")[0]
     assert "services/api" not in stage
     assert "services/tools" not in stage
+    alerts = dockerfile.split("FROM base AS alerts")[1].split("FROM base AS")[0]
+    assert "services/api" not in alerts
+    assert "services/tools" not in alerts
 
 
 @pytest.mark.parametrize(
@@ -313,6 +327,27 @@ def test_prod_with_placeholder_broker_passwords_creates_no_identities(
 
 
 # -- ingest's state: a stable identity and a spool on a volume ----------------------
+
+
+def test_ingest_health_check_reads_the_health_files_ingest_writes(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    """The check is ingest's own health command, run with the service's settings: it
+    reads the files the running service writes, which live on its state volume."""
+    from iotmon_ingest.config import IngestSettings
+
+    service = SERVICES["ingest"]
+    test = [str(part) for part in service["healthcheck"]["test"]]
+    assert test[0] == "CMD"
+    program = _dockerfile_targets()[service["build"]["target"]]
+    assert test[1] == program
+    assert SERVICE_PARSERS[program]().parse_args(test[2:]).command == "health"
+    for variable, value in environment(service).items():
+        clean_environment.setenv(variable, value)
+    settings = IngestSettings.from_environment()
+    mounts = _volume_mounts(service)
+    for path in settings.health_files():
+        assert any(PurePosixPath(path).is_relative_to(m) for m in mounts), path
 
 
 def _volume_mounts(service: dict[str, Any]) -> dict[str, str]:
@@ -398,6 +433,16 @@ def test_mqtt_clients_have_the_broker_identities_they_log_in_as() -> None:
     # Every sensor the agent announces is a registered child, and nothing more.
     declared = [d for driver in config.drivers for d in driver.declared_device_ids()]
     assert devices_of(gateway.identity.role.acls) == [config.agent_id, *declared]
+    video = environment(SERVICES["video"])
+    cameras = load_cameras(REPO / "services" / "video" / "video.example.yaml")
+    camera_gateway = identities[video["IOTMON_VIDEO_MQTT__USERNAME"]]
+    assert camera_gateway.identity.kind is IdentityKind.GATEWAY
+    assert camera_gateway.password == video["IOTMON_VIDEO_MQTT__PASSWORD"]
+    assert video["IOTMON_VIDEO_MQTT__USERNAME"] == f"{cameras.tenant}/video-0"
+    assert devices_of(camera_gateway.identity.role.acls) == [
+        "video-0",
+        *(camera.id for camera in cameras.cameras),
+    ]
     health = identities["iotmon-health"]
     assert health.password == environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
     assert "-u iotmon-health" in SERVICES["mosquitto"]["healthcheck"]["test"][1]
@@ -486,3 +531,64 @@ def test_interpolation_follows_compose_rules() -> None:
     with pytest.raises(ValueError, match="needed"):
         interpolate("${UNSET:?needed}", env)
     assert yaml.safe_load(COMPOSE_FILE.read_text())["name"] == "iotmon"
+
+
+# -- the registry: one database for the services that read it, filled before ingest --
+
+
+def _registry_url(name: str) -> str:
+    env = environment(SERVICES[name])
+    found = [v for k, v in env.items() if k.endswith(("_REGISTRY__URL", "_REGISTRY_URL"))]
+    assert len(found) == 1, f"{name}: {sorted(env)}"
+    return found[0]
+
+
+def test_registry_is_one_sqlite_file_on_a_volume_the_image_user_owns() -> None:
+    users = [n for n in SERVICES if any("REGISTRY" in k for k in environment(SERVICES[n]))]
+    assert {"registry-init", "ingest", "api"} <= set(users)
+    urls = {_registry_url(name) for name in users}
+    assert len(urls) == 1, urls
+    path = PurePosixPath(next(iter(urls)).removeprefix("sqlite:///"))
+    assert path.is_absolute()
+    dockerfile = (REPO / "Dockerfile").read_text()
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)[-1]
+    owned = re.findall(rf"install -d -o {re.escape(user)} -g \S+ ((?:/\S+ ?)+)", dockerfile)
+    owned_paths = {PurePosixPath(p) for group in owned for p in group.split()}
+    for name in users:
+        mounts = _volume_mounts(SERVICES[name])
+        assert str(path.parent) in mounts, f"{name}: {path.parent} is not on a named volume"
+        assert mounts[str(path.parent)] == "registry-data"
+    assert path.parent in owned_paths, f"Dockerfile: {path.parent} is not {user}'s"
+
+
+def test_registry_init_imports_the_agent_the_simulators_run() -> None:
+    init = SERVICES["registry-init"]
+    command = [str(part) for part in init["command"]]
+    assert command[:2] == ["registry", "import"]
+    mounts = {t: s for s, t in (v.split(":")[:2] for v in init["volumes"])}
+    simulators = {t: s for s, t in (v.split(":")[:2] for v in SERVICES["simulators"]["volumes"])}
+    simulator_file = SERVICES["simulators"]["command"][-1]
+    assert mounts[command[2]] == simulators[simulator_file]
+    assert depends_on(SERVICES["ingest"])["registry-init"] == "service_completed_successfully"
+
+
+def test_prod_api_without_a_token_refuses_to_start(
+    clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The compose stack in prod: an empty IOTMON_API_TOKEN and an empty registry stop the API;
+    IOTMON_API_TOKEN set in .env starts it."""
+    from iotmon_api.cli import startup_refusal
+    from iotmon_api.config import Settings as ApiSettings
+
+    secrets = {"IOTMON_ENVIRONMENT": "prod", "IOTMON_INFLUXDB_READ_PASSWORD": "r3al-read-pw-81"}
+    for token, refused in (("", True), ("a-real-random-token-0c1d", False)):
+        env = environment(load_compose({**secrets, "IOTMON_API_TOKEN": token})["services"]["api"])
+        for variable, value in env.items():
+            clean_environment.setenv(variable, value)
+        # The container's path, moved to a folder of this test.
+        clean_environment.setenv("IOTMON_API_REGISTRY__URL", f"sqlite:///{tmp_path / 'r.db'}")
+        refusal = startup_refusal(ApiSettings())
+        assert (refusal is not None) is refused, refusal
+        if refused:
+            assert refusal is not None
+            assert "IOTMON_API_TOKEN" in refusal

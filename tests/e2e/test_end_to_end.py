@@ -20,8 +20,10 @@ from iotmon_api import Settings as ApiSettings
 from iotmon_contract import TelemetryValidator, telemetry_filter
 from iotmon_edge import build_simulated_agent
 from iotmon_ingest import IngestService
+from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
 from iotmon_storage import DeviceSummary, StoreSettings, open_store
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
+from iotmon_tools.registry_import import import_agent
 from tests.services.ingest.support import (
     Collector,
     ingest_settings,
@@ -49,14 +51,20 @@ def _api_json(client: httpx.Client, path: str, **params: str | int) -> Any:
 
 
 def check_api_answers_with_published_values(
-    api_url: str, tenants: dict[str, str], expected: dict[Key, float]
+    api_url: str, tenants: dict[str, str], tokens: dict[str, str], expected: dict[Key, float]
 ) -> None:
-    """Devices, latest readings and 1 s buckets from the API equal what was published."""
+    """Devices, latest readings and 1 s buckets from the API equal what was published.
+
+    Each tenant is read with its own operator token, which sees nothing of the other.
+    """
     by_series: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
     for (tenant, metric, device, ts_ns), value in expected.items():
         by_series[(tenant, device, metric)].append((ts_ns, value))
-    with httpx.Client(base_url=api_url, timeout=10) as client:
-        for mode, tenant in tenants.items():
+    for mode, tenant in tenants.items():
+        auth = {"Authorization": f"Bearer {tokens[tenant]}"}
+        with httpx.Client(base_url=api_url, timeout=10, headers=auth) as client:
+            others = [t for t in tenants.values() if t != tenant]
+            assert client.get("/api/v1/devices", params={"tenant": others[0]}).status_code == 403
             listed = _api_json(client, "/api/v1/devices", tenant=tenant)
             devices = {d["device"]: d for d in listed["data"]}
             sensors = {device for (t, device, _) in by_series if t == tenant}
@@ -114,10 +122,7 @@ def test_simulated_fleet_readings_arrive_in_influxdb_unchanged(
     tenants = {"single": unique("e2e-s"), "batch": unique("e2e-b")}
     database = f"e2e_{uuid.uuid4().hex[:10]}"
     store = open_store(StoreSettings(url=influxd.url, database=database))
-    ingest = IngestService(ingest_settings(fresh_mosquitto, influxd.url, database, tmp_path))
-    ingest.start()
-    assert ingest.wait_connected(10)
-    published = Collector(fresh_mosquitto, telemetry_filter())
+    settings = ingest_settings(fresh_mosquitto, influxd.url, database, tmp_path)
     agents = [
         build_simulated_agent(
             tenant=tenants[mode],
@@ -130,6 +135,15 @@ def test_simulated_fleet_readings_arrive_in_influxdb_unchanged(
         )
         for seed, mode in enumerate(["single", "batch"])
     ]
+    # As an operator would: each agent's config imported, so the batch agent may
+    # speak for its sensors.
+    with Registry(settings.registry) as registry:
+        for agent in agents:
+            import_agent(registry, agent.config)
+    ingest = IngestService(settings)
+    ingest.start()
+    assert ingest.wait_connected(10)
+    published = Collector(fresh_mosquitto, telemetry_filter())
     try:
         for agent in agents:
             agent.start()
@@ -177,14 +191,24 @@ def test_simulated_fleet_readings_arrive_in_influxdb_unchanged(
         assert wait_until(
             lambda: all(d.state is not None and d.state.value == "offline" for d in devices()), 10
         )
+        with Registry(settings.registry) as registry:
+            principals = Principals(registry)
+            tokens = {
+                tenant: principals.create(PrincipalKind.OPERATOR, tenant=tenant).token
+                for tenant in tenants.values()
+            }
         api = ApiServer(
             ApiSettings(
-                host="127.0.0.1", port=0, store=StoreSettings(url=influxd.url, database=database)
+                host="127.0.0.1",
+                port=0,
+                environment="test",
+                store=StoreSettings(url=influxd.url, database=database),
+                registry=RegistrySettings(url=settings.registry.url),
             )
         )
         api.start()
         try:
-            check_api_answers_with_published_values(api.url, tenants, expected)
+            check_api_answers_with_published_values(api.url, tenants, tokens, expected)
         finally:
             api.stop()
     finally:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +18,7 @@ from iotmon_contract import (
     DeviceState,
     DeviceStatus,
     MessageKind,
+    service_status_topic,
     status_topic,
     telemetry_topic,
     topic_rule,
@@ -363,3 +367,41 @@ def test_mqtt_311_clients_work_without_shared_subscriptions(
     started(client)
     client.publish(topic, b"hello")
     assert inbox.wait_for(1)
+
+
+def test_the_last_will_marks_a_killed_process_offline(
+    mosquitto: MosquittoProcess, started: Callable[[MqttClient], MqttClient], tmp_path: Path
+) -> None:
+    """ServiceAvailability's will reaches the broker with the connection; SIGKILL sends it."""
+    instance = unique("i")
+    inbox = Inbox()
+    observer = MqttClient(settings_for(mosquitto), client_id=unique("obs-"))
+    observer.subscribe(service_status_topic("example", instance), inbox)
+    started(observer)
+    script = tmp_path / "service.py"
+    script.write_text(
+        "import threading\n"
+        "from iotmon_runtime.availability import ServiceAvailability\n"
+        "from iotmon_runtime.mqtt import MqttClient, MqttSettings\n"
+        f"a = ServiceAvailability.of('example', {instance!r}, 'iotmon-runtime')\n"
+        f"c = MqttClient(MqttSettings(host={mosquitto.host!r}, port={mosquitto.port}, "
+        "keepalive_s=5), client_id='example-svc', will=a.will, online=a.online)\n"
+        "c.start()\n"
+        "threading.Event().wait()\n"
+    )
+    process = subprocess.Popen([sys.executable, str(script)])
+    try:
+        assert inbox.wait_for(1), "online never arrived"
+        assert json.loads(inbox.payloads[0])["state"] == "online"
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        assert inbox.wait_for(2), "the will never arrived"
+        will = json.loads(inbox.payloads[1])
+        assert will["state"] == "offline"
+        assert "ts" not in will  # a will is written before the process dies
+    finally:
+        if process.poll() is None:
+            process.kill()
+        cleaner = started(MqttClient(settings_for(mosquitto), client_id=unique("c-")))
+        cleaner.publish(service_status_topic("example", instance), b"", retain=True)
+        cleaner.flush(TIMEOUT)

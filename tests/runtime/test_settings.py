@@ -92,6 +92,9 @@ def test_other_services_and_deployment_variables_are_left_alone(
         "IOTMON_MQTT_INGEST_PASSWORD",
         "IOTMON_ENVIRONMENT",
         "IOTMON_SOMETHING_ELSE_ENTIRELY",
+        "IOTMON_TOKEN",  # the demo prints `export IOTMON_TOKEN=…` for curl
+        "IOTMON_REGISTRY_URL",
+        "IOTMON_BROKER_MQTT__HOST",
         "NOT_IOTMON_EXAMPLE_TOKNE",
     ):
         clean_env.setenv(variable, "x")
@@ -193,3 +196,9 @@ def test_every_cli_has_version(program: str, distribution: str) -> None:
     assert done.stdout.strip() == (
         f"{program} {version(distribution)} (wire contract {CONTRACT_VERSION})"
     )
+
+
+def test_the_demo_token_variable_does_not_trip_the_api(clean_env: pytest.MonkeyPatch) -> None:
+    """`export IOTMON_TOKEN=…` (printed by the demo) is close to IOTMON_API_TOKEN."""
+    clean_env.setenv("IOTMON_TOKEN", REAL_SECRET)
+    assert ApiSettings.from_environment().token is None

@@ -1,4 +1,4 @@
-"""The FastAPI application: ``create_app(settings, store)`` wires routes, store and errors."""
+"""The FastAPI application: ``create_app(settings, store, registry=…)`` wires routes and errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from tenacity import (
     RetryError,
@@ -19,15 +18,19 @@ from tenacity import (
     wait_exponential,
 )
 
+from iotmon_alerts.adapters.database import AlertsDatabase
+from iotmon_api.auth import ensure_principal
 from iotmon_api.config import Settings
+from iotmon_api.openapi import install_openapi
+from iotmon_api.problems import install_problem_handlers
 from iotmon_api.routes import api_router, health
 from iotmon_contract import CONTRACT_VERSION
+from iotmon_registry import Principals, Registry
 from iotmon_storage import StoreError, StoreUnavailable, TimeSeriesStore, open_store
 
 logger = logging.getLogger(__name__)
 
-API_VERSION = "1.0.0"
-RETRY_AFTER_S = 5
+API_VERSION = "1.1.0"
 
 
 def _utcnow() -> datetime:
@@ -63,51 +66,71 @@ def prepare_store(store: TimeSeriesStore, wait_s: float) -> bool:
     return True
 
 
-async def _store_error(request: Request, exc: Exception) -> JSONResponse:
-    transient = isinstance(exc, StoreUnavailable)
-    logger.warning("store error on %s %s: %s", request.method, request.url.path, exc)
-    what = "unavailable" if transient else "error"
-    return JSONResponse(
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        content={"detail": f"time-series store {what}: {str(exc)[:500]}"},
-        headers={"Retry-After": str(RETRY_AFTER_S)} if transient else None,
-    )
-
-
 def create_app(
     settings: Settings,
     store: TimeSeriesStore | None = None,
     *,
+    registry: Registry | None = None,
+    alerts: AlertsDatabase | None = None,
     clock: Callable[[], datetime] = _utcnow,
 ) -> FastAPI:
     """Build the API.
 
-    With ``store`` given, the caller owns it (opens, prepares and closes it);
-    otherwise the app opens one from ``settings.store`` on start-up and closes it
-    on shutdown.
+    With ``store`` or ``registry`` given, the caller owns it (opens, prepares and
+    closes it); otherwise the app opens one from settings on start-up and closes
+    it on shutdown. Start-up fails (NoPrincipal) outside dev when no principal is
+    configured: see ``iotmon_api.auth``.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        opened = store if store is not None else open_store(settings.store)
-        if store is None:
-            await run_in_threadpool(prepare_store, opened, settings.startup_wait_s)
+        opened_registry = (
+            registry
+            if registry is not None
+            else await run_in_threadpool(Registry(settings.registry).open)
+        )
         try:
-            yield {"settings": settings, "store": opened, "clock": clock}
-        finally:
+            principals = Principals(opened_registry, clock=clock)
+            await run_in_threadpool(
+                ensure_principal, settings, principals, opened_registry.where, clock
+            )
+            opened = store if store is not None else open_store(settings.store)
             if store is None:
-                opened.close()
+                await run_in_threadpool(prepare_store, opened, settings.startup_wait_s)
+            opened_alerts = alerts
+            if opened_alerts is None and settings.alerts is not None:
+                opened_alerts = await run_in_threadpool(AlertsDatabase(settings.alerts).open)
+            try:
+                yield {
+                    "settings": settings,
+                    "store": opened,
+                    "registry": opened_registry,
+                    "principals": principals,
+                    "alerts": opened_alerts,
+                    "clock": clock,
+                }
+            finally:
+                if store is None:
+                    opened.close()
+                if alerts is None and opened_alerts is not None:
+                    opened_alerts.close()
+        finally:
+            if registry is None:
+                opened_registry.close()
 
     app = FastAPI(
         title="iotmon API",
         version=API_VERSION,
         description=(
-            "Read-only access to iotmon telemetry: devices, latest readings, time series and "
-            f"dead letters (wire contract {CONTRACT_VERSION})."
+            "Read access to iotmon telemetry, devices, children and dead letters; alerts, "
+            "notices, silences, webhook subscriptions and deliveries (wire contract "
+            f"{CONTRACT_VERSION}). Every /api route takes a bearer token and answers only "
+            "within its principal's scope; errors are RFC 9457 problem details."
         ),
         lifespan=lifespan,
     )
-    app.add_exception_handler(StoreError, _store_error)
+    install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(api_router())
+    install_openapi(app)
     return app

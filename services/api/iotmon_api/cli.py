@@ -17,9 +17,12 @@ from typing import Any
 import uvicorn
 
 from iotmon_api.app import create_app
+from iotmon_api.auth import principal_configured, refusal
 from iotmon_api.config import Settings
-from iotmon_runtime.cli import load_settings, service_parser
+from iotmon_registry import Principals, Registry, RegistryError
+from iotmon_runtime.cli import error, load_settings, service_parser
 from iotmon_runtime.log import configure_logging
+from iotmon_runtime.settings import Environment
 from iotmon_runtime.workers import EXIT_BAD_CONFIG, EXIT_OK
 
 PROGRAM = "iotmon-api"
@@ -42,6 +45,23 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def startup_refusal(settings: Settings) -> str | None:
+    """Why the API must not start (no principal outside dev, registry unusable), or None.
+
+    Checked before uvicorn starts, so the process exits with a message and code 2
+    instead of uvicorn's lifespan traceback.
+    """
+    try:
+        with Registry(settings.registry) as registry:
+            if settings.environment is Environment.DEV:
+                return None
+            if not principal_configured(settings, Principals(registry)):
+                return refusal(settings, registry.where)
+    except RegistryError as exc:
+        return f"cannot use the registry: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {}
@@ -54,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"{PROGRAM}: settings OK ({Settings.env_prefix()}*)\n")
         return EXIT_OK
     configure_logging(settings.log_level, settings.log_format, service=PROGRAM)
+    refused = startup_refusal(settings)
+    if refused is not None:
+        error(PROGRAM, refused)
+        return EXIT_BAD_CONFIG
     uvicorn.run(
         create_app(settings),
         host=settings.host,

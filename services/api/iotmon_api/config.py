@@ -7,6 +7,8 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from iotmon_alerts.config import AlertsDatabaseSettings
+from iotmon_registry import RegistrySettings
 from iotmon_runtime.settings import ServiceSettings
 from iotmon_storage import StoreSettings
 
@@ -14,7 +16,7 @@ from iotmon_storage import StoreSettings
 class Settings(ServiceSettings):
     """Everything the API process needs; built once in ``main`` and passed down.
 
-    Nested fields use ``__``: ``IOTMON_API_STORE__URL``, ``IOTMON_API_STORE__BACKEND``.
+    Nested fields use ``__``: ``IOTMON_API_STORE__URL``, ``IOTMON_API_REGISTRY__URL``.
     """
 
     model_config = SettingsConfigDict(env_prefix="IOTMON_API_")
@@ -24,9 +26,27 @@ class Settings(ServiceSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
     token: SecretStr | None = Field(
         default=None,
-        description="When set, every /api route requires 'Authorization: Bearer <token>'.",
+        description="A static token of a service principal: reads every tenant. For a "
+        "deployment's own tools; give people and integrations scoped tokens from the "
+        "registry (iotmon tokens create).",
     )
     store: StoreSettings = Field(default_factory=StoreSettings, description="Time-series store.")
+    registry: RegistrySettings = Field(
+        default_factory=RegistrySettings,
+        description="The registry: principals and their tokens, devices' sites, children.",
+    )
+    alerts: AlertsDatabaseSettings | None = Field(
+        default=None,
+        description="The alert service's database (IOTMON_API_ALERTS__URL, the same URL as "
+        "IOTMON_ALERTS_DATABASE__URL): alerts, notices, silences, subscriptions, deliveries. "
+        "Unset: those routes answer 503.",
+    )
+    bootstrap_token_ttl_s: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="In dev, with no principal configured, the API mints a service token "
+        "valid this long and logs it once.",
+    )
     startup_wait_s: float = Field(
         default=30.0,
         ge=0,

@@ -1,4 +1,4 @@
-"""Storage access for the routes: call the store, map its records to public schemas.
+"""Data access for the routes: call the store or the registry, map records to public schemas.
 
 Store calls block (HTTP to InfluxDB, SQLite), so routes that use these are plain
 ``def`` functions, which FastAPI runs in its thread pool.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from iotmon_api.schemas import (
     BucketPublic,
+    ChildPublic,
+    ChildrenPublic,
     DeadLetterPublic,
     DeadLettersPublic,
     DevicePublic,
@@ -17,11 +19,15 @@ from iotmon_api.schemas import (
     LatestReadingPublic,
     SeriesPublic,
 )
+from iotmon_api.scope import ChildScope, DeviceScope
 from iotmon_api.window import SeriesWindow
+from iotmon_registry import Child, Registry
 from iotmon_storage import TimeSeriesStore
 
 
-def list_devices(store: TimeSeriesStore, tenant: str | None) -> DevicesPublic:
+def list_devices(store: TimeSeriesStore, scope: DeviceScope) -> DevicesPublic:
+    if scope.devices is not None and not scope.devices:
+        return DevicesPublic(data=[], count=0)
     devices = [
         DevicePublic(
             tenant=summary.tenant,
@@ -32,7 +38,8 @@ def list_devices(store: TimeSeriesStore, tenant: str | None) -> DevicesPublic:
             last_seen=summary.last_seen,
             state_since=summary.state_since,
         )
-        for summary in store.devices(tenant)
+        for summary in store.devices(scope.tenant)
+        if scope.devices is None or summary.device in scope.devices
     ]
     return DevicesPublic(data=devices, count=len(devices))
 
@@ -67,7 +74,9 @@ def read_series(
     )
 
 
-def list_dead_letters(store: TimeSeriesStore, limit: int) -> DeadLettersPublic:
+def list_dead_letters(
+    store: TimeSeriesStore, limit: int, topic_prefixes: list[str] | None
+) -> DeadLettersPublic:
     letters = [
         DeadLetterPublic(
             service=d.service,
@@ -78,6 +87,22 @@ def list_dead_letters(store: TimeSeriesStore, limit: int) -> DeadLettersPublic:
             payload_bytes=d.payload_bytes,
             received_at=d.received_at,
         )
-        for d in store.dead_letters(limit)
+        for d in store.dead_letters(limit, topic_prefixes)
     ]
     return DeadLettersPublic(data=letters, count=len(letters))
+
+
+def _child(child: Child) -> ChildPublic:
+    return ChildPublic(
+        tenant=child.tenant, child=child.child, name=child.name, tags=list(child.tags)
+    )
+
+
+def list_children(registry: Registry, scope: ChildScope) -> ChildrenPublic:
+    children = [_child(c) for c in registry.children(scope.tenant, guardian=scope.guardian)]
+    return ChildrenPublic(data=children, count=len(children))
+
+
+def read_child(registry: Registry, tenant: str, child: str) -> ChildPublic | None:
+    found = registry.child(tenant, child)
+    return _child(found) if found is not None else None

@@ -1,19 +1,22 @@
-"""FastAPI dependencies and their ``Annotated`` aliases: settings, store, auth, inputs."""
+"""FastAPI dependencies and their ``Annotated`` aliases: settings, store, registry, auth, inputs."""
 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, cast
 
-from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
 
+from iotmon_alerts.adapters.database import AlertsDatabase
+from iotmon_api.auth import authenticate
 from iotmon_api.config import Settings
+from iotmon_api.problems import AlertsUnavailable
+from iotmon_api.scope import Scope
 from iotmon_api.window import (
     MAX_BUCKET_SECONDS,
     SeriesWindow,
@@ -22,6 +25,7 @@ from iotmon_api.window import (
 )
 from iotmon_contract.payloads import METRIC_PATTERN, TIMESTAMP_PATTERN, Timestamp
 from iotmon_contract.topics import IDENTIFIER_PATTERN
+from iotmon_registry import Principal, Principals, Registry
 from iotmon_storage import Aggregate, TimeSeriesStore
 
 Clock = Callable[[], datetime]
@@ -35,34 +39,61 @@ def get_store(request: Request) -> TimeSeriesStore:
     return cast(TimeSeriesStore, request.state.store)
 
 
+def get_registry(request: Request) -> Registry:
+    return cast(Registry, request.state.registry)
+
+
+def get_principals(request: Request) -> Principals:
+    return cast(Principals, request.state.principals)
+
+
+def get_alerts(request: Request) -> AlertsDatabase:
+    alerts = request.state.alerts
+    if alerts is None:
+        raise AlertsUnavailable(
+            "alerts are not configured in this API: set IOTMON_API_ALERTS__URL to the alert "
+            "service's database"
+        )
+    return cast(AlertsDatabase, alerts)
+
+
 def get_clock(request: Request) -> Clock:
     return cast(Clock, request.state.clock)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+PrincipalsDep = Annotated[Principals, Depends(get_principals)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+AlertsDep = Annotated[AlertsDatabase, Depends(get_alerts)]
 
 BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None,
-    Depends(HTTPBearer(auto_error=False, description="The API token (IOTMON_API_TOKEN).")),
+    Depends(
+        HTTPBearer(
+            auto_error=False,
+            description="A token from `iotmon tokens create` (or the static IOTMON_API_TOKEN).",
+        )
+    ),
 ]
 
 
-def require_token(settings: SettingsDep, credentials: BearerCredentials) -> None:
-    """Refuse the request unless it carries the configured token (when one is configured)."""
-    expected = settings.token
-    if expected is None:
-        return
-    if credentials is None or not secrets.compare_digest(
-        credentials.credentials.encode(), expected.get_secret_value().encode()
-    ):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="missing or wrong API token: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def current_principal(
+    settings: SettingsDep, principals: PrincipalsDep, credentials: BearerCredentials
+) -> Principal:
+    """The request's principal, or 401 (missing, unknown, expired or revoked token)."""
+    return authenticate(settings, principals, credentials.credentials if credentials else None)
 
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def current_scope(principal: CurrentPrincipal, registry: RegistryDep) -> Scope:
+    return Scope(principal, registry)
+
+
+ScopeDep = Annotated[Scope, Depends(current_scope)]
 
 TenantPath = Annotated[
     str, Path(pattern=IDENTIFIER_PATTERN, description="Tenant id.", examples=["acme"])
@@ -70,11 +101,15 @@ TenantPath = Annotated[
 DevicePath = Annotated[
     str, Path(pattern=IDENTIFIER_PATTERN, description="Device id.", examples=["env-1"])
 ]
+ChildPath = Annotated[
+    str, Path(pattern=IDENTIFIER_PATTERN, description="Child id.", examples=["kid-1"])
+]
 MetricPath = Annotated[
     str, Path(pattern=METRIC_PATTERN, description="Metric name.", examples=["temperature"])
 ]
 TenantQuery = Annotated[
-    str | None, Query(pattern=IDENTIFIER_PATTERN, description="Only devices of this tenant.")
+    str | None,
+    Query(pattern=IDENTIFIER_PATTERN, description="Only this tenant (within the token's scope)."),
 ]
 LimitQuery = Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")]
 

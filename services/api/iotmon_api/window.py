@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from iotmon_storage import Aggregate
 
 DEFAULT_RANGE = timedelta(hours=1)
 MAX_BUCKET_SECONDS = 31 * 24 * 3600
+EARLIEST = datetime(1677, 9, 22, tzinfo=UTC)
+LATEST = datetime(2262, 4, 11, tzinfo=UTC)
+"""The instants both stores can hold: nanoseconds since 1970 in a signed 64-bit integer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,14 @@ def resolve_window(
     max_buckets: int,
 ) -> SeriesWindow:
     """Fill defaults (the hour before ``end``; ``end`` = now) and check the window's size."""
+    for field, value in (("start", start), ("end", end)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise WindowError(
+                field,
+                f"{field} {value.isoformat()} is outside the range the store keeps "
+                f"({EARLIEST.date()} .. {LATEST.date()})",
+                value.isoformat(),
+            )
     if end is None:
         end = now if start is None or start < now else start + DEFAULT_RANGE
     if start is None:

@@ -2,6 +2,7 @@
 
     iotmon-ingest run [--workers N] [--log-level LEVEL]
     iotmon-ingest config check
+    iotmon-ingest health
     iotmon-ingest --version
 
 Settings come from ``IOTMON_INGEST_*`` variables (``IOTMON_INGEST_MQTT__HOST``…).
@@ -11,17 +12,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from iotmon_ingest.config import IngestSettings
+from iotmon_ingest.health import HealthUnreadable, judge, read_health
 from iotmon_ingest.main import run_ingest
 from iotmon_ingest.registry import RegistryError, load_registry
 from iotmon_runtime.cli import error, load_settings, service_parser
 from iotmon_runtime.log import configure_logging
-from iotmon_runtime.workers import EXIT_BAD_CONFIG, EXIT_OK
+from iotmon_runtime.workers import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK
 
 PROGRAM = "iotmon-ingest"
+EXIT_UNHEALTHY = EXIT_FAILED
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,7 +48,29 @@ def parser() -> argparse.ArgumentParser:
     config_commands.add_parser(
         "check", help="validate the IOTMON_INGEST_* environment and the device registry"
     )
+    commands.add_parser(
+        "health",
+        help="read the running ingest's health file(s): exit 0 when ok or degraded but "
+        "taking messages, 1 when intake is paused, the file is stale or missing",
+    )
     return root
+
+
+def health(settings: IngestSettings) -> int:
+    """Judge every worker's health file; one line each on stdout."""
+    healthy = True
+    now = time.time()
+    for path in settings.health_files():
+        try:
+            verdict = judge(read_health(path), now)
+        except HealthUnreadable as exc:
+            sys.stdout.write(f"{PROGRAM}: unhealthy: {exc}\n")
+            healthy = False
+            continue
+        sys.stdout.write(f"{PROGRAM}: {'healthy' if verdict.healthy else 'unhealthy'}: ")
+        sys.stdout.write(f"{verdict.summary}\n")
+        healthy = healthy and verdict.healthy
+    return EXIT_OK if healthy else EXIT_UNHEALTHY
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(PROGRAM, IngestSettings, **overrides)
     if settings is None:
         return EXIT_BAD_CONFIG
+    if args.command == "health":
+        return health(settings)
     try:
         if settings.device_registry:
             load_registry(settings.device_registry)

@@ -11,10 +11,11 @@ import socket
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
+from iotmon_registry import RegistrySettings
 from iotmon_runtime.mqtt import MqttSettings
 from iotmon_runtime.settings import ServiceSettings
 from iotmon_storage import StoreSettings
@@ -67,6 +68,42 @@ class IngestMqttSettings(MqttSettings):
     )
 
 
+class IngestStoreSettings(StoreSettings):
+    """The store as ingest uses it: a short timeout, so a hung store costs seconds, not 30."""
+
+    timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds to connect to the store and to wait for each read or write of "
+        "a request. A write that takes longer counts as 'store unavailable': its batch goes "
+        "to the spool (nothing is lost) and the store is retried with back-off. Short "
+        "because a hung store (a paused influxd accepts connections and never answers) "
+        "would otherwise hold every batch this long; long enough for a 50,000-point write "
+        "to a loaded InfluxDB. See docs/ingest.md.",
+    )
+
+
+class IngestRegistrySettings(RegistrySettings):
+    """The registry (who may speak for which device) and how ingest keeps up with it."""
+
+    refresh_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often ingest checks the registry's revision and reloads its "
+        "in-memory gateway map when it moved.",
+    )
+    miss_refresh_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="A batch naming a child the map does not give to its gateway makes "
+        "ingest check the registry at once, at most this often: a just-registered child "
+        "is accepted within about this long.",
+    )
+
+
 class IngestSettings(ServiceSettings):
     """Everything one ingest process needs; secrets as SecretStr."""
 
@@ -81,7 +118,14 @@ class IngestSettings(ServiceSettings):
     mqtt: IngestMqttSettings = Field(
         default_factory=IngestMqttSettings, description="How to reach the broker."
     )
-    store: StoreSettings = Field(default_factory=StoreSettings, description="Time-series store.")
+    store: IngestStoreSettings = Field(
+        default_factory=IngestStoreSettings, description="Time-series store."
+    )
+    registry: IngestRegistrySettings = Field(
+        default_factory=IngestRegistrySettings,
+        description="The registry: a batch reading naming another device is accepted only "
+        "if the registry makes the publishing device its gateway.",
+    )
     batch_size: int = Field(
         default=5000, ge=1, le=100_000, description="Most messages validated and written at once."
     )
@@ -101,10 +145,26 @@ class IngestSettings(ServiceSettings):
     )
     spool_dir: Path = Field(
         default=Path(".state/ingest/spool"),
-        description="Where batches go (fsynced) while the store is unavailable.",
+        description="Ingest's state folder: batches go here (fsynced, one folder per client "
+        "id) while the store is unavailable, and the health file beside them.",
     )
-    store_retry_min_s: float = Field(default=0.5, gt=0, description="First store retry delay.")
-    store_retry_max_s: float = Field(default=15.0, gt=0, description="Longest store retry delay.")
+    spool_max_bytes: int | None = Field(
+        default=None,
+        ge=64 * 1024,
+        description="Most bytes of spooled batches (per client id); none = until the disk is "
+        "full. Either limit reached, ingest holds the batch unacknowledged, pauses reading "
+        "from the broker (whose session keeps the backlog) and retries until the store or "
+        "the spool takes it.",
+    )
+    store_retry_min_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="First store retry delay (also the first retry of a "
+        "batch neither the store nor the spool takes).",
+    )
+    store_retry_max_s: float = Field(
+        default=15.0, gt=0, description="Longest store (and spool) retry delay."
+    )
     device_registry: Path | None = Field(
         default=None,
         description="YAML of allowed tenant/device ids or fnmatch patterns; absent = accept all.",
@@ -116,15 +176,50 @@ class IngestSettings(ServiceSettings):
         default=30 * 86_400.0, gt=0, description="Readings older than this are dead-lettered."
     )
     stats_interval_s: float = Field(
-        default=30.0, gt=0, description="How often the counters are logged."
+        default=30.0,
+        gt=0,
+        description="How often the counters are logged (from a thread of its own: a write "
+        "blocked on the store does not silence them).",
+    )
+    health_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often the health file (spool_dir/<client id>.health.json, read by "
+        "`iotmon-ingest health`) is rewritten; it counts as stale after 3 intervals (10 s at "
+        "least).",
     )
     workers: int = Field(
         default=1, ge=1, le=64, description="Worker processes (iotmon ingest --workers)."
     )
 
+    @field_validator("store", mode="before")
+    @classmethod
+    def _ingest_store(cls, value: object) -> object:
+        """A plain StoreSettings (the demo builds one for every service) counts for what it
+        sets; what it leaves unset takes ingest's defaults (its shorter timeout)."""
+        if isinstance(value, StoreSettings) and not isinstance(value, IngestStoreSettings):
+            return value.model_dump(exclude_unset=True)
+        return value
+
     @property
     def client_id(self) -> str:
         return self.mqtt.client_id or f"iotmon-ingest-{self.instance_id}"
+
+    @property
+    def spool_folder(self) -> Path:
+        """This client's own spool (a session's batches replay under the same client id)."""
+        return self.spool_dir / self.client_id
+
+    @property
+    def health_file(self) -> Path:
+        return self.spool_dir / f"{self.client_id}.health.json"
+
+    def health_files(self) -> list[Path]:
+        """Every process's health file: one, or one per worker."""
+        if self.workers == 1:
+            return [self.health_file]
+        return [self.for_worker(index).health_file for index in range(self.workers)]
 
     def for_worker(self, index: int) -> IngestSettings:
         """Settings of worker ``index`` of a multi-process ingest: own session, own spool.

@@ -15,6 +15,7 @@ class CounterSnapshot:
     batches: int = 0
     readings_written: int = 0
     statuses_written: int = 0
+    events_written: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)
     ignored: int = 0
     acked: int = 0
@@ -23,7 +24,16 @@ class CounterSnapshot:
     replayed_batches: int = 0
     replayed_readings: int = 0
     store_failures: int = 0
-    rejected_batches: int = 0
+    refused_readings: int = 0
+    """Readings the store refused (each also a store_rejected dead letter)."""
+    refused_statuses: int = 0
+    refused_events: int = 0
+    unstored_dead_letters: int = 0
+    """Dead letters the store refused (published on the dead-letter topic all the same)."""
+    spool_failures: int = 0
+    """Batches the spool could not take (full, or not writable): intake paused meanwhile."""
+    quarantined_files: int = 0
+    """Spool files that could not be read back, moved to the spool's rejected/."""
     write_seconds_total: float = 0.0
     write_seconds_max: float = 0.0
     writes: int = 0
@@ -42,6 +52,7 @@ class CounterSnapshot:
             "batches": self.batches,
             "readings_written": self.readings_written,
             "statuses_written": self.statuses_written,
+            "events_written": self.events_written,
             "dead_letters": dict(self.dead_letters),
             "ignored": self.ignored,
             "acked": self.acked,
@@ -50,7 +61,12 @@ class CounterSnapshot:
             "replayed_batches": self.replayed_batches,
             "replayed_readings": self.replayed_readings,
             "store_failures": self.store_failures,
-            "rejected_batches": self.rejected_batches,
+            "refused_readings": self.refused_readings,
+            "refused_statuses": self.refused_statuses,
+            "refused_events": self.refused_events,
+            "unstored_dead_letters": self.unstored_dead_letters,
+            "spool_failures": self.spool_failures,
+            "quarantined_files": self.quarantined_files,
             "write_seconds_mean": round(self.write_seconds_mean, 6),
             "write_seconds_max": round(self.write_seconds_max, 6),
         }

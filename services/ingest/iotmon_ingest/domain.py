@@ -6,19 +6,26 @@ back what to write.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from iotmon_contract import (
     ContractViolation,
     DeadLetter,
     DeadLetterReason,
+    EventValidator,
     MessageKind,
     StatusEvent,
     TelemetryValidator,
+    ValidatedEvent,
     ValidatedReading,
+    event_topic,
     parse_status,
+    status_topic,
+    telemetry_topic,
 )
 from iotmon_runtime.mqtt import InboundMessage
 
@@ -26,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 _TELEMETRY_SUFFIX = "/" + MessageKind.TELEMETRY.value
 _STATUS_SUFFIX = "/" + MessageKind.STATUS.value
+_EVENT_SUFFIX = "/" + MessageKind.EVENT.value
 _RETAINED_DETAIL = "telemetry must not be published retained"
 
 
@@ -45,6 +53,7 @@ class BatchOutcome:
     messages: int = 0
     readings: list[ValidatedReading] = field(default_factory=list)
     statuses: list[StatusEvent] = field(default_factory=list)
+    events: list[ValidatedEvent] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     ignored: int = 0
 
@@ -59,6 +68,7 @@ def decode_batch(
     *,
     service: str,
     received_ns: int,
+    events: EventValidator | None = None,
 ) -> BatchOutcome:
     """Validate every message on its own: a bad one becomes a dead letter, the rest go on.
 
@@ -77,6 +87,9 @@ def decode_batch(
                     outcome.ignored += 1
                 else:
                     outcome.statuses.append(status)
+            elif events is not None and topic.endswith(_EVENT_SUFFIX):
+                # The validator refuses a retained event itself (reason retained).
+                outcome.events.append(events.validate(topic, payload, retained=retained))
             elif retained:
                 # A retained reading would be handed to every new subscriber (MQTT 3.1.1
                 # resends it on each subscribe): refuse it rather than store it again.
@@ -129,6 +142,77 @@ class StoreGate:
         self._retry_at = 0.0
 
 
+def iso_ns(ts_ns: int) -> str:
+    """RFC 3339 UTC with all nine digits: a dead letter names the exact point refused."""
+    seconds, nanoseconds = divmod(ts_ns, 1_000_000_000)
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{nanoseconds:09d}Z"
+
+
+def _store_rejected(
+    service: str, topic: str, what: str, record: Mapping[str, object], reason: str
+) -> Rejected:
+    payload = json.dumps(record, separators=(",", ":")).encode()
+    letter = DeadLetter(
+        service=service,
+        reason=DeadLetterReason.STORE_REJECTED,
+        detail=f"the store refused {what}: {reason}"[:2000],
+        topic=topic[:1024],
+        payload_excerpt=payload[:1024].decode(errors="replace"),
+        payload_bytes=len(payload),
+        received_at=datetime.now(UTC),
+    )
+    return Rejected(letter, topic, payload)
+
+
+def refused_reading(reading: ValidatedReading, reason: str, *, service: str) -> Rejected:
+    """The dead letter of a reading the store refused: names it, carries it and the reason.
+
+    The topic is the reading's device's telemetry topic (a gateway batch's reading
+    came in on the gateway's); the payload is the reading itself, as stored.
+    """
+    tenant, device, metric, value, unit, ts_ns = reading
+    ts = iso_ns(ts_ns)
+    record = {
+        "tenant": tenant,
+        "device": device,
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "ts": ts,
+        "ts_ns": ts_ns,
+    }
+    what = f"{metric} of {tenant}/{device} at {ts}"
+    return _store_rejected(service, telemetry_topic(tenant, device), what, record, reason)
+
+
+def refused_status(status: StatusEvent, reason: str, *, service: str) -> Rejected:
+    """The dead letter of a device status the store refused."""
+    ts = iso_ns(status.ts_ns)
+    record = {
+        "tenant": status.tenant,
+        "device": status.device,
+        "state": status.state.value,
+        "ts": ts,
+        "ts_ns": status.ts_ns,
+    }
+    what = f"status {status.state.value} of {status.tenant}/{status.device} at {ts}"
+    topic = status_topic(status.tenant, status.device)
+    return _store_rejected(service, topic, what, record, reason)
+
+
+def refused_event(event: ValidatedEvent, reason: str, *, service: str) -> Rejected:
+    """The dead letter of a device event the store refused."""
+    ts = iso_ns(event.ts_ns)
+    record = {
+        "tenant": event.tenant,
+        "device": event.device,
+        "event": event.event.model_dump(mode="json", exclude_none=True),
+    }
+    what = f"{event.type} event {event.seq} of {event.tenant}/{event.device} at {ts}"
+    topic = event_topic(event.tenant, event.device)
+    return _store_rejected(service, topic, what, record, reason)
+
+
 def excerpt(payload: bytes, limit: int = 200) -> str:
     """The start of a payload, printable, for a log line."""
     text = payload[:limit].decode("utf-8", errors="replace")
@@ -141,4 +225,7 @@ __all__ = [
     "StoreGate",
     "decode_batch",
     "excerpt",
+    "iso_ns",
+    "refused_reading",
+    "refused_status",
 ]

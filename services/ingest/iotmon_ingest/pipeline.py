@@ -1,11 +1,11 @@
-"""The two pipeline stages between the MQTT client and the store.
+"""The first pipeline stage between the MQTT client and the store.
 
 ``InboundQueue`` takes messages from the client's network thread (append only).
-``Decoder`` cuts it into batches by size, bytes or age and validates them;
-``StoreWriter`` writes each batch (or spools it, fsynced, when the store is
-unavailable), then acknowledges its messages, replays the spool, republishes
-dead letters and logs the counters. Two threads so a batch is validated while
-the previous one is on its way to the store (the HTTP wait releases the GIL).
+``Decoder`` cuts it into batches by size, bytes or age and validates them, then
+hands them to the store stage (``iotmon_ingest.writer.StoreWriter``), which
+writes or spools each batch and only then acknowledges its messages. Two
+threads so a batch is validated while the previous one is on its way to the
+store (the HTTP wait releases the GIL).
 """
 
 from __future__ import annotations
@@ -18,14 +18,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from iotmon_contract import TelemetryValidator, dead_letter_topic
-from iotmon_contract.topics import DEAD_LETTER_RULE
+from iotmon_contract import EventValidator, TelemetryValidator
 from iotmon_ingest.counters import IngestCounters
-from iotmon_ingest.domain import BatchOutcome, Rejected, StoreGate, decode_batch
-from iotmon_ingest.domain import excerpt as payload_excerpt
-from iotmon_ingest.spool import Spool, SpooledBatch
+from iotmon_ingest.domain import BatchOutcome, decode_batch
 from iotmon_runtime.mqtt import InboundMessage
-from iotmon_storage import StoreError, StoreUnavailable, TimeSeriesStore
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +98,12 @@ class Decoder:
         flush_interval_s: float,
         counters: IngestCounters,
         on_fatal: Callable[[str], None],
+        events: EventValidator | None = None,
     ) -> None:
         self._inbound = inbound
         self._handoff = handoff
         self._validator = validator
+        self._events = events
         self._service = service
         self._batch_size = batch_size
         self._batch_bytes = batch_bytes
@@ -170,7 +168,11 @@ class Decoder:
             while (messages := self._next_batch()) is not None:
                 received_ns = time.time_ns()
                 outcome = decode_batch(
-                    messages, self._validator, service=self._service, received_ns=received_ns
+                    messages,
+                    self._validator,
+                    service=self._service,
+                    received_ns=received_ns,
+                    events=self._events,
                 )
                 self._counters.add(received=len(messages))
                 tokens = [message.token for message in messages]
@@ -182,225 +184,3 @@ class Decoder:
             self._on_fatal("decoder crashed")
         finally:
             self._hand_off(None)
-
-
-class StoreWriter:
-    """Stage 2: store (or spool), then acknowledge; replay the spool; publish dead letters."""
-
-    def __init__(
-        self,
-        handoff: queue.Queue[DecodedBatch | None],
-        store: TimeSeriesStore,
-        spool: Spool,
-        gate: StoreGate,
-        *,
-        ack: Callable[[list[int]], int],
-        publish: Callable[[str, bytes, int], object],
-        service: str,
-        counters: IngestCounters,
-        stats_interval_s: float,
-        on_fatal: Callable[[str], None],
-    ) -> None:
-        self._handoff = handoff
-        self._store = store
-        self._spool = spool
-        self._gate = gate
-        self._ack = ack
-        self._publish = publish
-        self._service = service
-        self._counters = counters
-        self._stats_interval = stats_interval_s
-        self._on_fatal = on_fatal
-        self._thread: threading.Thread | None = None
-        self._schema_ready = False
-        self._dead_letter_topic = dead_letter_topic(service)
-        self._logged_dead_letters = 0
-        self._suppressed_dead_letters = 0
-        self._next_stats = 0.0
-        self._last_stats = (0.0, 0)
-        self._outage_logged = False
-
-    def start(self) -> None:
-        self._next_stats = time.monotonic() + self._stats_interval
-        self._last_stats = (time.monotonic(), 0)
-        self._thread = threading.Thread(target=self._run, name="ingest-store", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Wait for the decoder's end marker to arrive and everything before it to be stored."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        try:
-            while True:
-                try:
-                    batch = self._handoff.get(timeout=0.25)
-                except queue.Empty:
-                    batch = None
-                    idle = True
-                else:
-                    idle = False
-                    if batch is None:
-                        break
-                    self._handle(batch)
-                if idle or self._spool.pending():
-                    self._replay()
-                if time.monotonic() >= self._next_stats:
-                    self.log_stats()
-            self._replay()
-        except _SpoolFailed as exc:
-            self._on_fatal(str(exc))
-        except Exception:
-            logger.exception("ingest store writer stopped on an unexpected error")
-            self._on_fatal("store writer crashed")
-        finally:
-            self.log_stats()
-
-    # -- one batch -------------------------------------------------------------
-
-    def _handle(self, batch: DecodedBatch) -> None:
-        outcome = batch.outcome
-        if outcome.rejected:
-            self._dead_letters(outcome.rejected)
-        records = SpooledBatch(
-            batch.received_ns, outcome.readings, outcome.statuses, outcome.dead_letters
-        )
-        result = self._write(records) if self._gate.allow() else _UNAVAILABLE
-        if result is _UNAVAILABLE:
-            self._spool_batch(records)
-        acked = self._ack(batch.tokens)
-        self._counters.add(
-            batches=1,
-            acked=acked,
-            ignored=outcome.ignored,
-            readings_written=len(outcome.readings) if result is _STORED else 0,
-            statuses_written=len(outcome.statuses) if result is _STORED else 0,
-        )
-
-    def _write(self, records: SpooledBatch) -> str:
-        """Write a batch: stored, rejected (kept aside) or unavailable (the caller spools)."""
-        started = time.perf_counter()
-        try:
-            if not self._schema_ready:
-                self._store.ensure_schema()
-                self._schema_ready = True
-            readings = records.readings
-            for chunk, start in enumerate(range(0, len(readings), _WRITE_CHUNK)):
-                # A nanosecond apart: each chunk's _device_seen points are their own,
-                # not overwrites of the previous chunk's (same series, same time).
-                self._store.write_readings(
-                    readings[start : start + _WRITE_CHUNK], records.seen_at_ns + chunk
-                )
-            if records.statuses:
-                self._store.write_statuses(records.statuses)
-            if records.dead_letters:
-                self._store.write_dead_letters(records.dead_letters)
-        except StoreUnavailable as exc:
-            self._gate.failed()
-            self._counters.add(store_failures=1)
-            if not self._outage_logged:
-                logger.warning("store unavailable, spooling to %s: %s", self._spool.folder, exc)
-                self._outage_logged = True
-            return _UNAVAILABLE
-        except StoreError:
-            # Retrying cannot help: keep the batch for an operator, do not block the stream.
-            logger.exception("store refused a batch; kept in %s/rejected", self._spool.folder)
-            self._put_in_spool(records, rejected=True)
-            self._counters.add(rejected_batches=1)
-            return _REJECTED
-        if not self._gate.healthy or self._outage_logged:
-            logger.info("store available again")
-            self._outage_logged = False
-        self._gate.succeeded()
-        self._counters.write_latency(time.perf_counter() - started)
-        return _STORED
-
-    def _spool_batch(self, records: SpooledBatch) -> None:
-        self._put_in_spool(records)
-        self._counters.add(spooled_batches=1, spooled_readings=len(records.readings))
-
-    def _put_in_spool(self, records: SpooledBatch, *, rejected: bool = False) -> None:
-        try:
-            self._spool.put(records, rejected=rejected)
-        except OSError as exc:
-            # Not durable anywhere: stop without acknowledging; the broker redelivers.
-            raise _SpoolFailed(f"cannot write the spool in {self._spool.folder}: {exc}") from exc
-
-    def _dead_letters(self, rejected: list[Rejected]) -> None:
-        for item in rejected:
-            letter = item.letter
-            self._counters.dead_letter(letter.reason.value)
-            self._publish(
-                self._dead_letter_topic, letter.model_dump_json().encode(), DEAD_LETTER_RULE.qos
-            )
-            if self._logged_dead_letters < _DEAD_LETTER_LOGS_PER_INTERVAL:
-                self._logged_dead_letters += 1
-                logger.warning(
-                    "dead letter (%s) on %s: %s; payload %s",
-                    letter.reason.value,
-                    item.topic[:200],
-                    letter.detail[:300],
-                    payload_excerpt(item.payload),
-                )
-            else:
-                self._suppressed_dead_letters += 1
-
-    # -- spool replay ------------------------------------------------------------
-
-    def _replay(self, max_batches: int = 8) -> None:
-        if not self._spool.pending() or not self._gate.allow():
-            return
-        replayed = 0
-        for path, records in self._spool.oldest():
-            if records is None:
-                kept = self._spool.quarantine(path)
-                logger.error("spool file %s is unreadable; moved to %s", path, kept)
-                continue
-            result = self._write(records)
-            if result is _UNAVAILABLE:
-                return
-            self._spool.remove(path)
-            if result is _STORED:
-                self._counters.add(replayed_batches=1, replayed_readings=len(records.readings))
-            replayed += 1
-            if replayed >= max_batches:
-                break
-        if replayed and not self._spool.pending():
-            logger.info("spool drained")
-
-    # -- stats -----------------------------------------------------------------
-
-    def log_stats(self) -> None:
-        now = time.monotonic()
-        snapshot = self._counters.snapshot()
-        since, readings_before = self._last_stats
-        rate = (snapshot.readings_written - readings_before) / max(now - since, 1e-9)
-        logger.info(
-            "ingest: received=%d readings_written=%d (%.0f/s) dead_letters=%s spooled=%d "
-            "replayed=%d spool_pending=%d batches=%d write_mean=%.1fms write_max=%.1fms%s",
-            snapshot.received,
-            snapshot.readings_written,
-            rate,
-            snapshot.dead_letters or 0,
-            snapshot.spooled_readings,
-            snapshot.replayed_readings,
-            self._spool.pending(),
-            snapshot.batches,
-            snapshot.write_seconds_mean * 1000,
-            snapshot.write_seconds_max * 1000,
-            f" ({self._suppressed_dead_letters} dead-letter logs suppressed)"
-            if self._suppressed_dead_letters
-            else "",
-        )
-        self._last_stats = (now, snapshot.readings_written)
-        self._next_stats = now + self._stats_interval
-        self._logged_dead_letters = 0
-        self._suppressed_dead_letters = 0
-
-
-class _SpoolFailed(RuntimeError):
-    pass

@@ -2,7 +2,7 @@
 
 ``IngestService(settings, stop_event)`` is the in-process worker (``start``/
 ``stop``): the shared MQTT client with ingest's subscriptions registered on it,
-the decoder and the store writer.
+the decoder, the store writer and the monitor (health file, counters log).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import time
 from datetime import timedelta
 
 from iotmon_contract import (
+    EventValidator,
     TelemetryValidator,
+    event_filter,
     shared_subscription,
     status_filter,
     telemetry_filter,
@@ -23,9 +25,15 @@ from iotmon_contract import (
 from iotmon_ingest.config import DEFAULT_SHARE_GROUP, SERVICE_NAME, IngestSettings
 from iotmon_ingest.counters import CounterSnapshot, IngestCounters
 from iotmon_ingest.domain import StoreGate
-from iotmon_ingest.pipeline import DecodedBatch, Decoder, InboundQueue, StoreWriter
+from iotmon_ingest.gateways import GatewayChildren
+from iotmon_ingest.health import Health, HealthState
+from iotmon_ingest.monitor import Monitor
+from iotmon_ingest.pipeline import DecodedBatch, Decoder, InboundQueue
 from iotmon_ingest.registry import load_registry
 from iotmon_ingest.spool import Spool
+from iotmon_ingest.writer import StoreWriter
+from iotmon_registry import Registry, RegistryError
+from iotmon_runtime.availability import ServiceAvailability
 from iotmon_runtime.mqtt import ConnectionEvent, MqttClient, RetainHandling
 from iotmon_storage import TimeSeriesStore, open_store
 
@@ -57,7 +65,15 @@ class IngestService:
         self._client: MqttClient | None = None
         self._decoder: Decoder | None = None
         self._writer: StoreWriter | None = None
+        self._inbound: InboundQueue | None = None
+        self._spool: Spool | None = None
+        self._monitor: Monitor | None = None
+        self._registry: Registry | None = None
+        self._gateways: GatewayChildren | None = None
         self._owns_store = store is None
+        self._availability = ServiceAvailability.of(
+            SERVICE_NAME, settings.instance_id, "iotmon-ingest"
+        )
         self.failure: str | None = None
 
     @property
@@ -76,13 +92,35 @@ class IngestService:
     def stop_event(self) -> threading.Event:
         return self._stop_event
 
+    @property
+    def gateways(self) -> GatewayChildren | None:
+        return self._gateways
+
     def start(self) -> None:
+        """Start; raises RegistryError when the registry cannot be opened or read."""
         settings = self._settings
-        registry = load_registry(settings.device_registry) if settings.device_registry else None
+        allowed = load_registry(settings.device_registry) if settings.device_registry else None
+        self._registry = Registry(settings.registry).open()
+        gateways = GatewayChildren(
+            self._registry,
+            refresh_interval_s=settings.registry.refresh_interval_s,
+            miss_refresh_interval_s=settings.registry.miss_refresh_interval_s,
+        )
+        try:
+            gateways.start()
+        except BaseException:
+            self._registry.close()
+            self._registry = None
+            raise
+        self._gateways = gateways
+        known = allowed.is_known if allowed else None
+        skew = timedelta(seconds=settings.max_future_skew_s)
+        age = timedelta(seconds=settings.max_age_s)
         validator = TelemetryValidator(
-            known_device=registry.is_known if registry else None,
-            max_future_skew=timedelta(seconds=settings.max_future_skew_s),
-            max_age=timedelta(seconds=settings.max_age_s),
+            known_device=known, owns_device=gateways.owns_device, max_future_skew=skew, max_age=age
+        )
+        events = EventValidator(
+            known_device=known, owns_device=gateways.owns_device, max_future_skew=skew, max_age=age
         )
         if self._store is None:
             self._store = open_store(settings.store)
@@ -90,7 +128,8 @@ class IngestService:
         # Two batches in hand-off: one being written, one validated and waiting.
         handoff: queue.Queue[DecodedBatch | None] = queue.Queue(maxsize=2)
         client = self._build_client(inbound)
-        spool = Spool(settings.spool_dir / settings.client_id)
+        spool = Spool(settings.spool_folder, max_bytes=settings.spool_max_bytes)
+        spool.open()
         self._decoder = Decoder(
             inbound,
             handoff,
@@ -101,6 +140,7 @@ class IngestService:
             flush_interval_s=settings.flush_interval_s,
             counters=self._counters,
             on_fatal=self._fatal,
+            events=events,
         )
         self._writer = StoreWriter(
             handoff,
@@ -111,16 +151,29 @@ class IngestService:
             publish=client.publish,
             service=SERVICE_NAME,
             counters=self._counters,
-            stats_interval_s=settings.stats_interval_s,
+            retry_min_s=settings.store_retry_min_s,
+            retry_max_s=settings.store_retry_max_s,
             on_fatal=self._fatal,
         )
         self._decoder.consumer_alive = self._writer.alive
         self._client = client
+        self._inbound = inbound
+        self._spool = spool
+        self._monitor = Monitor(
+            self.health,
+            settings.health_file,
+            counters=self._counters.snapshot,
+            spool_pending=spool.pending,
+            take_suppressed_logs=self._writer.take_suppressed_logs,
+            health_interval_s=settings.health_interval_s,
+            stats_interval_s=settings.stats_interval_s,
+        )
         self._writer.start()
         self._decoder.start()
+        self._monitor.start()
         client.start()
         logger.info(
-            "ingest %s started: broker %s:%s (MQTT %s%s), store %s, spool %s",
+            "ingest %s started: broker %s:%s (MQTT %s%s), store %s, registry %s, spool %s",
             settings.client_id,
             settings.mqtt.host,
             settings.mqtt.port,
@@ -129,6 +182,7 @@ class IngestService:
             if settings.mqtt.share_group and settings.mqtt.protocol.value == "5"
             else "",
             settings.store.url if settings.store.backend == "influxdb" else settings.store.backend,
+            settings.registry.display_url(),
             spool.folder,
         )
 
@@ -138,6 +192,8 @@ class IngestService:
         client = MqttClient(
             mqtt,
             client_id=self._settings.client_id,
+            will=self._availability.will,
+            online=self._availability.online,
             manual_ack=True,
             persistent_session=True,
             session_expiry_s=mqtt.session_expiry_s,
@@ -145,7 +201,7 @@ class IngestService:
             fast_path=mqtt.fast_path,
             name=f"ingest-{self._settings.client_id}",
         )
-        client.set_paused(inbound.full)
+        client.set_paused(self._intake_paused)
         client.add_listener(self._on_connection)
         # Plain unless several sessions split the stream: mosquitto 2.0 saves only plain
         # subscriptions with a persistent session, so only a plain one still exists,
@@ -161,13 +217,21 @@ class IngestService:
             retain_as_published=True,
             inline=True,
         )
-        # A resumed session keeps the other mode's filter from an earlier configuration.
-        other_mode = (
-            telemetry_filter()
-            if mqtt.share_group
-            else shared_subscription(DEFAULT_SHARE_GROUP, telemetry_filter())
+        # Device events like telemetry: in the same mode, never retained (the contract).
+        client.subscribe(
+            event_filter(),
+            inbound.put,
+            share_group=mqtt.share_group,
+            retain_handling=RetainHandling.NEVER,
+            retain_as_published=True,
+            inline=True,
         )
-        client.leave_on_resume(other_mode)
+        # A resumed session keeps the other mode's filters from an earlier configuration.
+        for stream in (telemetry_filter(), event_filter()):
+            other_mode = (
+                stream if mqtt.share_group else shared_subscription(DEFAULT_SHARE_GROUP, stream)
+            )
+            client.leave_on_resume(other_mode)
         if mqtt.subscribe_status:
             # Retained statuses only when the subscription is new: a resumed session
             # already has them stored. Not shared: status is state, every replica's.
@@ -178,6 +242,57 @@ class IngestService:
                 inline=True,
             )
         return client
+
+    def _intake_paused(self) -> bool:
+        """Stop reading from the broker: too much received and unwritten, or a batch
+        that neither the store nor the spool takes (network thread: attribute reads)."""
+        inbound, writer = self._inbound, self._writer
+        return (inbound is not None and inbound.full()) or (
+            writer is not None and writer.blocked is not None
+        )
+
+    def health(self) -> Health:
+        """How this ingest is doing: ok, or degraded with the reasons why."""
+        settings = self._settings
+        writer, client, spool = self._writer, self._client, self._spool
+        reasons: list[str] = []
+        paused = False
+        held = 0
+        if writer is not None:
+            blocked = writer.blocked
+            if blocked is not None:
+                paused = True
+                held = blocked.messages
+                what = "spool full" if blocked.full else "spool not writable"
+                reasons.append(f"{what}: intake paused ({blocked.reason})")
+            if not writer.store_healthy:
+                reasons.append(f"store unavailable: {writer.store_error or 'retrying'}")
+            started = writer.write_started
+            if started is not None:
+                waited = time.monotonic() - started
+                if waited > min(settings.store.timeout_s, 2.0):
+                    reasons.append(f"store write pending for {waited:.0f}s")
+        if client is not None and not client.connected:
+            reasons.append(f"MQTT broker {settings.mqtt.address} not connected")
+        mqtt = client.stats() if client is not None else None
+        spool_batches = spool.pending() if spool is not None else 0
+        if spool_batches:
+            plural = "es" if spool_batches != 1 else ""
+            reasons.append(f"spool holds {spool_batches} batch{plural} for the store")
+        return Health(
+            state=HealthState.DEGRADED if reasons else HealthState.OK,
+            intake_paused=paused,
+            reasons=tuple(reasons),
+            held_messages=held,
+            spool_batches=spool_batches,
+            spool_bytes=spool.pending_bytes() if spool is not None else 0,
+            mqtt_received=mqtt.received if mqtt is not None else 0,
+            mqtt_acks=mqtt.acks if mqtt is not None else 0,
+            counters=self._counters.snapshot().as_dict(),
+            client_id=settings.client_id,
+            written_at=time.time(),
+            interval_s=settings.health_interval_s,
+        )
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         # Network thread: only record and signal.
@@ -192,21 +307,37 @@ class IngestService:
         """Flush what was received, write it, acknowledge it, then disconnect (idempotent)."""
         if self._client is None:
             return
+        if self._writer is not None:
+            # What neither the store nor the spool takes now stays with the broker.
+            self._writer.abandon_when_blocked()
         if self._decoder is not None:
             self._decoder.stop(_STOP_TIMEOUT_S)
         if self._writer is not None:
             self._writer.stop(_STOP_TIMEOUT_S)
-        self._client.stop()
+        if self._monitor is not None:
+            self._monitor.stop()
+        self._client.stop(offline=self._availability.offline())
+        if self._gateways is not None:
+            self._gateways.stop()
+        if self._registry is not None:
+            self._registry.close()
+        self._gateways = None
+        self._registry = None
         if self._store is not None and self._owns_store:
             self._store.close()
         self._decoder = self._writer = None
+        self._monitor = None
         self._client = None
         self._stop_event.set()
         logger.info("ingest %s stopped", self._settings.client_id)
 
     def run(self) -> int:
         """Start, wait for the stop event, stop; the process exit code."""
-        self.start()
+        try:
+            self.start()
+        except RegistryError as exc:
+            self._fatal(f"cannot read the registry: {exc}")
+            return EXIT_FATAL
         try:
             self._stop_event.wait()
         finally:

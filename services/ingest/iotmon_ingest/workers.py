@@ -16,6 +16,7 @@ from multiprocessing.synchronize import Event as ProcessEvent
 
 from iotmon_ingest.config import IngestSettings
 from iotmon_ingest.service import EXIT_FATAL, IngestService, tune_gc
+from iotmon_registry import RegistryError
 from iotmon_runtime.log import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,11 @@ def _worker_main(settings: IngestSettings, index: int, stop: ProcessEvent) -> No
     signal.signal(signal.SIGTERM, lambda _signum, _frame: local_stop.set())
     tune_gc()
     service = IngestService(settings, local_stop)
-    service.start()
+    try:
+        service.start()
+    except RegistryError as exc:
+        logger.error("worker %d cannot read the registry: %s", index, exc)
+        raise SystemExit(EXIT_FATAL) from None
     try:
         while not local_stop.is_set() and not stop.wait(0.5):
             pass

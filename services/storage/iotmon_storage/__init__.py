@@ -3,10 +3,13 @@
 from iotmon_contract import StatusEvent
 from iotmon_storage.base import (
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
+    StoredEvent,
     StoreError,
+    StoreRefused,
     StoreUnavailable,
     TimeSeriesStore,
 )
@@ -14,13 +17,16 @@ from iotmon_storage.factory import StoreSettings, open_store
 
 __all__ = [
     "Aggregate",
+    "AlertEvent",
     "Bucket",
     "DeviceSummary",
     "LatestReading",
     "StatusEvent",
     "StoreError",
+    "StoreRefused",
     "StoreSettings",
     "StoreUnavailable",
+    "StoredEvent",
     "TimeSeriesStore",
     "open_store",
 ]

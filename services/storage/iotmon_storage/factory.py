@@ -22,6 +22,14 @@ class StoreSettings(BaseModel):
     password: SecretStr | None = Field(default=None, description="InfluxDB 1.x password.")
     token: SecretStr | None = Field(default=None, description="InfluxDB 2.x/3 token.")
     retention_policy: str | None = Field(default=None, description="InfluxDB retention policy.")
+    timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="InfluxDB: seconds to connect and to wait for each read or write on the "
+        "socket; a request that takes longer fails as 'store unavailable'. Services that "
+        "must not stall on a hung store set a shorter default (ingest: 5 s).",
+    )
     sqlite_path: Path = Field(default=Path("iotmon.db"), description="SQLite file (sqlite).")
 
 
@@ -39,4 +47,5 @@ def open_store(settings: StoreSettings) -> TimeSeriesStore:
         password=settings.password.get_secret_value() if settings.password else None,
         token=settings.token.get_secret_value() if settings.token else None,
         retention_policy=settings.retention_policy,
+        timeout=settings.timeout_s,
     )

@@ -7,34 +7,58 @@ API run the same queries.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
+from iotmon_contract import (
+    DeadLetter,
+    DeadLetterReason,
+    DeviceState,
+    StatusEvent,
+    ValidatedEvent,
+    ValidatedReading,
+)
 from iotmon_storage.base import (
+    EVENT_TIME_SPREAD_NS,
+    MEASUREMENT_ALERT,
     MEASUREMENT_DEAD_LETTER,
+    MEASUREMENT_EVENT,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
     SCALE,
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
     NonFiniteResult,
+    StoredEvent,
     StoreError,
+    StoreRefused,
     StoreUnavailable,
     TimeSeriesStore,
+    dead_letter_stamps,
     finite,
 )
 from iotmon_storage.line_protocol import (
+    encode_alert_events,
     encode_dead_letters,
+    encode_events,
     encode_readings,
+    encode_seen,
     encode_statuses,
 )
+
+_DROPPED = re.compile(r"\bdropped=(\d+)")
+_REFUSALS = frozenset({400, 413, 422})
+"""Answers that refuse points, not the request: 400 (1.x: partial write, unparsable
+lines), 422 (2.x: unprocessable points), 413 (the body is too large; halves are not)."""
+_CREDENTIALS = frozenset({401, 403})
 
 
 def quote_literal(value: str) -> str:
@@ -43,6 +67,24 @@ def quote_literal(value: str) -> str:
 
 def quote_identifier(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _error_text(response: httpx.Response) -> str:
+    """InfluxDB's own message: the ``error`` of its JSON body, else the body's start."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])[:1000]
+    return response.text[:1000] or response.reason_phrase
+
+
+def regex_literal(prefixes: Sequence[str]) -> str:
+    """An InfluxQL regex literal matching strings that start with one of ``prefixes``."""
+    alternatives = "|".join(re.escape(prefix) for prefix in prefixes)
+    # Inside /.../ a slash ends the literal: escape it (RE2 reads \/ as /).
+    return "/^(?:" + alternatives.replace("/", "\\/") + ")/"
 
 
 def _from_ns(ns: int) -> datetime:
@@ -65,6 +107,8 @@ class InfluxStore(TimeSeriesStore):
         retention_policy: str | None = None,
         timeout: float = 30.0,
     ) -> None:
+        """``timeout``: seconds to connect, and to wait for each read or write on the
+        socket; past it a request fails as StoreUnavailable."""
         headers = {"Authorization": f"Token {token}"} if token else {}
         auth = httpx.BasicAuth(username, password or "") if username else None
         self._client = httpx.Client(base_url=url, headers=headers, auth=auth, timeout=timeout)
@@ -82,24 +126,45 @@ class InfluxStore(TimeSeriesStore):
             response = self._client.post("/write", params=self._write_params, content=body.encode())
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"InfluxDB write failed: {exc}") from exc
-        if response.status_code == 204:
+        status = response.status_code
+        if status == 204:
             return
-        message = f"InfluxDB write returned {response.status_code}: {response.text[:500]}"
-        if response.status_code >= 500 or response.status_code in (404, 429):
-            # 404: database not created yet (or a 2.x bucket not mapped); retryable.
+        if status in _REFUSALS:
+            reason = _error_text(response)
+            dropped = _DROPPED.search(reason)
+            raise StoreRefused(
+                f"InfluxDB ({status}): {reason}", dropped=int(dropped[1]) if dropped else None
+            )
+        message = f"InfluxDB write returned {status}: {response.text[:500]}"
+        if status >= 500 or status in (404, 429) or status in _CREDENTIALS:
+            # 404: database not created yet (or a 2.x bucket not mapped). 401/403: the
+            # credentials are refused, which an operator fixes. Retrying (and spooling
+            # meanwhile) is right for all of them: the points are not at fault.
             raise StoreUnavailable(message)
         raise StoreError(message)
 
-    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int) -> None:
+    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int | None) -> None:
         self._write(encode_readings(readings, seen_at_ns))
+
+    def mark_seen(
+        self, readings_per_device: Mapping[tuple[str, str], int], seen_at_ns: int
+    ) -> None:
+        self._write(encode_seen(readings_per_device, seen_at_ns))
 
     def write_statuses(self, statuses: Sequence[StatusEvent]) -> None:
         self._write(encode_statuses(statuses))
 
-    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        base = time.time_ns()
-        # Distinct timestamps: equal (series, time) pairs would overwrite each other.
-        self._write(encode_dead_letters(letters, (base + i for i in range(len(letters)))))
+    def write_dead_letters(
+        self, letters: Sequence[DeadLetter], stamps_ns: Sequence[int] | None = None
+    ) -> None:
+        stamps = dead_letter_stamps(letters) if stamps_ns is None else stamps_ns
+        self._write(encode_dead_letters(letters, stamps))
+
+    def write_events(self, events: Sequence[ValidatedEvent]) -> None:
+        self._write(encode_events(events))
+
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        self._write(encode_alert_events(events))
 
     # -- queries --------------------------------------------------------------
 
@@ -220,9 +285,55 @@ class InfluxStore(TimeSeriesStore):
             for (t, d), v in sorted(found.items())
         ]
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+    def events(
+        self,
+        tenant: str,
+        device: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredEvent]:
+        if types is not None and not types:
+            return []
+        where = [
+            f"tenant = {quote_literal(tenant)}",
+            f"time >= {quote_literal(_rfc3339(start))}",
+            f"time < {quote_literal(_rfc3339(end))}",
+        ]
+        if device is not None:
+            where.append(f"device = {quote_literal(device)}")
+        if types is not None:
+            where.append("(" + " OR ".join(f"type = {quote_literal(t)}" for t in types) + ")")
         series = self.query(
-            f"SELECT * FROM {MEASUREMENT_DEAD_LETTER} ORDER BY time DESC LIMIT {int(limit)}"
+            f'SELECT "seq", "data", "device", "type" FROM {MEASUREMENT_EVENT} '
+            f"WHERE {' AND '.join(where)} ORDER BY time ASC LIMIT {int(limit)}"
+        )
+        found = []
+        for ts_ns, seq, data, event_device, kind in series[0]["values"] if series else []:
+            found.append(
+                StoredEvent(
+                    tenant,
+                    event_device,
+                    kind,
+                    int(seq),
+                    _from_ns(int(ts_ns) - int(seq) % EVENT_TIME_SPREAD_NS),
+                    json.loads(data),
+                )
+            )
+        return found
+
+    def dead_letters(
+        self, limit: int = 100, topic_prefixes: Sequence[str] | None = None
+    ) -> list[DeadLetter]:
+        where = ""
+        if topic_prefixes is not None:
+            if not topic_prefixes:
+                return []
+            where = f" WHERE topic =~ {regex_literal(topic_prefixes)}"
+        series = self.query(
+            f"SELECT * FROM {MEASUREMENT_DEAD_LETTER}{where} ORDER BY time DESC LIMIT {int(limit)}"
         )
         if not series:
             return []
@@ -242,6 +353,35 @@ class InfluxStore(TimeSeriesStore):
                 )
             )
         return letters
+
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        series = self.query(
+            f"SELECT * FROM {MEASUREMENT_ALERT} WHERE tenant = {quote_literal(tenant)} "
+            f"ORDER BY time DESC LIMIT {int(limit)}"
+        )
+        if not series:
+            return []
+        columns = series[0]["columns"]
+        events = []
+        for row in series[0]["values"]:
+            record = dict(zip(columns, row, strict=True))
+            events.append(
+                AlertEvent(
+                    tenant=record["tenant"],
+                    fingerprint=record["fingerprint"],
+                    rule=record["rule"],
+                    state=record["state"],
+                    severity=record["severity"],
+                    summary=record["summary"],
+                    ts_ns=int(record["time"]),
+                    notified=bool(record["notified"]),
+                    device=record.get("device") or None,
+                    site=record.get("site") or None,
+                    bus=record.get("bus") or None,
+                    child=record.get("child") or None,
+                )
+            )
+        return events
 
     def count_readings(self, tenant: str, metric: str) -> int:
         series = self.query(

@@ -8,16 +8,23 @@ characters is several times faster than generic point builders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from iotmon_contract import DeadLetter, StatusEvent, ValidatedReading
+from iotmon_contract import DeadLetter, StatusEvent, ValidatedEvent, ValidatedReading
 from iotmon_storage.base import (
+    MEASUREMENT_ALERT,
     MEASUREMENT_DEAD_LETTER,
+    MEASUREMENT_EVENT,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
+    AlertEvent,
+    event_data,
+    event_time_ns,
 )
 
-_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " "})
+# A newline becomes an escaped space: a bare one would end the tag set (and the
+# line) early, and InfluxDB would refuse the point.
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ "})
 
 
 def escape_tag(value: str) -> str:
@@ -29,8 +36,9 @@ def escape_string_field(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def encode_readings(readings: Sequence[ValidatedReading], seen_at_ns: int) -> str:
-    """Lines for readings plus one ``_device_seen`` line per device in the batch.
+def encode_readings(readings: Sequence[ValidatedReading], seen_at_ns: int | None) -> str:
+    """Lines for readings plus, unless ``seen_at_ns`` is None, one ``_device_seen`` line
+    per device in the batch.
 
     Tenant, device and metric match the contract's identifier patterns, so they
     need no escaping; only the free-form unit does.
@@ -48,9 +56,20 @@ def encode_readings(readings: Sequence[ValidatedReading], seen_at_ns: int) -> st
             )
         key = (tenant, device)
         seen[key] = seen.get(key, 0) + 1
-    for (tenant, device), count in seen.items():
-        append(f"{MEASUREMENT_SEEN},device={device},tenant={tenant} readings={count}i {seen_at_ns}")
+    if seen_at_ns is not None:
+        for (tenant, device), count in seen.items():
+            append(
+                f"{MEASUREMENT_SEEN},device={device},tenant={tenant} readings={count}i {seen_at_ns}"
+            )
     return "\n".join(lines)
+
+
+def encode_seen(readings_per_device: Mapping[tuple[str, str], int], seen_at_ns: int) -> str:
+    """``_device_seen`` lines alone, as ``encode_readings`` writes them."""
+    return "\n".join(
+        f"{MEASUREMENT_SEEN},device={device},tenant={tenant} readings={count}i {seen_at_ns}"
+        for (tenant, device), count in readings_per_device.items()
+    )
 
 
 def encode_statuses(statuses: Iterable[StatusEvent]) -> str:
@@ -69,3 +88,30 @@ def encode_dead_letters(letters: Iterable[DeadLetter], ts_ns: Iterable[int]) -> 
         f"payload_bytes={d.payload_bytes}i {ts}"
         for d, ts in zip(letters, ts_ns, strict=True)
     )
+
+
+def encode_events(events: Iterable[ValidatedEvent]) -> str:
+    """Tenant, device and type are contract identifiers: no escaping needed."""
+    return "\n".join(
+        f"{MEASUREMENT_EVENT},device={e.device},tenant={e.tenant},type={e.type} "
+        f"seq={e.seq}i,data={escape_string_field(event_data(e))} {event_time_ns(e.ts_ns, e.seq)}"
+        for e in events
+    )
+
+
+def encode_alert_events(events: Iterable[AlertEvent]) -> str:
+    """``_alert`` points tagged by tenant, rule, state, severity and what they are about."""
+    lines = []
+    for e in events:
+        tags = f"{MEASUREMENT_ALERT},rule={escape_tag(e.rule)},severity={escape_tag(e.severity)}"
+        tags += f",state={escape_tag(e.state)},tenant={escape_tag(e.tenant)}"
+        for name in ("bus", "child", "device", "site"):
+            value = getattr(e, name)
+            if value:
+                tags += f",{name}={escape_tag(value)}"
+        lines.append(
+            f"{tags} fingerprint={escape_string_field(e.fingerprint)},"
+            f"summary={escape_string_field(e.summary)},"
+            f"notified={'true' if e.notified else 'false'},value=1i {e.ts_ns}"
+        )
+    return "\n".join(lines)

@@ -7,23 +7,36 @@ write acknowledged with 204.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
+from iotmon_contract import (
+    DeadLetter,
+    DeadLetterReason,
+    DeviceState,
+    StatusEvent,
+    ValidatedEvent,
+    ValidatedReading,
+)
 from iotmon_storage.base import (
+    EVENT_TIME_SPREAD_NS,
     SCALE,
     Aggregate,
+    AlertEvent,
     Bucket,
     DeviceSummary,
     LatestReading,
+    StoredEvent,
     StoreError,
     StoreUnavailable,
     TimeSeriesStore,
+    dead_letter_stamps,
+    event_data,
+    event_time_ns,
     finite,
 )
 
@@ -41,11 +54,22 @@ CREATE TABLE IF NOT EXISTS device_status (
     tenant TEXT NOT NULL, device TEXT NOT NULL, state TEXT NOT NULL, ts_ns INTEGER NOT NULL,
     PRIMARY KEY (tenant, device)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_events (
+    tenant TEXT NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (tenant, device, type, ts_ns)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_ns INTEGER NOT NULL, service TEXT NOT NULL,
     reason TEXT NOT NULL, detail TEXT NOT NULL, topic TEXT NOT NULL,
     payload_excerpt TEXT NOT NULL, payload_bytes INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_events (
+    tenant TEXT NOT NULL, fingerprint TEXT NOT NULL, rule TEXT NOT NULL, state TEXT NOT NULL,
+    severity TEXT NOT NULL, summary TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+    notified INTEGER NOT NULL, device TEXT, site TEXT, bus TEXT, child TEXT,
+    PRIMARY KEY (tenant, fingerprint, state, ts_ns)
+) WITHOUT ROWID;
 """
 
 _AGGREGATES = {
@@ -119,16 +143,22 @@ class SqliteStore(TimeSeriesStore):
             return False
         return True
 
-    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int) -> None:
+    def write_readings(self, readings: Sequence[ValidatedReading], seen_at_ns: int | None) -> None:
         self._run(
             "INSERT OR REPLACE INTO readings (tenant, device, metric, value, unit, ts_ns) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             readings,
         )
-        devices = {(r.tenant, r.device) for r in readings}
+        if seen_at_ns is not None:
+            self.mark_seen(dict.fromkeys({(r.tenant, r.device) for r in readings}, 1), seen_at_ns)
+
+    def mark_seen(
+        self, readings_per_device: Mapping[tuple[str, str], int], seen_at_ns: int
+    ) -> None:
+        # This schema keeps when a device was last seen, not how many readings it sent.
         self._run(
             "INSERT OR REPLACE INTO device_seen (tenant, device, seen_ns) VALUES (?, ?, ?)",
-            [(t, d, seen_at_ns) for t, d in devices],
+            [(t, d, seen_at_ns) for t, d in readings_per_device],
         )
 
     def write_statuses(self, statuses: Sequence[StatusEvent]) -> None:
@@ -139,14 +169,16 @@ class SqliteStore(TimeSeriesStore):
             [(s.tenant, s.device, s.state.value, s.ts_ns) for s in statuses],
         )
 
-    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        now = time.time_ns()
+    def write_dead_letters(
+        self, letters: Sequence[DeadLetter], stamps_ns: Sequence[int] | None = None
+    ) -> None:
+        stamps = dead_letter_stamps(letters) if stamps_ns is None else stamps_ns
         self._run(
             "INSERT INTO dead_letters (received_ns, service, reason, detail, topic, "
             "payload_excerpt, payload_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    now,
+                    stamp,
                     d.service,
                     d.reason.value,
                     d.detail,
@@ -154,9 +186,37 @@ class SqliteStore(TimeSeriesStore):
                     d.payload_excerpt,
                     d.payload_bytes,
                 )
-                for d in letters
+                for d, stamp in zip(letters, stamps, strict=True)
             ],
         )
+
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO alert_events (tenant, fingerprint, rule, state, severity, "
+            "summary, ts_ns, notified, device, site, bus, child) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (e.tenant, e.fingerprint, e.rule, e.state, e.severity, e.summary, e.ts_ns,
+                 int(e.notified), e.device, e.site, e.bus, e.child)
+                for e in events
+            ],
+        )  # fmt: skip
+
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        rows = self._select(
+            "SELECT tenant, fingerprint, rule, state, severity, summary, ts_ns, notified, "
+            "device, site, bus, child FROM alert_events WHERE tenant = ? "
+            "ORDER BY ts_ns DESC LIMIT ?",
+            (tenant, int(limit)),
+        )
+        return [
+            AlertEvent(
+                str(t), str(f), str(r), str(st), str(sv), str(sm), int(ns), bool(n),  # type: ignore[call-overload]
+                None if d is None else str(d), None if si is None else str(si),
+                None if b is None else str(b), None if c is None else str(c),
+            )
+            for t, f, r, st, sv, sm, ns, n, d, si, b, c in rows
+        ]  # fmt: skip
 
     def latest(self, tenant: str, device: str) -> list[LatestReading]:
         rows = self._select(
@@ -211,12 +271,68 @@ class SqliteStore(TimeSeriesStore):
             for (t, d), v in sorted(found.items())
         ]
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = self._select(
-            "SELECT received_ns, service, reason, detail, topic, payload_excerpt, payload_bytes "
-            "FROM dead_letters ORDER BY id DESC LIMIT ?",
-            (int(limit),),
+    def write_events(self, events: Sequence[ValidatedEvent]) -> None:
+        # Keyed like InfluxDB's series and time: the same event again overwrites itself.
+        self._run(
+            "INSERT OR REPLACE INTO device_events (tenant, device, type, ts_ns, seq, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (e.tenant, e.device, e.type, event_time_ns(e.ts_ns, e.seq), e.seq, event_data(e))
+                for e in events
+            ],
         )
+
+    def events(
+        self,
+        tenant: str,
+        device: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredEvent]:
+        if types is not None and not types:
+            return []
+        where = ["tenant = ?", "ts_ns >= ?", "ts_ns < ?"]
+        args: list[object] = [tenant, _to_ns(start), _to_ns(end)]
+        if device is not None:
+            where.append("device = ?")
+            args.append(device)
+        if types is not None:
+            where.append("type IN (" + ", ".join("?" * len(types)) + ")")
+            args.extend(types)
+        rows = self._select(
+            "SELECT device, type, seq, ts_ns, data FROM device_events "  # noqa: S608
+            f"WHERE {' AND '.join(where)} ORDER BY ts_ns LIMIT ?",
+            [*args, int(limit)],
+        )
+        return [
+            StoredEvent(
+                tenant,
+                str(d),
+                str(kind),
+                int(seq),  # type: ignore[call-overload]
+                _from_ns(int(ts) - int(seq) % EVENT_TIME_SPREAD_NS),  # type: ignore[call-overload]
+                json.loads(str(data)),
+            )
+            for d, kind, seq, ts, data in rows
+        ]
+
+    def dead_letters(
+        self, limit: int = 100, topic_prefixes: Sequence[str] | None = None
+    ) -> list[DeadLetter]:
+        where, args = "", []
+        if topic_prefixes is not None:
+            if not topic_prefixes:
+                return []
+            # substr, not LIKE: '_' and '%' in ids would be wildcards there.
+            where = "WHERE " + " OR ".join(["substr(topic, 1, ?) = ?"] * len(topic_prefixes))
+            args = [part for prefix in topic_prefixes for part in (len(prefix), prefix)]
+        # Only placeholders are spliced in: the prefixes travel as parameters.
+        columns = "received_ns, service, reason, detail, topic, payload_excerpt, payload_bytes"
+        sql = f"SELECT {columns} FROM dead_letters {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        rows = self._select(sql, (*args, int(limit)))
         return [
             DeadLetter(
                 received_at=_from_ns(int(ns)),  # type: ignore[call-overload]

@@ -1,18 +1,31 @@
-"""API test fixtures: a real store (influxd or SQLite) filled through its write methods."""
+"""API test fixtures: a real store (influxd or SQLite) filled through its write methods, a real
+SQLite registry with sites, gateways, children and a token of every kind."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from iotmon_alerts.adapters.database import AlertsDatabase
+from iotmon_alerts.config import AlertsDatabaseSettings
+from iotmon_alerts.domain.model import Alert, AlertChange, NoticeOut, Role, Subject, Target
 from iotmon_api import Settings, create_app
-from iotmon_contract import DeadLetterReason, DeviceState, ValidatedReading
+from iotmon_contract import (
+    AlertSeverity,
+    AlertState,
+    DeadLetterReason,
+    DeviceState,
+    ValidatedReading,
+)
 from iotmon_contract.validation import ContractViolation, to_ns
+from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
 from iotmon_storage import StatusEvent, StoreSettings, TimeSeriesStore, open_store
 from iotmon_tools.localstack import InfluxdProcess
 
@@ -74,13 +87,146 @@ def store(store_settings: StoreSettings) -> Iterator[TimeSeriesStore]:
     opened.close()
 
 
-@pytest.fixture
-def settings(store_settings: StoreSettings) -> Settings:
-    return Settings(store=store_settings)
+def registry_settings(folder: Path) -> RegistrySettings:
+    return RegistrySettings(url=SecretStr(f"sqlite:///{folder / 'registry.db'}"))
+
+
+def fill_registry(registry: Registry) -> None:
+    """acme: plant-1 holds gw-1 and its child env-1; plant-2 holds env-2; env-9 is on no site.
+    Children kid-1 (mum's) and kid-2 (dad's and mum's); other: env-1, kid-9."""
+    registry.add_site("acme", "plant-1")
+    registry.add_site("acme", "plant-2")
+    registry.add_device("acme", "gw-1", site="plant-1")
+    registry.add_device("acme", "env-1", gateway="gw-1")
+    registry.add_device("acme", "env-2", site="plant-2")
+    registry.add_device("acme", "env-9")
+    registry.add_child("acme", "kid-1", ["E2001"], name="Ada")
+    registry.add_child("acme", "kid-2", ["E2002", "E2003"])
+    registry.add_guardian("acme", "mum", ["kid-1", "kid-2"])
+    registry.add_guardian("acme", "dad", ["kid-2"])
+    registry.add_device("other", "env-1")
+    registry.add_child("other", "kid-9", ["X1"])
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A valid token of every kind, plus an expired and a revoked one."""
+
+    service: str
+    acme: str
+    other: str
+    plant1: str
+    plant2: str
+    mum: str
+    dad: str
+    expired: str
+    revoked: str
+
+
+def issue_tokens(registry: Registry) -> Tokens:
+    """Tokens issued at at(0); the expired one lived five minutes (the app's clock says at(10))."""
+    principals = Principals(registry, clock=lambda: at(0))
+
+    def token(kind: PrincipalKind, **scope: object) -> str:
+        return principals.create(kind, **scope).token  # type: ignore[arg-type]
+
+    revoked = principals.create(PrincipalKind.SERVICE)
+    principals.revoke(revoked.info.token_id)
+    return Tokens(
+        service=token(PrincipalKind.SERVICE),
+        acme=token(PrincipalKind.OPERATOR, tenant="acme"),
+        other=token(PrincipalKind.OPERATOR, tenant="other"),
+        plant1=token(PrincipalKind.FACILITY, tenant="acme", sites=["plant-1"]),
+        plant2=token(PrincipalKind.FACILITY, tenant="acme", sites=["plant-2"]),
+        mum=token(PrincipalKind.GUARDIAN, tenant="acme", guardian="mum"),
+        dad=token(PrincipalKind.GUARDIAN, tenant="acme", guardian="dad"),
+        expired=token(PrincipalKind.SERVICE, expires_in=timedelta(minutes=5)),
+        revoked=revoked.token,
+    )
 
 
 @pytest.fixture
-def client(settings: Settings, store: TimeSeriesStore) -> Iterator[TestClient]:
-    app = create_app(settings, store, clock=lambda: at(10))
-    with TestClient(app) as test_client:
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    with Registry(registry_settings(tmp_path)) as opened:
+        fill_registry(opened)
+        yield opened
+
+
+@pytest.fixture
+def tokens(registry: Registry) -> Tokens:
+    return issue_tokens(registry)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def settings(store_settings: StoreSettings, tmp_path: Path) -> Settings:
+    return Settings(
+        store=store_settings,
+        registry=registry_settings(tmp_path),
+        alerts=AlertsDatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'alerts.db'}")),
+    )
+
+
+@pytest.fixture
+def client(
+    settings: Settings,
+    store: TimeSeriesStore,
+    registry: Registry,
+    tokens: Tokens,
+    alerts_database: AlertsDatabase,
+) -> Iterator[TestClient]:
+    """The app on real data, sending the service token (reads everything) by default."""
+    app = create_app(
+        settings, store, registry=registry, alerts=alerts_database, clock=lambda: at(10)
+    )
+    with TestClient(app, headers=bearer(tokens.service)) as test_client:
         yield test_client
+
+
+def fill_alerts(database: AlertsDatabase) -> None:
+    """acme: hot on env-1 (plant-1) and env-2 (plant-2); child_left_aboard of kid-2 on bus-1
+    for mum and dad; a boarded notice of kid-1 for mum. other: hot on env-1."""
+
+    def alert(tenant: str, rule: str, fingerprint: str, subject: Subject, *targets: Target) -> None:
+        recipients = [{"role": t.role.value, "id": t.id} for t in targets]
+        change = AlertChange(
+            Alert(
+                tenant=tenant,
+                fingerprint=fingerprint,
+                rule=rule,
+                state=AlertState.FIRING,
+                severity=AlertSeverity.CRITICAL,
+                subject=subject,
+                summary=f"{rule} {fingerprint}",
+                starts_at=at(1),
+                ts=at(1),
+                details={"notification": {"recipients": recipients}},
+                targets=targets,
+            ),
+            notify=True,
+        )
+        database.record([change], [], [], {}, at(1))
+
+    alert("acme", "hot", "fp-env1", Subject(device="env-1", site="plant-1"))
+    alert("acme", "hot", "fp-env2", Subject(device="env-2", site="plant-2"))
+    alert(
+        "acme", "child_left_aboard", "fp-kid2", Subject(bus="bus-1", child="kid-2"),
+        Target(Role.DRIVER, "drv-1"), Target(Role.GUARDIAN, "mum"), Target(Role.GUARDIAN, "dad"),
+    )  # fmt: skip
+    alert("other", "hot", "fp-other", Subject(device="env-1"))
+    notice = NoticeOut(
+        "acme", "boarded", "n1", at(2), Subject(bus="bus-1", child="kid-1"), "kid-1 boarded",
+        {}, (Target(Role.GUARDIAN, "mum"),),
+    )  # fmt: skip
+    database.record([], [notice], [], {}, at(2))
+
+
+@pytest.fixture
+def alerts_database(settings: Settings) -> Iterator[AlertsDatabase]:
+    assert settings.alerts is not None
+    with AlertsDatabase(settings.alerts) as database:
+        fill_alerts(database)
+        yield database

@@ -1,4 +1,4 @@
-"""The API's wiring: token auth, store failures as 503, settings, the in-process server."""
+"""The API's wiring: the static token, store failures as 503, settings, the in-process server."""
 
 from __future__ import annotations
 
@@ -18,39 +18,46 @@ from pydantic import SecretStr, ValidationError
 from iotmon_api import ApiServer, Settings, create_app
 from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
 from iotmon_tools.localstack import InfluxdProcess, free_port
+from tests.services.api.conftest import bearer, registry_settings
+
+STATIC = "s3cret-token-for-tests"
+AUTH = bearer(STATIC)
 
 
 def sqlite_settings(tmp_path: Path, **extra: object) -> Settings:
-    return Settings(store=StoreSettings(backend="sqlite", sqlite_path=tmp_path / "s.db"), **extra)  # type: ignore[arg-type]
+    values: dict[str, object] = {
+        "store": StoreSettings(backend="sqlite", sqlite_path=tmp_path / "s.db"),
+        "registry": registry_settings(tmp_path),
+        "token": SecretStr(STATIC),
+        **extra,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
 
 
-def test_token_guards_every_api_route_but_not_health(tmp_path: Path) -> None:
-    settings = sqlite_settings(tmp_path, token=SecretStr("s3cret-token-for-tests"))
-    with TestClient(create_app(settings)) as client:
+def test_static_token_guards_every_api_route_but_not_health(tmp_path: Path) -> None:
+    with TestClient(create_app(sqlite_settings(tmp_path))) as client:
         for path in ("/api/v1/devices", "/api/v1/dead-letters", "/api/v1/devices/a/b/latest"):
             missing = client.get(path)
             assert missing.status_code == 401, path
-            assert missing.headers["www-authenticate"] == "Bearer"
+            assert missing.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+            assert missing.json()["detail"].startswith("missing bearer token")
             wrong = client.get(path, headers={"Authorization": "Bearer nope"})
             assert wrong.status_code == 401
+            assert wrong.json()["detail"] == "unknown token"
             basic = client.get(path, headers={"Authorization": "Basic czNjcmV0"})
             assert basic.status_code == 401
-        good = {"Authorization": "Bearer s3cret-token-for-tests"}
-        assert client.get("/api/v1/devices", headers=good).json() == {"data": [], "count": 0}
-        assert client.get("/api/v1/devices/a/b/latest", headers=good).status_code == 404
+        assert client.get("/api/v1/devices", headers=AUTH).json() == {"data": [], "count": 0}
+        assert client.get("/api/v1/devices/a/b/latest", headers=AUTH).status_code == 404
+        me = client.get("/api/v1/me", headers=AUTH).json()
+        assert (me["kind"], me["tenant"], me["token_id"]) == ("service", None, None)
         assert client.get("/health").status_code == 200
         assert client.get("/openapi.json").status_code == 200
 
 
-def test_without_token_api_is_open(tmp_path: Path) -> None:
-    with TestClient(create_app(sqlite_settings(tmp_path))) as client:
-        assert client.get("/api/v1/dead-letters").json() == {"data": [], "count": 0}
-
-
-def test_unreachable_influxdb_gives_503_not_500() -> None:
+def test_unreachable_influxdb_gives_503_not_500(tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
-    settings = Settings(store=StoreSettings(url=closed), startup_wait_s=0)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    settings = sqlite_settings(tmp_path, store=StoreSettings(url=closed), startup_wait_s=0)
+    with TestClient(create_app(settings), raise_server_exceptions=False, headers=AUTH) as client:
         health = client.get("/health")
         assert health.status_code == 503
         assert health.json()["status"] == "unavailable"
@@ -62,15 +69,20 @@ def test_unreachable_influxdb_gives_503_not_500() -> None:
         ):
             response = client.get(path)
             assert response.status_code == 503, path
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["type"] == "urn:iotmon:problem:store-unavailable"
             assert response.json()["detail"].startswith("time-series store unavailable:")
             assert response.headers["retry-after"] == "5"
 
 
-def test_store_refusing_a_query_gives_503_with_its_reason(influxd: InfluxdProcess) -> None:
+def test_store_refusing_a_query_gives_503_with_its_reason(
+    influxd: InfluxdProcess, tmp_path: Path
+) -> None:
     # A database nobody created: InfluxDB answers the query with an error.
     store = open_store(StoreSettings(url=influxd.url, database=f"missing_{uuid.uuid4().hex}"))
     try:
-        with TestClient(create_app(Settings(), store), raise_server_exceptions=False) as client:
+        app = create_app(sqlite_settings(tmp_path), store)
+        with TestClient(app, raise_server_exceptions=False, headers=AUTH) as client:
             response = client.get("/api/v1/devices")
         assert response.status_code == 503
         assert "database not found" in response.json()["detail"]
@@ -80,11 +92,11 @@ def test_store_refusing_a_query_gives_503_with_its_reason(influxd: InfluxdProces
 
 def test_app_opens_and_prepares_its_own_store(tmp_path: Path, influxd: InfluxdProcess) -> None:
     database = f"own_{uuid.uuid4().hex[:12]}"
-    settings = Settings(store=StoreSettings(url=influxd.url, database=database))
-    with TestClient(create_app(settings)) as client:
+    settings = sqlite_settings(tmp_path, store=StoreSettings(url=influxd.url, database=database))
+    with TestClient(create_app(settings), headers=AUTH) as client:
         # The database did not exist: start-up created it, so this is an empty list.
         assert client.get("/api/v1/devices").json() == {"data": [], "count": 0}
-    with TestClient(create_app(sqlite_settings(tmp_path))) as client:
+    with TestClient(create_app(sqlite_settings(tmp_path)), headers=AUTH) as client:
         assert client.get("/api/v1/dead-letters").status_code == 200
 
 
@@ -93,9 +105,11 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("IOTMON_API_TOKEN", "")
     monkeypatch.setenv("IOTMON_API_STORE__BACKEND", "sqlite")
     monkeypatch.setenv("IOTMON_API_STORE__SQLITE_PATH", str(tmp_path / "x.db"))
+    monkeypatch.setenv("IOTMON_API_REGISTRY__URL", f"sqlite:///{tmp_path / 'r.db'}")
     settings = Settings()
     assert settings.port == 9001
-    assert settings.token is None  # set but empty: auth stays off
+    assert settings.token is None  # set but empty: no static principal, not an empty token
+    assert settings.registry.url.get_secret_value() == f"sqlite:///{tmp_path / 'r.db'}"
     assert settings.store.backend == "sqlite"
     assert settings.store.sqlite_path == tmp_path / "x.db"
 
@@ -134,7 +148,7 @@ def test_api_server_runs_in_a_thread(tmp_path: Path) -> None:
     try:
         assert url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{url}/health").json()["status"] == "ok"
-        assert httpx.get(f"{url}/api/v1/devices").json()["count"] == 0
+        assert httpx.get(f"{url}/api/v1/devices", headers=AUTH).json()["count"] == 0
     finally:
         server.stop()
         store.close()
@@ -148,6 +162,7 @@ def test_iotmon_api_command_serves(tmp_path: Path) -> None:
         **os.environ,
         "IOTMON_API_STORE__BACKEND": "sqlite",
         "IOTMON_API_STORE__SQLITE_PATH": str(tmp_path / "cli.db"),
+        "IOTMON_API_REGISTRY__URL": f"sqlite:///{tmp_path / 'registry.db'}",
     }
     iotmon = Path(sys.executable).with_name("iotmon")
     process = subprocess.Popen(

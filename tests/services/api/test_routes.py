@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from iotmon_contract import ValidatedReading
 from iotmon_contract.validation import to_ns
@@ -22,8 +23,13 @@ def when(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def error_fields(body: dict[str, Any]) -> list[tuple[str, ...]]:
-    return [tuple(str(p) for p in item["loc"]) for item in body["detail"]]
+def error_fields(response: Response) -> list[tuple[str, ...]]:
+    """The fields a 422 problem names (and that it is one: problem+json, status 422)."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (body["type"], body["status"]) == ("urn:iotmon:problem:validation", 422)
+    return [tuple(str(p) for p in item["loc"]) for item in body["errors"]]
 
 
 def test_health_reports_ok_and_backend(client: TestClient) -> None:
@@ -61,7 +67,7 @@ def test_devices_of_all_tenants_include_unknown_state(client: TestClient) -> Non
 def test_devices_refuse_tenant_outside_contract(client: TestClient, tenant: str) -> None:
     response = client.get("/api/v1/devices", params={"tenant": tenant})
     assert response.status_code == 422
-    assert error_fields(response.json()) == [("query", "tenant")]
+    assert error_fields(response) == [("query", "tenant")]
 
 
 def test_latest_returns_newest_reading_per_metric(client: TestClient) -> None:
@@ -96,7 +102,7 @@ def test_path_ids_are_checked_against_the_contract(
 ) -> None:
     response = client.get(path)
     assert response.status_code == 422
-    assert error_fields(response.json()) == [("path", field)]
+    assert error_fields(response) == [("path", field)]
 
 
 def test_series_mean_buckets(client: TestClient) -> None:
@@ -165,7 +171,7 @@ def test_series_refuses_bad_windows_naming_the_field(
 ) -> None:
     response = client.get("/api/v1/devices/acme/env-1/metrics/temperature", params=params)
     assert response.status_code == 422, response.text
-    assert error_fields(response.json()) == [("query", field)]
+    assert error_fields(response) == [("query", field)]
 
 
 @pytest.mark.parametrize("end", ["2026-11-25T10:05:00Z", "2026-11-25T11:05:00+01:00"])
@@ -184,8 +190,8 @@ def test_series_bucket_limit_counts_buckets(client: TestClient) -> None:
     ok = client.get(path, params={"start": iso(T0), "end": iso(at(10000 / 60)), "bucket": 1})
     assert ok.status_code == 200
     too_many = client.get(path, params={"start": iso(T0), "end": iso(at(10001 / 60)), "bucket": 1})
-    assert too_many.status_code == 422
-    assert "10001 buckets" in too_many.json()["detail"][0]["msg"]
+    assert error_fields(too_many) == [("query", "bucket")]
+    assert "10001 buckets" in too_many.json()["errors"][0]["msg"]
 
 
 def test_dead_letters_newest_first_with_limit(client: TestClient) -> None:
@@ -202,7 +208,7 @@ def test_dead_letters_newest_first_with_limit(client: TestClient) -> None:
 def test_dead_letters_limit_bounds(client: TestClient, limit: object) -> None:
     response = client.get("/api/v1/dead-letters", params={"limit": limit})
     assert response.status_code == 422
-    assert error_fields(response.json()) == [("query", "limit")]
+    assert error_fields(response) == [("query", "limit")]
 
 
 def test_openapi_and_docs_are_served(client: TestClient) -> None:

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
+from iotmon_registry import Registry, RegistrySettings
 from iotmon_tools.broker import (
     CommandFailed,
     DynsecSession,
@@ -320,3 +322,33 @@ def test_init_refuses_placeholder_passwords_outside_dev(tmp_path: Path) -> None:
     assert "ADMIN_PW: placeholder admin password refused" in result.stderr
     assert "dev-broker-admin-password" not in result.output
     assert not (tmp_path / "f.json").exists()
+
+
+def test_gateway_children_from_the_registry_agree_with_ingest(
+    broker: MosquittoProcess, tmp_path: Path
+) -> None:
+    """The broker's gateway role and ingest's check read the same list: the registry's."""
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    with Registry(RegistrySettings(url=SecretStr(url))) as registry:
+        registry.import_gateway("acme", "reg-gw", ["r-1", "r-2"])
+    result = broker_cli(broker, "add-gateway", "acme", "reg-gw", "--from-registry", url)
+    assert result.exit_code == 0, result.output
+    password = generated_password(result)
+    listed = {
+        row["username"]: row for row in json.loads(broker_cli(broker, "list", "--json").stdout)
+    }
+    assert listed["acme/reg-gw"]["devices"] == ["reg-gw", "r-1", "r-2"]
+    with Registry(RegistrySettings(url=SecretStr(url))) as registry:
+        registry.import_gateway("acme", "reg-gw", ["r-2", "r-3"])
+    synced = broker_cli(broker, "set-children", "acme", "reg-gw", "--from-registry", url)
+    assert synced.exit_code == 0, synced.output
+    gateway = Peer(broker.port, "acme/reg-gw", password)
+    assert not gateway.connect().is_failure
+    try:
+        assert gateway.publish("iotmon/v1/acme/r-1/status", b"{}") == NOT_AUTHORIZED
+        assert gateway.publish("iotmon/v1/acme/r-3/status", b"{}") == NO_MATCHING_SUBSCRIBERS
+    finally:
+        gateway.close()
+    unknown = broker_cli(broker, "set-children", "acme", "nobody", "--from-registry", url)
+    assert unknown.exit_code != 0
+    assert "not in the registry" in unknown.stderr

@@ -111,7 +111,9 @@ def test_written_owner_only_and_never_over_an_existing_file(tmp_path: Path) -> N
 
 def test_compose_identities_file_loads() -> None:
     identities = load_identities(REPO / "broker" / "identities.compose.yaml")
-    assert [entry.type for entry in identities.clients] == ["service", "health", "gateway"]
+    kinds = [entry.type for entry in identities.clients]
+    # ingest, alerts, health, video, simulators
+    assert kinds == ["service", "service", "health", "gateway", "gateway"]
 
 
 def test_identities_file_errors_name_the_key_and_line(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from iotmon_ingest import IngestSettings
+from iotmon_registry import Registry, RegistrySettings
 from iotmon_storage import TimeSeriesStore
 from iotmon_storage.influx import InfluxStore, quote_identifier, quote_literal
 from iotmon_tools.localstack import MosquittoProcess
@@ -59,6 +60,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
     return predicate()
 
 
+def registry_url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'registry.db'}"
+
+
+def register_children(
+    settings: RegistrySettings, tenant: str, gateway: str, children: Sequence[str]
+) -> None:
+    """Make ``gateway`` the registered gateway of ``children`` (as ``iotmon registry import``)."""
+    with Registry(settings) as registry:
+        registry.import_gateway(tenant, gateway, children)
+
+
 def ingest_settings(
     broker: MosquittoProcess, influx_url: str, database: str, tmp_path: Path, **overrides: Any
 ) -> IngestSettings:
@@ -68,6 +81,7 @@ def ingest_settings(
         "mqtt": {"host": broker.host, "port": broker.port, "share_group": unique("g")},
         "store": {"url": influx_url, "database": database},
         "spool_dir": tmp_path / "spool",
+        "registry": {"url": registry_url(tmp_path)},
         "flush_interval_s": 0.05,
         "store_retry_min_s": 0.2,
         "store_retry_max_s": 1.0,

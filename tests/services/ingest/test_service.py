@@ -7,6 +7,7 @@ import getpass
 import json
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,16 @@ import pytest
 from iotmon_contract import (
     MAX_PAYLOAD_BYTES,
     DeadLetterReason,
+    DeviceState,
+    DeviceStatus,
     dead_letter_topic,
+    event_topic,
+    service_status_filter,
+    service_status_topic,
     status_topic,
     telemetry_topic,
 )
-from iotmon_ingest import IngestService, IngestSettings, pipeline
+from iotmon_ingest import IngestService, IngestSettings, writer
 from iotmon_ingest.config import DEFAULT_SHARE_GROUP
 from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
 from iotmon_storage.influx import InfluxStore
@@ -30,6 +36,8 @@ from tests.services.ingest.support import (
     Publisher,
     batch,
     now_us,
+    register_children,
+    registry_url,
     single,
     stored_values,
     ts_from_us,
@@ -111,6 +119,7 @@ def test_a_gateway_batch_is_stored_in_full_and_statuses_are_stored(
 ) -> None:
     tenant = unique("t")
     service = start_ingest()
+    register_children(service.settings.registry, tenant, "gw-1", [f"child-{i}" for i in range(7)])
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 120_000_000
     readings = [(f"child-{i % 7}", "power_w", i * 1.25, ts_from_us(base + i)) for i in range(2000)]
@@ -139,9 +148,10 @@ def test_readings_split_over_several_writes_are_all_counted_as_seen(
 ) -> None:
     # A batch larger than one InfluxDB request is written in chunks; each chunk's
     # _device_seen point must add to the count, not overwrite the previous one.
-    monkeypatch.setattr(pipeline, "_WRITE_CHUNK", 100)
+    monkeypatch.setattr(writer, "_WRITE_CHUNK", 100)
     tenant = unique("t")
-    start_ingest()
+    service = start_ingest()
+    register_children(service.settings.registry, tenant, "gw-1", ["child-1"])
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 120_000_000
     readings = [("child-1", "power_w", float(i), ts_from_us(base + i)) for i in range(350)]
@@ -179,7 +189,9 @@ def test_store_outage_spools_then_replays_without_loss(
             publisher.publish(topic, single(float(i), ts_from_us(base + i)))
         publisher.flush()
         # Acknowledged because spooled: the broker holds nothing for us any more.
-        assert wait_until(lambda: service.counters.acked == 1500, 15)
+        client = service.client
+        assert client is not None
+        assert wait_until(lambda: client.stats().acks == 1500, 15)
         assert service.counters.spooled_readings == 1000
         spool = tmp_path / "spool" / service.settings.client_id
         assert any(spool.glob("*.batch.json"))
@@ -228,7 +240,9 @@ def test_mqtt_311_and_the_plain_paho_path_store_everything(
         )
     publisher.close()
     assert wait_until(lambda: values_by_time(store, tenant, "temperature") == expected, 15)
-    assert wait_until(lambda: service.counters.acked == 270, 5)
+    client = service.client
+    assert client is not None
+    assert wait_until(lambda: client.stats().acks == 270, 5)
 
 
 @pytest.mark.parametrize(
@@ -282,6 +296,7 @@ def test_refused_credentials_stop_the_service_instead_of_retrying(
             mqtt={"port": port, "username": "ingest", "password": "wrong", "client_id": "auth"},
             store={"url": influxd.url, "database": database},
             spool_dir=tmp_path / "spool",
+            registry={"url": registry_url(tmp_path)},
         )
         service = IngestService(settings)
         service.start()
@@ -293,7 +308,7 @@ def test_refused_credentials_stop_the_service_instead_of_retrying(
         broker.stop()
 
 
-def test_no_store_and_no_spool_stops_without_acknowledging(
+def test_no_store_and_no_spool_holds_messages_unacknowledged_until_stopped(
     start_ingest: StartIngest,
     fresh_mosquitto: MosquittoProcess,
     store: TimeSeriesStore,
@@ -307,16 +322,26 @@ def test_no_store_and_no_spool_stops_without_acknowledging(
     dead_store = {"url": f"http://127.0.0.1:{free_port()}", "database": database}
     mqtt = {"host": fresh_mosquitto.host, "port": fresh_mosquitto.port, "client_id": "no-disk"}
     failing = start_ingest(store=dead_store, spool_dir=blocked, mqtt=mqtt)
+    client = failing.client
+    assert client is not None
     publisher = Publisher(fresh_mosquitto)
     base = now_us() - 60_000_000
     for i in range(10):
         publisher.publish(telemetry_topic(tenant, "env-1"), single(float(i), ts_from_us(base + i)))
     publisher.flush()
-    assert failing.stop_event.wait(10)
-    assert failing.failure is not None
-    assert "spool" in failing.failure
+
+    # Neither store nor spool: ingest holds the batch, pauses intake and stays up.
+    assert wait_until(lambda: failing.health().intake_paused, 10), failing.health()
+    health = failing.health()
+    assert health.held_messages == 10
+    assert any(r.startswith("spool not writable: intake paused") for r in health.reasons)
+    assert any(r.startswith("store unavailable") for r in health.reasons), health.reasons
+    assert not failing.stop_event.is_set()
+    assert client.stats().received == 10
+    assert client.stats().acks == 0
     failing.stop()
-    assert failing.counters.acked == 0
+    assert client.stats().acks == 0
+    assert failing.failure is None
 
     # Nothing was acknowledged, so the broker hands all of it to the next run.
     start_ingest(mqtt=mqtt)
@@ -381,3 +406,60 @@ def test_retained_telemetry_sent_on_subscribe_over_mqtt_311_is_dead_lettered(
         service.stop()
     assert values_by_time(store, tenant, "temperature") == {}
     assert [d.reason for d in store.dead_letters(limit=10)] == [DeadLetterReason.RETAINED] * 2
+
+
+def test_ingest_announces_itself_and_its_will_marks_it_offline(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess
+) -> None:
+    """Retained on iotmon/v1/_sys/status/ingest/<instance>: online, offline on a clean stop."""
+    instance = unique("i")
+    watcher = Collector(fresh_mosquitto, service_status_filter("ingest"))
+    try:
+        service = start_ingest(instance_id=instance)
+        topic = service_status_topic("ingest", instance)
+        assert wait_until(lambda: [t for t, _ in watcher.messages] == [topic], 10)
+        online = DeviceStatus.model_validate_json(watcher.messages[0][1])
+        assert online.state is DeviceState.ONLINE
+        assert online.agent is not None
+        assert online.agent.startswith("iotmon-ingest/")
+        service.stop()
+        assert wait_until(lambda: len(watcher.messages) == 2, 10)
+        offline = DeviceStatus.model_validate_json(watcher.messages[1][1])
+        assert offline.state is DeviceState.OFFLINE
+        assert offline.ts is not None
+    finally:
+        watcher.close()
+
+
+def test_device_events_are_stored_exactly_once_and_bad_ones_dead_lettered(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess, store: TimeSeriesStore
+) -> None:
+    tenant = unique("t")
+    service = start_ingest()
+    dead = Collector(fresh_mosquitto, dead_letter_topic("ingest"))
+    publisher = Publisher(fresh_mosquitto)
+    topic = event_topic(tenant, "door-1")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+    def tag_read(seq: int) -> bytes:
+        ts = (start + timedelta(seconds=seq // 4)).isoformat().replace("+00:00", "Z")
+        body = {"type": "tag_read", "ts": ts, "seq": seq, "tag": f"T{seq}", "rssi": -50.0}
+        return json.dumps(body).encode()
+
+    for seq in range(20):
+        publisher.publish(topic, tag_read(seq))
+    for seq in range(5):  # an edge agent replaying after a crash: the same events again
+        publisher.publish(topic, tag_read(seq))
+    publisher.publish(topic, b'{"type":"teleport","ts":"2026-11-25T10:00:00Z","seq":99}')
+    publisher.publish(topic, tag_read(50), retain=True)
+    publisher.flush()
+    end = start + timedelta(minutes=1)
+    assert wait_until(lambda: len(store.events(tenant, "door-1", start, end)) == 20, 15)
+    stored = store.events(tenant, "door-1", start, end)
+    assert [e.seq for e in stored] == list(range(20))
+    assert stored[5].data == {"tag": "T5", "rssi": -50.0}
+    assert wait_until(lambda: len(dead.messages) == 2, 10)
+    assert sorted(p["reason"] for p in dead.payloads()) == ["retained", "unknown_event_type"]
+    assert wait_until(lambda: service.counters.events_written == 25, 10)
+    publisher.close()
+    dead.close()

@@ -2,15 +2,29 @@
 
 from fastapi import APIRouter, Depends
 
-from iotmon_api.deps import require_token
-from iotmon_api.routes import dead_letters, devices, health
+from iotmon_api.deps import current_principal
+from iotmon_api.routes import (
+    alerts,
+    children,
+    dead_letters,
+    devices,
+    health,
+    me,
+    silences,
+    subscriptions,
+)
 
 
 def api_router() -> APIRouter:
-    """Everything under ``/api/v1``: token-protected when a token is configured."""
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+    """Everything under ``/api/v1``: every route needs a token, and checks its scope."""
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
+    router.include_router(me.router)
     router.include_router(devices.router)
+    router.include_router(children.router)
     router.include_router(dead_letters.router)
+    router.include_router(alerts.router)
+    router.include_router(silences.router)
+    router.include_router(subscriptions.router)
     return router
 
 

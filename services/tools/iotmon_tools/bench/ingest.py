@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -39,12 +40,13 @@ from rich.progress import (
 )
 
 from iotmon_contract import TelemetryValidator, ValidatedReading, telemetry_filter, telemetry_topic
+from iotmon_registry import Registry, RegistrySettings
 from iotmon_storage import StoreSettings, open_store
 from iotmon_storage.base import MEASUREMENT_SEEN
 from iotmon_storage.influx import InfluxStore, quote_identifier, quote_literal
 from iotmon_storage.line_protocol import encode_readings
 from iotmon_tools.bench.machine import Machine, find_pid, machine_info, process_cpu_seconds
-from iotmon_tools.bench.payloads import PayloadSet, write_batches, write_singles
+from iotmon_tools.bench.payloads import PayloadSet, batch_children, write_batches, write_singles
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess, find_program
 
 _POLL_S = 0.1
@@ -122,6 +124,7 @@ class _Bench:
         self._options = options
         self._console = console
         self._state = state
+        self._registry = RegistrySettings(url=SecretStr(f"sqlite:///{state / 'registry.db'}"))
         self._run_id = uuid.uuid4().hex[:6]
         self._pub = _program("mosquitto_pub")
         self._sub = _program("mosquitto_sub")
@@ -328,6 +331,7 @@ class _Bench:
             "IOTMON_INGEST_STORE__URL": self.influxd.url,
             "IOTMON_INGEST_STORE__DATABASE": database,
             "IOTMON_INGEST_SPOOL_DIR": str(self._state / "spool"),
+            "IOTMON_INGEST_REGISTRY__URL": self._registry.url.get_secret_value(),
             "IOTMON_INGEST_BATCH_SIZE": str(self._options.ingest_batch_size),
             "IOTMON_INGEST_STATS_INTERVAL_S": "5",
         }
@@ -365,6 +369,12 @@ class _Bench:
         cpu_before = self._cpu()
         ingest_before = process_cpu_seconds(ingest.pid, with_children=True)
         started = time.perf_counter()
+        if unit == "points":
+            # Gateway batches name child devices: ingest stores them only for their
+            # registered gateway (registered here, found by ingest on its first miss).
+            with Registry(self._registry) as registry:
+                for index in range(len(payloads.files)):
+                    registry.import_gateway(tenant, f"gw-{index}", batch_children(index))
         publishers = self._publishers(payloads.files, tenant, "gw-" if unit == "points" else "dev-")
         deadline = time.monotonic() + self._options.timeout_s
         next_full_count = time.monotonic() + _FULL_COUNT_EVERY_S

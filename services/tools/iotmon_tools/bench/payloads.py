@@ -45,6 +45,14 @@ def write_singles(folder: Path, messages: int, files: int, base_us: int) -> Payl
     return PayloadSet(paths, per_file * files, per_file * files, total)
 
 
+CHILDREN_PER_GATEWAY = 50
+
+
+def batch_children(file_index: int) -> list[str]:
+    """The child devices of gateway ``gw-<file_index>``'s batches, for the registry."""
+    return [f"c{file_index}-{n}" for n in range(CHILDREN_PER_GATEWAY)]
+
+
 def write_batches(
     folder: Path, messages: int, readings_per_message: int, files: int, base_us: int
 ) -> PayloadSet:
@@ -67,7 +75,7 @@ def write_batches(
                             "metric": "power_w",
                             "value": value,
                             "ts": _iso(offset + n),
-                            "device": f"c{index}-{n % 50}",
+                            "device": f"c{index}-{n % CHILDREN_PER_GATEWAY}",
                         }
                     )
                 handle.write(json.dumps({"readings": readings}, separators=(",", ":")) + "\n")

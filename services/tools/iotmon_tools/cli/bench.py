@@ -1,5 +1,5 @@
-"""`iotmon bench ingest` (the broker's ceiling and ingest's throughput) and `iotmon bench edge`
-(the edge agent's footprint), each measured in one run."""
+"""`iotmon bench ingest`, `iotmon bench alerts` and `iotmon bench edge`: real servers, real
+clients, real figures."""
 
 from __future__ import annotations
 
@@ -128,6 +128,52 @@ def bench_edge(
         raise typer.Exit(1)
 
 
+@bench_app.command("alerts")
+def bench_alerts(
+    triggers: Annotated[int, typer.Option(min=10, help="Alerts to time, one at a time.")] = 300,
+    background_rate: Annotated[
+        float, typer.Option(min=0, help="Background telemetry, msg/s, same broker and tenant.")
+    ] = 10_000.0,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Append the figures to --output.")] = True,
+) -> None:
+    """Latency from the triggering MQTT message to the signed webhook at a real receiver."""
+    from iotmon_tools.bench.alerts import AlertBenchOptions, markdown, run_alert_benchmark
+
+    result = run_alert_benchmark(
+        AlertBenchOptions(triggers=triggers, background_rate=background_rate), repo=Path.cwd()
+    )
+    text = markdown(result)
+    typer.echo(text)
+    if write:
+        with output.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+        typer.echo(f"appended to {output}")
+    if result.lost or result.bad_signatures:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command(
+    "video",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench_video(context: typer.Context) -> None:
+    """Cameras one machine sustains, motion-gated vs naive: runs `iotmon-video bench`
+    (the video distribution; the tools stay free of OpenCV). Options pass through."""
+    import os
+    import shutil
+    import sys
+
+    program = shutil.which("iotmon-video") or str(Path(sys.executable).with_name("iotmon-video"))
+    if not Path(program).exists():
+        typer.echo("iotmon-video is not installed (pip install iotmon-video)", err=True)
+        raise typer.Exit(2)
+    os.execv(program, [program, "bench", *context.args])  # noqa: S606 - our own program

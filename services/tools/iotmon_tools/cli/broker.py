@@ -45,6 +45,7 @@ from iotmon_tools.broker.identities import (
 from iotmon_tools.broker.passwords import generate_password
 from iotmon_tools.broker.provisioning import ProvisioningError, load_identities, resolve
 from iotmon_tools.broker.settings import BrokerAdminSettings
+from iotmon_tools.cli.registry import open_registry
 
 EXIT_REFUSED = 1
 """The broker refused, could not be reached, or a command failed."""
@@ -123,6 +124,25 @@ def _show_credentials(username: str, password: str, generated: bool) -> None:
         typer.echo(f"username: {username}")
         typer.echo(f"password: {password}")
         typer.echo("The password is shown this once: store it with the client now.", err=True)
+
+
+FromRegistry = Annotated[
+    str | None,
+    typer.Option(
+        "--from-registry",
+        envvar=None,
+        help="Take the children from the registry at this SQLAlchemy URL (as `iotmon "
+        "registry` knows them): the broker and ingest then agree on who speaks for whom.",
+    ),
+]
+
+
+def _registry_children(url: str, tenant: str, gateway: str) -> list[str]:
+    with open_registry(url) as registry:
+        known = registry.device(tenant, gateway)
+        if known is None:
+            raise _fail(f"{tenant}/{gateway} is not in the registry at {url}", EXIT_USAGE)
+        return sorted(d.device for d in registry.devices(tenant) if d.gateway == gateway)
 
 
 def _children(children: list[str] | None, file: Path | None) -> list[str]:
@@ -272,12 +292,16 @@ def add_gateway(
     gateway: Annotated[str, typer.Argument(help="The agent's id; username TENANT/GATEWAY.")],
     child: Children = None,
     children_file: ChildrenFile = None,
+    from_registry: FromRegistry = None,
     password_file: PasswordFile = None,
     password_stdin: PasswordStdin = False,
     password_env: PasswordEnv = None,
 ) -> None:
     """Add an edge agent: its own topics and those of the child devices listed."""
-    identity = _identity(gateway_identity, tenant, gateway, _children(child, children_file))
+    children = _children(child, children_file)
+    if from_registry is not None:
+        children += _registry_children(from_registry, tenant, gateway)
+    identity = _identity(gateway_identity, tenant, gateway, children)
     _add(ctx, identity, _password(password_file, password_stdin, password_env))
 
 
@@ -287,9 +311,12 @@ def set_children(
     gateway: Annotated[str, typer.Argument(help="The gateway's id.")],
     child: Children = None,
     children_file: ChildrenFile = None,
+    from_registry: FromRegistry = None,
 ) -> None:
     """Replace a gateway's children with those listed (it reconnects once)."""
     children = _children(child, children_file)
+    if from_registry is not None:
+        children += _registry_children(from_registry, tenant, gateway)
     _identity(gateway_identity, tenant, gateway, children)
     with _admin(ctx) as admin:
         identity = admin.set_children(tenant, gateway, children)

@@ -26,12 +26,14 @@ def _summary(stack: DemoStack, options: DemoOptions) -> Table:
     table.add_column(overflow="fold")
     table.add_row("MQTT broker", endpoints.broker)
     table.add_row("Store", endpoints.store_label)
+    auth = '-H "Authorization: Bearer $IOTMON_TOKEN"'
     table.add_row("API docs", f"{api}/docs")
-    table.add_row("Devices", f"curl -s {api}/api/v1/devices?tenant={options.tenant}")
-    table.add_row("Latest", f"curl -s {api}/api/v1/devices/{options.tenant}/{device}/latest")
+    table.add_row("Token", f"operator of tenant {options.tenant}: export IOTMON_TOKEN (below)")
+    table.add_row("Devices", f"curl -s {auth} {api}/api/v1/devices?tenant={options.tenant}")
+    table.add_row("Latest", f"curl -s {auth} {api}/api/v1/devices/{options.tenant}/{device}/latest")
     table.add_row(
         "Series",
-        f"curl -s '{api}/api/v1/devices/{options.tenant}/{device}/metrics/temperature"
+        f"curl -s {auth} '{api}/api/v1/devices/{options.tenant}/{device}/metrics/temperature"
         "?bucket=10&agg=mean'",
     )
     table.add_row(
@@ -98,6 +100,15 @@ def register(app: typer.Typer) -> None:
         try:
             stack.start()
             console.print(_summary(stack, options))
+            # Unwrapped, whatever the terminal's width: lines to copy as they are.
+            endpoints = stack.endpoints
+            console.print(f"export IOTMON_TOKEN={endpoints.api_token}", soft_wrap=True)
+            console.print(
+                f'curl -s -H "Authorization: Bearer {endpoints.api_token}" '
+                f"{endpoints.api_url}/api/v1/devices?tenant={options.tenant}",
+                soft_wrap=True,
+                highlight=False,
+            )
             wait_for(stop, duration)
             console.print("stopping…")
         finally:

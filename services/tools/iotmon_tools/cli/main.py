@@ -16,7 +16,9 @@ from iotmon_tools.cli import (
     dashboards,
     demo,
     ingest,
+    registry,
     simulate,
+    tokens,
 )
 
 
@@ -49,7 +51,10 @@ def build_app() -> typer.Typer:
     ) -> None:
         """iotmon: IoT monitoring reference platform."""
 
-    for module in (demo, ingest, api, simulate, bench, broker, dashboards, config, contract):
+    areas = (
+        demo, ingest, api, registry, tokens, simulate, bench, broker, dashboards, config, contract,
+    )  # fmt: skip
+    for module in areas:
         module.register(app)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iotmon_registry import RegistrySettings
 from iotmon_storage import StoreSettings
 from iotmon_tools.localstack import free_port
 from iotmon_tools.localstack.processes import port_open
@@ -37,4 +38,7 @@ class Endpoints:
     broker: str = ""
     store: StoreSettings = field(default_factory=StoreSettings)
     store_label: str = ""
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
     api_url: str = ""
+    api_token: str = ""
+    """An operator token of the demo tenant, minted for this run."""

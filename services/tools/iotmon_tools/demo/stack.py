@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
 from iotmon_runtime.workers import Worker
 from iotmon_storage import StoreSettings, open_store
 from iotmon_tools.demo.options import DemoOptions, Endpoints, port_or_free
-from iotmon_tools.demo.wiring import build_api, build_devices, build_ingest
+from iotmon_tools.demo.wiring import agent_config, build_api, build_devices, build_ingest
 from iotmon_tools.localstack import EmbeddedBroker, InfluxdProcess, MosquittoProcess, find_program
+from iotmon_tools.registry_import import import_agent
+
+DEMO_TOKEN_LIFETIME = timedelta(days=7)
 
 
 class DemoStack:
@@ -48,6 +54,7 @@ class DemoStack:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("MQTT broker", lambda: self._start_broker(state)),
             ("time-series store", lambda: self._start_store(state)),
+            ("registry", lambda: self._start_registry(state)),
             ("ingest", self._start_ingest),
             (f"{options.devices} simulated devices", self._start_devices),
             ("API", self._start_api),
@@ -103,13 +110,28 @@ class DemoStack:
         finally:
             store.close()
 
+    def _start_registry(self, state: Path) -> None:
+        """The simulated agent is registered as its sensors' gateway (batch mode needs it),
+        and an operator token of the demo tenant is minted for the summary's commands."""
+        settings = RegistrySettings(url=SecretStr(f"sqlite:///{state / 'registry.db'}"))
+        self.endpoints.registry = settings
+        with Registry(settings) as registry:
+            import_agent(registry, agent_config(self._options))
+            issued = Principals(registry).create(
+                PrincipalKind.OPERATOR,
+                tenant=self._options.tenant,
+                name="iotmon demo",
+                expires_in=DEMO_TOKEN_LIFETIME,
+            )
+        self.endpoints.api_token = issued.token
+
     def _start_ingest(self) -> None:
         worker = build_ingest(self.endpoints, self._options.state_dir.resolve())
         worker.start()
         self._remember("ingest", worker)
 
     def _start_devices(self) -> None:
-        worker = build_devices(self.endpoints, self._options)
+        worker = build_devices(self.endpoints, agent_config(self._options))
         worker.start()
         self._remember("devices", worker)
 

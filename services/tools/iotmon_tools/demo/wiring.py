@@ -6,8 +6,15 @@ from pathlib import Path
 
 from iotmon_api import ApiServer
 from iotmon_api import Settings as ApiSettings
-from iotmon_edge import EdgeAgent, EdgeMqttSettings, build_agent, simulated_agent_config
+from iotmon_edge import (
+    AgentConfig,
+    EdgeAgent,
+    EdgeMqttSettings,
+    build_agent,
+    simulated_agent_config,
+)
 from iotmon_ingest import IngestMqttSettings, IngestService, IngestSettings
+from iotmon_ingest.config import IngestRegistrySettings
 from iotmon_runtime.mqtt import MqttProtocol
 from iotmon_tools.demo.options import DemoOptions, Endpoints
 
@@ -16,10 +23,14 @@ def _protocol(endpoints: Endpoints) -> MqttProtocol:
     return MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311
 
 
-def build_devices(endpoints: Endpoints, options: DemoOptions) -> EdgeAgent:
-    config = simulated_agent_config(
+def agent_config(options: DemoOptions) -> AgentConfig:
+    """The simulated agent: registered in the registry first, then started."""
+    return simulated_agent_config(
         options.tenant, options.devices, options.interval, options.mode, seed=options.seed
     )
+
+
+def build_devices(endpoints: Endpoints, config: AgentConfig) -> EdgeAgent:
     mqtt = EdgeMqttSettings(
         host=endpoints.mqtt_host,
         port=endpoints.mqtt_port,
@@ -31,7 +42,13 @@ def build_devices(endpoints: Endpoints, options: DemoOptions) -> EdgeAgent:
 
 def build_api(endpoints: Endpoints, port: int) -> ApiServer:
     # Warnings only: the demo's console shows the summary, not one line per request.
-    settings = ApiSettings(host="127.0.0.1", port=port, store=endpoints.store, log_level="WARNING")
+    settings = ApiSettings(
+        host="127.0.0.1",
+        port=port,
+        store=endpoints.store,
+        registry=endpoints.registry,
+        log_level="WARNING",
+    )
     return ApiServer(settings)
 
 
@@ -43,5 +60,6 @@ def build_ingest(endpoints: Endpoints, state_dir: Path) -> IngestService:
         ),
         store=endpoints.store,
         spool_dir=state_dir / "ingest-spool",
+        registry=IngestRegistrySettings(url=endpoints.registry.url),
     )
     return IngestService(settings)

@@ -4,6 +4,7 @@ from iotmon_tools.localstack.embedded_broker import EmbeddedBroker
 from iotmon_tools.localstack.influxd import InfluxdProcess
 from iotmon_tools.localstack.mosquitto import BrokerSecurity, MosquittoProcess, find_dynsec_plugin
 from iotmon_tools.localstack.processes import ManagedProcess, find_program, free_port
+from iotmon_tools.localstack.webhook_receiver import ReceivedWebhook, WebhookReceiver
 
 __all__ = [
     "BrokerSecurity",
@@ -11,6 +12,8 @@ __all__ = [
     "InfluxdProcess",
     "ManagedProcess",
     "MosquittoProcess",
+    "ReceivedWebhook",
+    "WebhookReceiver",
     "find_dynsec_plugin",
     "find_program",
     "free_port",
