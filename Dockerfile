@@ -4,6 +4,7 @@
 #   docker build --target api .      iotmon-api
 #   docker build --target alerts .   iotmon-alerts (rules, lifecycle, webhooks; no web stack)
 #   docker build --target edge .     iotmon-edge (also the compose stack's simulators)
+#   docker build --target homeassistant .   iotmon-homeassistant (opt-in bridge)
 #   docker build --target video .    iotmon-video (OpenCV, onnxruntime; weights mounted, never
 #                                    baked in)
 #   docker build --target tools .    the iotmon CLI (broker identities, dashboards push, demo,
@@ -63,6 +64,16 @@ ENTRYPOINT ["iotmon-alerts"]
 CMD ["run"]
 
 
+FROM base AS homeassistant
+COPY services/registry/ services/registry/
+COPY services/homeassistant/ services/homeassistant/
+RUN pip install -c requirements/constraints.txt \
+    ./contract ./runtime ./services/registry ./services/homeassistant
+USER iotmon
+ENTRYPOINT ["iotmon-homeassistant"]
+CMD ["run"]
+
+
 FROM base AS edge
 COPY devices/ devices/
 COPY edge/ edge/
@@ -92,7 +103,7 @@ COPY services/ services/
 RUN pip install -c requirements/constraints.txt \
     ./contract ./runtime ./devices ./edge \
     ./services/storage ./services/registry ./services/alerts ./services/ingest ./services/api \
-    ./services/tools
+    ./services/homeassistant ./services/tools
 # Dashboards for `iotmon dashboards push` (it looks in ./dashboards).
 COPY dashboards/ dashboards/
 USER iotmon

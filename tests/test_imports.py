@@ -37,6 +37,7 @@ LAYERS = {
         "iotmon_registry",
         "iotmon_alerts",
     },
+    "iotmon_homeassistant": {"iotmon_contract", "iotmon_runtime", "iotmon_registry"},
     "iotmon_video": {"iotmon_contract", "iotmon_runtime", "iotmon_storage"},
     "iotmon_tools": None,  # the CLI, demo and benchmarks wire everything together
 }
@@ -46,6 +47,7 @@ CLOUD = (
     "iotmon_alerts",
     "iotmon_ingest",
     "iotmon_api",
+    "iotmon_homeassistant",
     "iotmon_video",
 )
 

@@ -19,6 +19,7 @@ from iotmon_storage.influx import InfluxStore
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"
 DATASOURCE_UID = "iotmon-influxdb"
+PROMETHEUS_UID = "iotmon-prometheus"
 
 ALL = ("$__all",)
 """Selecting "All" of a variable."""

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.dashboards.grafana import DASHBOARDS, DATASOURCE_UID, dashboard_files, load, panels
+from tests.dashboards.grafana import (
+    DASHBOARDS,
+    DATASOURCE_UID,
+    PROMETHEUS_UID,
+    dashboard_files,
+    load,
+    panels,
+)
 
 DASHBOARD_PATHS = [pytest.param(p, id=p.stem) for p in dashboard_files()]
 
@@ -24,6 +31,16 @@ def test_datasource_provisioning() -> None:
     assert datasource["jsonData"]["dbName"] == "${IOTMON_INFLUXDB_DATABASE}"
     # InfluxQL, not Flux: no "version: Flux" in jsonData.
     assert datasource["jsonData"].get("version", "InfluxQL") == "InfluxQL"
+
+
+def test_prometheus_datasource_provisioning() -> None:
+    path = DASHBOARDS / "provisioning/datasources/prometheus.yaml"
+    (datasource,) = yaml.safe_load(path.read_text())["datasources"]
+    assert datasource["uid"] == PROMETHEUS_UID
+    assert datasource["type"] == "prometheus"
+    assert datasource["access"] == "proxy"
+    assert datasource["url"] == "${IOTMON_PROMETHEUS_URL}"
+    assert datasource.get("isDefault") is not True, "InfluxDB stays the default"
 
 
 def test_dashboard_provider_points_at_the_json_folder_mount() -> None:
@@ -50,11 +67,15 @@ def test_dashboard_structure(path: Any) -> None:
         assert grid["x"] + grid["w"] <= 24, panel["title"]
         if panel["type"] == "row":
             continue
-        assert panel["datasource"]["uid"] == DATASOURCE_UID, panel["title"]
+        uid = panel["datasource"]["uid"]
+        assert uid in (DATASOURCE_UID, PROMETHEUS_UID), panel["title"]
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == DATASOURCE_UID
-            assert target["rawQuery"] is True
+            assert target["datasource"]["uid"] == uid, panel["title"]
+            if uid == DATASOURCE_UID:
+                assert target["rawQuery"] is True
+            else:
+                assert target["expr"], panel["title"]
 
 
 @pytest.mark.parametrize("path", DASHBOARD_PATHS)
@@ -65,7 +86,7 @@ def test_variables_are_defined_and_used_as_anchored_regexes(path: Any) -> None:
         assert variable["datasource"]["uid"] == DATASOURCE_UID
         assert variable["query"].startswith("SHOW TAG VALUES")
     queries = [v["query"] for v in dashboard["templating"]["list"]] + [
-        t["query"] for p in panels(dashboard) for t in p.get("targets", [])
+        t.get("query") or t["expr"] for p in panels(dashboard) for t in p.get("targets", [])
     ]
     for query in queries:
         used = set(re.findall(r"\$(?!__|timeFilter)(\w+)", query))

@@ -21,6 +21,7 @@ from iotmon_storage.influx import InfluxStore
 from iotmon_tools.localstack import InfluxdProcess
 from tests.dashboards.grafana import (
     ALL,
+    DASHBOARDS,
     DATASOURCE_UID,
     TimeRange,
     dashboard_files,
@@ -189,8 +190,10 @@ EXPECTATIONS: dict[tuple[str, str], Callable[[dict[str, Series], set[str]], None
 }
 
 HAND_MADE = {"iotmon-environment"}
-"""Dashboards checked on this hand-made table; the edge-agents dashboard is checked on
-data sent through the pipeline only (test_queries_simulated)."""
+"""Dashboards checked on this hand-made table. The edge-agents dashboard is checked on
+data sent through the pipeline (test_queries_simulated), the platform-health one on real
+services, a real Prometheus and real agent telemetry (test_platform_health), the video one
+in test_queries_video."""
 
 PANEL_CASES = [
     (path.stem, load(path), panel)
@@ -235,7 +238,7 @@ def test_panel_queries_return_expected_data(
 
 
 def test_variables_offer_tenants_and_their_devices(store: InfluxStore) -> None:
-    dashboard = load(dashboard_files()[0])
+    dashboard = load(DASHBOARDS / "json" / "environment.json")
     assert resolve_variables(dashboard, store, {"tenant": ["acme"], "device": ALL}) == {
         "tenant": "acme",
         "device": r"(env\-1|env\-2)",

@@ -24,7 +24,10 @@ from typer.testing import CliRunner
 
 from iotmon_contract import dead_letter_topic, status_topic, telemetry_topic
 from iotmon_edge.agent import build_simulated_agent
+from iotmon_homeassistant import HomeAssistantBridge
+from iotmon_homeassistant import Settings as BridgeSettings
 from iotmon_ingest import IngestService, IngestSettings
+from iotmon_registry import Registry, RegistrySettings
 from iotmon_runtime.mqtt import MqttClient, MqttSettings
 from iotmon_storage import StoreSettings, open_store
 from iotmon_tools.broker import (
@@ -53,6 +56,7 @@ TEST_GATEWAY = ("acme", "gw-9", ["meter-1", "meter-2"])
 USERS = {
     "iotmon-ingest": ADMIN_ENV["IOTMON_MQTT_INGEST_PASSWORD"],
     "iotmon-health": ADMIN_ENV["IOTMON_MQTT_HEALTH_PASSWORD"],
+    "iotmon-homeassistant": ADMIN_ENV["IOTMON_MQTT_HOMEASSISTANT_PASSWORD"],
     AGENT_USER: ADMIN_ENV["IOTMON_MQTT_SIMULATOR_PASSWORD"],
     "acme/env-1": "env-1-password",
     "acme/env-2": "env-2-password",
@@ -265,6 +269,7 @@ def test_a_device_in_ingests_share_group_takes_nothing_from_it(
             store=StoreSettings(url=influxd.url, database=database),
             spool_dir=tmp_path / "spool",
             flush_interval_s=0.05,
+            metrics={"port": 0},
         )
     )
     intruders = []
@@ -487,3 +492,42 @@ def test_an_acl_file_grants_a_share_group_subscription_it_cannot_serve(tmp_path:
     finally:
         device.close()
         process.stop()
+
+
+def test_the_home_assistant_bridge_works_within_its_compose_role(
+    broker: Broker, peers: dict[str, Peer], tmp_path: Path
+) -> None:
+    """The real bridge, logged in as compose's iotmon-homeassistant: its subscriptions are
+    granted, the broker takes every config and state it publishes, and it may not write
+    outside its discovery prefix or read what other integrations announce elsewhere."""
+    registry = RegistrySettings(url=f"sqlite:///{tmp_path / 'registry.db'}")
+    with Registry(registry) as opened:
+        opened.add_device("acme", "env-1")
+    bridge = HomeAssistantBridge(
+        BridgeSettings(
+            instance_id=unique("b"),
+            mqtt=broker.settings("iotmon-homeassistant"),
+            registry={"url": registry.url},
+            tenant="acme",
+            metrics={"enabled": False},
+        )
+    )
+    bridge.start()
+    try:
+        assert bridge.wait_ready(TIMEOUT)
+        client = bridge.client
+        assert client is not None
+        assert client.refused_subscriptions == []
+        ts = ts_from_us(time.time_ns() // 1000 - 1_000_000)
+        assert peers["acme/env-1"].publish(telemetry_topic("acme", "env-1"), single(21.0, ts)) == 0
+        assert wait_until(lambda: bridge.snapshot().states_published == 1, TIMEOUT)
+        assert client.flush(TIMEOUT)
+        stats = client.stats()
+        assert stats.rejected == 0, "the broker refused a config or state"
+        assert stats.completed >= 2  # online, config, state
+    finally:
+        bridge.stop()
+    peer = peers["iotmon-homeassistant"]
+    assert peer.publish("homeassistant/sensor/x/y/config", b"") != NOT_AUTHORIZED
+    assert peer.publish("zigbee2mqtt/bridge/request/x", b"{}") == NOT_AUTHORIZED
+    assert peer.subscribe_code("homeassistant/#") == NOT_AUTHORIZED

@@ -30,6 +30,7 @@ from iotmon_api.cli import parser as api_parser
 from iotmon_contract import shared_subscription, telemetry_filter
 from iotmon_edge import PublishMode
 from iotmon_edge.cli import parser as edge_parser
+from iotmon_homeassistant.cli import parser as homeassistant_parser
 from iotmon_ingest.cli import parser as ingest_parser
 from iotmon_ingest.config import DEFAULT_SHARE_GROUP, IngestMqttSettings
 from iotmon_tools.broker.dynsec_file import Provisioned
@@ -58,6 +59,7 @@ SETTINGS_MODULES = {
     "IOTMON_BROKER_": "iotmon_tools.broker.settings",
     "IOTMON_INGEST_": "iotmon_ingest.config",
     "IOTMON_EDGE_": "iotmon_edge.config",
+    "IOTMON_HOMEASSISTANT_": "iotmon_homeassistant.config",
     "IOTMON_VIDEO_": "iotmon_video.config",
 }
 IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
@@ -249,6 +251,7 @@ SERVICE_PARSERS = {
     "iotmon-ingest": ingest_parser,
     "iotmon-api": api_parser,
     "iotmon-edge": edge_parser,
+    "iotmon-homeassistant": homeassistant_parser,
     "iotmon-video": video_parser,
 }
 
@@ -275,11 +278,12 @@ def test_each_service_image_carries_only_its_service() -> None:
         "ingest": "iotmon-ingest",
         "api": "iotmon-api",
         "edge": "iotmon-edge",
+        "homeassistant": "iotmon-homeassistant",
         "video": "iotmon-video",
         "tools": "iotmon",
     }
     built = {SERVICES[name]["build"]["target"] for name in IOTMON_SERVICES}
-    assert built == {"alerts", "ingest", "api", "edge", "video", "tools"}
+    assert built == {"alerts", "ingest", "api", "edge", "homeassistant", "video", "tools"}
     assert SERVICES["broker-admin"]["build"]["target"] == "tools"
     assert SERVICES["registry-init"]["build"]["target"] == "tools"
     dockerfile = (REPO / "Dockerfile").read_text()

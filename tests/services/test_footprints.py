@@ -46,6 +46,10 @@ CASES = {
         "services/registry",
         NOT_IN_SERVICES | WEB_STACK | {"paho-mqtt": "the registry is SQL; ingest brings MQTT"},
     ),
+    "iotmon-homeassistant": (
+        "services/homeassistant",
+        NOT_IN_SERVICES | WEB_STACK | {"httpx": "the bridge speaks MQTT and SQL only"},
+    ),
     "iotmon-video": (
         "services/video",
         VIDEO_EXTRAS

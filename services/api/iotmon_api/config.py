@@ -58,6 +58,11 @@ class Settings(ServiceSettings):
         default=10_000, ge=1, le=1_000_000, description="Most buckets one series request returns."
     )
     access_log: bool = Field(default=False, description="Log one line per request.")
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics on GET /metrics (no token: put the API behind "
+        "a proxy, or turn this off, where the port is public).",
+    )
 
     @field_validator("token")
     @classmethod

@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from iotmon_runtime.metrics import HistogramSnapshot
+
 
 @dataclass(frozen=True, slots=True)
 class CounterSnapshot:
@@ -37,6 +39,8 @@ class CounterSnapshot:
     write_seconds_total: float = 0.0
     write_seconds_max: float = 0.0
     writes: int = 0
+    write_latency: HistogramSnapshot = field(default_factory=HistogramSnapshot.empty)
+    """Store write durations by bucket (exported as a Prometheus histogram)."""
 
     @property
     def dead_letters_total(self) -> int:
@@ -98,6 +102,7 @@ class IngestCounters:
                 writes=values.writes + 1,
                 write_seconds_total=values.write_seconds_total + seconds,
                 write_seconds_max=max(values.write_seconds_max, seconds),
+                write_latency=values.write_latency.observe(seconds),
             )
 
     def snapshot(self) -> CounterSnapshot:

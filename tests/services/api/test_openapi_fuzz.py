@@ -37,6 +37,7 @@ from schemathesis.specs.openapi.checks import (
 from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_alerts.config import AlertsDatabaseSettings
 from iotmon_api import ApiServer, Settings, create_app
+from iotmon_api.metrics import UNMATCHED
 from iotmon_registry import Registry
 from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
 from iotmon_tools.localstack import InfluxdProcess
@@ -49,6 +50,7 @@ from tests.services.api.conftest import (
     issue_tokens,
     registry_settings,
 )
+from tests.utils.prometheus import scrape
 
 EXAMPLES_PER_OPERATION = 30
 """With the coverage phase's own cases, about 15 s on this 2-core machine."""
@@ -132,3 +134,17 @@ def test_the_api_does_what_its_openapi_document_says(case: Case[Any], served: Se
         timeout=30,
     )
     case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+def test_after_the_property_run_metrics_parse_and_name_only_route_templates(
+    served: Served,
+) -> None:
+    """Whatever paths the run made up, /metrics keeps one series per route template."""
+    metrics = scrape(f"{served.url}/metrics")
+    routes = set(metrics.by_label("iotmon_api_requests_total", "route"))
+    documented = set(schema.raw_schema["paths"])
+    assert routes <= documented | {"/metrics", UNMATCHED}, routes - documented
+    statuses = set(metrics.by_label("iotmon_api_requests_total", "status"))
+    assert statuses, "the run sent no request"
+    assert all(status.isdigit() and 100 <= int(status) < 600 for status in statuses)
+    assert "500" not in statuses, "the API answered 500 during the run"

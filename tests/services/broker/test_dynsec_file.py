@@ -112,8 +112,11 @@ def test_written_owner_only_and_never_over_an_existing_file(tmp_path: Path) -> N
 def test_compose_identities_file_loads() -> None:
     identities = load_identities(REPO / "broker" / "identities.compose.yaml")
     kinds = [entry.type for entry in identities.clients]
-    # ingest, alerts, health, video, simulators
-    assert kinds == ["service", "service", "health", "gateway", "gateway"]
+    # ingest, homeassistant, alerts, health, video, sims
+    assert kinds == ["service", "service", "service", "health", "gateway", "gateway"]
+    bridge = identities.clients[1].identity()
+    assert bridge.username == "iotmon-homeassistant"
+    assert "homeassistant/#" in {acl.topic for acl in bridge.role.acls}
 
 
 def test_identities_file_errors_name_the_key_and_line(tmp_path: Path) -> None:

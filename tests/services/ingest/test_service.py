@@ -297,6 +297,7 @@ def test_refused_credentials_stop_the_service_instead_of_retrying(
             store={"url": influxd.url, "database": database},
             spool_dir=tmp_path / "spool",
             registry={"url": registry_url(tmp_path)},
+            metrics={"port": 0},
         )
         service = IngestService(settings)
         service.start()

@@ -84,9 +84,19 @@ class ServiceEntry(_Entry):
     commands: bool = Field(
         default=False, description="May send device requests and read their responses."
     )
+    discovery_prefix: str | None = Field(
+        default=None,
+        description="Home Assistant's discovery prefix: the service (the Home Assistant "
+        "bridge) may publish under it and read its sensor configs back.",
+    )
 
     def identity(self) -> Identity:
-        return service_identity(self.name, share_group=self.share_group, commands=self.commands)
+        return service_identity(
+            self.name,
+            share_group=self.share_group,
+            commands=self.commands,
+            discovery_prefix=self.discovery_prefix,
+        )
 
 
 class HealthEntry(_Entry):
