@@ -17,6 +17,8 @@
 #   --tenant T / --agent-id A   fill a new edge.yaml (ignored when one exists)
 #   --wheels DIR                install offline from a wheelhouse (pip --no-index)
 #   --python PY                 interpreter for the venv (default python3)
+#   --no-hardware               leave out the real drivers' libraries (iotmon-devices[hardware]:
+#                               smbus2, gpiozero, pymodbus, pyserial, pynmea2): simulators only
 #   --no-enable                 install and check, leave the service alone
 #   --root DIR                  install under DIR instead of / (tests, image staging;
 #                               the venv's scripts then name DIR in their shebangs)
@@ -32,6 +34,7 @@ wheels=""
 python=python3
 enable=1
 make_user=1
+hardware=1
 service_user=iotmon-edge
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -44,6 +47,7 @@ while [[ $# -gt 0 ]]; do
         --wheels) wheels="$2"; shift 2 ;;
         --python) python="$2"; shift 2 ;;
         --no-enable) enable=0; shift ;;
+        --no-hardware) hardware=0; shift ;;
         --skip-user) make_user=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -89,10 +93,12 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv"
 fi
 pip=("$venv/bin/python" -m pip install --quiet --upgrade)
+extras=""
+[[ $hardware -eq 1 ]] && extras="[hardware]"
 if [[ -n "$wheels" ]]; then
-    "${pip[@]}" --no-index --find-links "$wheels" iotmon-edge
+    "${pip[@]}" --no-index --find-links "$wheels" iotmon-edge "iotmon-devices$extras"
 else
-    "${pip[@]}" "$source_dir/contract" "$source_dir/runtime" "$source_dir/devices" \
+    "${pip[@]}" "$source_dir/contract" "$source_dir/runtime" "$source_dir/devices$extras" \
         "$source_dir/edge"
 fi
 echo "installed $("$venv/bin/iotmon-edge" --version) in $venv"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Resolve the edge agent's dependencies for a Raspberry Pi (manylinux_2_17_aarch64,
-# CPython 3.11) from PyPI, binary wheels only, and check that nothing heavy or
-# cloud-side comes along (torch, OpenCV, FastAPI, an InfluxDB client...).
+# CPython 3.11) from PyPI, binary wheels only, with the real drivers' libraries
+# (iotmon-devices[hardware]), and check that nothing heavy or cloud-side comes along
+# (torch, OpenCV, FastAPI, an InfluxDB client...).
 #
 #   edge/install/resolve-aarch64.sh [folder]     # keeps the wheels in folder if given
 #
@@ -25,7 +26,7 @@ mkdir -p "$work/local" "$work/wheels"
 if ! "$python" -m pip download --quiet --only-binary=:all: \
     --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 \
     --python-version 3.11 --implementation cp \
-    -d "$work/wheels" "$work"/local/*.whl; then
+    --find-links "$work/local" -d "$work/wheels" iotmon-edge "iotmon-devices[hardware]"; then
     echo "resolve-aarch64: pip could not resolve for manylinux_2_17_aarch64 / CPython 3.11" >&2
     echo "resolve-aarch64: (is the package registry reachable?)" >&2
     exit 2

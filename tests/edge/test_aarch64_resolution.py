@@ -1,5 +1,6 @@
 """The agent's dependencies resolve for a Raspberry Pi: manylinux_2_17_aarch64, CPython 3.11,
-binary wheels only, with nothing heavy or cloud-side (edge/install/resolve-aarch64.sh).
+binary wheels only, the real drivers' libraries included, with nothing heavy or cloud-side
+(edge/install/resolve-aarch64.sh).
 
 Asks the package registry (pip download): marked ``registry``. An unreachable
 registry is a failure that says so, not a skip: a skipped check proves nothing.
@@ -30,6 +31,8 @@ def test_the_edge_agent_resolves_for_aarch64_without_heavy_dependencies(tmp_path
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     wheels = {p.name.split("-")[0].lower() for p in (tmp_path / "wheels").glob("*.whl")}
     assert {"iotmon_edge", "iotmon_runtime", "paho_mqtt", "pydantic_core"} <= wheels
+    # The real drivers' libraries (iotmon-devices[hardware]) resolve too.
+    assert {"smbus2", "gpiozero", "pymodbus", "pyserial", "pynmea2"} <= wheels
     assert not {w for w in wheels if w.startswith(("torch", "opencv", "fastapi", "influxdb"))}
     # The compiled ones are aarch64 builds for CPython 3.11.
     (core,) = (tmp_path / "wheels").glob("pydantic_core-*.whl")
