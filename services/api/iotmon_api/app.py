@@ -21,6 +21,7 @@ from tenacity import (
 from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_api.auth import ensure_principal
 from iotmon_api.config import Settings
+from iotmon_api.console.router import console_router
 from iotmon_api.metrics import ApiMetrics, install_metrics
 from iotmon_api.openapi import install_openapi
 from iotmon_api.problems import install_problem_handlers
@@ -133,6 +134,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(api_router())
+    app.include_router(console_router())
     if settings.metrics:
         install_metrics(app, ApiMetrics.create())
     install_openapi(app)

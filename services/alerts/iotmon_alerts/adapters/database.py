@@ -640,7 +640,7 @@ class AlertsDatabase:
         ).limit(query.limit)
         with self.session() as session:
             newest: dict[int, ChangedAlert] = {}
-            for change_id, row in session.execute(statement).tuples():
+            for change_id, row in session.execute(statement):
                 stored = StoredAlert(
                     row.id, _alert(row), Manager(row.manager), row.last_notified_at
                 )
