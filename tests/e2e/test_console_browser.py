@@ -69,6 +69,7 @@ def test_an_operator_sees_a_child_left_aboard_acknowledges_it_and_sees_it_clear(
     stack: Stack, browser: Browser, request: pytest.FixtureRequest
 ) -> None:
     bus = stack.bus
+    operator = {"Authorization": f"Bearer {stack.operator_token}"}
     for device in ("bus-1-gps", "bus-1-door", "bus-1-cabin", "gate-cam"):
         bus.status(device, "online")
     bus.status("bus-2-door", "offline")
@@ -126,6 +127,17 @@ def test_an_operator_sees_a_child_left_aboard_acknowledges_it_and_sees_it_clear(
         README_SHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, README_SHOT)
 
+    # Silence it for an hour: the silence matches its rule and subject.
+    firing.get_by_test_id("silence-open").click()
+    firing.get_by_test_id("reason").fill("the depot is checking the bus")
+    firing.get_by_test_id("reason-submit").click()
+    expect(firing.get_by_test_id("sent")).to_have_text("Silence 1 h: sent")
+    silences = httpx.get(f"{stack.api_url}/api/v1/silences", headers=operator).json()["data"]
+    assert [(s["matchers"], s["comment"], s["active"]) for s in silences] == [
+        ({"rule": "child_left_aboard", "bus": "bus-1", "child": "cid"},
+         "the depot is checking the bus", True)
+    ]  # fmt: skip
+
     # A reason is required: the API refuses an empty one (RFC 9457), the page says so.
     firing.get_by_test_id("ack-open").click()
     reason = firing.get_by_test_id("reason")
@@ -150,9 +162,7 @@ def test_an_operator_sees_a_child_left_aboard_acknowledges_it_and_sees_it_clear(
 
     # The server agrees: the alert is no longer active, and says who cleared it and why.
     answer = httpx.get(
-        f"{stack.api_url}/api/v1/alerts",
-        params={"rule": "child_left_aboard"},
-        headers={"Authorization": f"Bearer {stack.operator_token}"},
+        f"{stack.api_url}/api/v1/alerts", params={"rule": "child_left_aboard"}, headers=operator
     ).json()
     (stored,) = answer["data"]
     assert (stored["active"], stored["state"]) == (False, "acknowledged")

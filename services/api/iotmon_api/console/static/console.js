@@ -256,8 +256,8 @@ function alertItem(alert, open) {
   if (canAck) {
     const key = `ack-${alert.id}`;
     const skey = `silence-${alert.id}`;
-    if (open.has(key)) item.append(reasonForm(key, "Reason for acknowledging", "Acknowledge", (r) => acknowledge(alert, r)));
-    else if (open.has(skey)) item.append(reasonForm(skey, "Why silence it for an hour", "Silence 1 h", (r) => silence(alert, r)));
+    if (open.has(key)) item.append(reasonForm(alert, key, "Reason for acknowledging", "Acknowledge", (r) => acknowledge(alert, r)));
+    else if (open.has(skey)) item.append(reasonForm(alert, skey, "Why silence it for an hour", "Silence 1 h", (r) => silence(alert, r)));
     else {
       item.append(el("div", { class: "actions" },
         el("button", { type: "button", "data-testid": "ack-open", onclick: () => openForm(alert, key) }, "Acknowledge…"),
@@ -274,11 +274,11 @@ function openForm(alert, key) {
   const action = key.startsWith("ack")
     ? ["Acknowledge", (r) => acknowledge(alert, r)]
     : ["Silence 1 h", (r) => silence(alert, r)];
-  item.querySelector(".actions").replaceWith(reasonForm(key, label, ...action));
+  item.querySelector(".actions").replaceWith(reasonForm(alert, key, label, ...action));
   item.querySelector("input").focus();
 }
 
-function reasonForm(key, label, verb, send) {
+function reasonForm(alert, key, label, verb, send) {
   const input = el("input", { name: "reason", placeholder: label, "aria-label": label, required: true, maxlength: 500, "data-testid": "reason" });
   const note = el("span", { class: "error", "data-testid": "form-error" });
   const form = el(
@@ -290,7 +290,10 @@ function reasonForm(key, label, verb, send) {
         note.textContent = "";
         try {
           await send(input.value.trim());
-          form.replaceWith(el("div", { class: "meta", "data-testid": "sent" }, `${verb}: sent`));
+          form.remove();
+          renderAlerts(); // the actions again; the stream brings the alert's new state
+          const item = document.querySelector(`[data-alert-id="${alert.id}"]`);
+          if (item) item.append(el("div", { class: "meta", "data-testid": "sent" }, `${verb}: sent`));
         } catch (error) {
           note.textContent = error.message;
         }
