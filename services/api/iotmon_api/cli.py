@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=settings.access_log,
         log_config=None,
         proxy_headers=True,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return EXIT_OK
 

@@ -62,6 +62,13 @@ class Settings(ServiceSettings):
         default_factory=ConsoleSettings,
         description="The operator console at /console (IOTMON_API_CONSOLE__RULES_DIR…).",
     )
+    shutdown_grace_s: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="On shutdown, how long open requests may finish before they are closed "
+        "(the console's live alert streams never finish by themselves; clients reconnect).",
+    )
     access_log: bool = Field(default=False, description="Log one line per request.")
     metrics: bool = Field(
         default=True,

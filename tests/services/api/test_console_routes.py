@@ -4,6 +4,7 @@ limited to the token's scope, with bad requests answered as counted RFC 9457 pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -230,6 +231,11 @@ class StreamReader:
         self._thread.start()
 
     def _read(self, url: str, headers: dict[str, str]) -> None:
+        # The server may close the stream mid-response (its shutdown).
+        with contextlib.suppress(httpx.HTTPError):
+            self._read_frames(url, headers)
+
+    def _read_frames(self, url: str, headers: dict[str, str]) -> None:
         with httpx.stream("GET", url, headers=headers, timeout=30) as response:
             self.status = response.status_code
             event, event_id, data = "message", None, []
@@ -255,6 +261,11 @@ class StreamReader:
 
     def close(self) -> None:
         self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the server to end the stream (the read must end, not hang)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the stream is still open"
 
 
 def _change(database: AlertsDatabase, tenant: str, fingerprint: str, subject: Subject,
@@ -324,3 +335,24 @@ def test_the_stream_refuses_before_it_starts(served: str, tokens: Tokens) -> Non
     other = httpx.get(url, params={"tenant": "other"}, headers=bearer(tokens.acme))
     _problem(other, 403)
     _problem(httpx.get(url, headers=bearer("nope")), 401)
+
+
+@pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)
+def test_an_open_stream_does_not_hold_the_server_up(
+    settings: Settings,
+    store: TimeSeriesStore,
+    registry: Registry,
+    alerts_database: AlertsDatabase,
+    tokens: Tokens,
+) -> None:
+    """The stream never ends by itself: shutdown closes it after shutdown_grace_s."""
+    configured = settings.model_copy(update={"port": 0, "shutdown_grace_s": 1})
+    server = ApiServer(configured, store, registry=registry, alerts=alerts_database)
+    server.start()
+    reader = StreamReader(f"{server.url}/api/v1/console/alerts/stream", tokens.acme)
+    reader.wait_for(1)
+    stopper = threading.Thread(target=server.stop, kwargs={"timeout": 60}, daemon=True)
+    stopper.start()
+    stopper.join(30)
+    assert not stopper.is_alive(), "the server waited for the stream to end"
+    reader.join(10)
