@@ -84,6 +84,8 @@ def test_an_operator_sees_a_child_left_aboard_acknowledges_it_and_sees_it_clear(
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
+    # The page must live within its own Content-Security-Policy (a violation is only logged).
+    page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
     _log_in(page, stack, stack.operator_token)
     expect(page.get_by_test_id("who")).to_contain_text(f"operator dispatch · tenant {TENANT}")
 
