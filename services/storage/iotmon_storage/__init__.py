@@ -2,27 +2,43 @@
 
 from iotmon_contract import StatusEvent
 from iotmon_storage.base import (
-    Aggregate,
-    Bucket,
     DeviceSummary,
     LatestReading,
+    Point,
+    Position,
     StoreError,
     StoreRefused,
     StoreUnavailable,
     TimeSeriesStore,
+)
+from iotmon_storage.buckets import (
+    Aggregate,
+    Bucket,
+    BucketGrid,
+    Fill,
+    FillMode,
+    bucket_grid,
+    count_buckets,
 )
 from iotmon_storage.factory import StoreSettings, open_store
 
 __all__ = [
     "Aggregate",
     "Bucket",
+    "BucketGrid",
     "DeviceSummary",
+    "Fill",
+    "FillMode",
     "LatestReading",
+    "Point",
+    "Position",
     "StatusEvent",
     "StoreError",
     "StoreRefused",
     "StoreSettings",
     "StoreUnavailable",
     "TimeSeriesStore",
+    "bucket_grid",
+    "count_buckets",
     "open_store",
 ]
