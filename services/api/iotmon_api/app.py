@@ -19,6 +19,7 @@ from tenacity import (
 )
 
 from iotmon_api.auth import ensure_principal
+from iotmon_api.catalog import MetricCatalog
 from iotmon_api.config import Settings
 from iotmon_api.openapi import install_openapi
 from iotmon_api.problems import install_problem_handlers
@@ -102,6 +103,7 @@ def create_app(
                     "registry": opened_registry,
                     "principals": principals,
                     "clock": clock,
+                    "catalog": MetricCatalog(opened),
                 }
             finally:
                 if store is None:
