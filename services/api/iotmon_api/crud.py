@@ -33,7 +33,7 @@ from iotmon_api.scope import ChildScope, DeviceScope
 from iotmon_api.window import SeriesAggregate, SeriesWindow, SortOrder
 from iotmon_contract.validation import to_ns
 from iotmon_registry import Child, Registry
-from iotmon_storage import Bucket, Point, Position, TimeSeriesStore
+from iotmon_storage import Bucket, LatestReading, Point, Position, TimeSeriesStore
 
 
 def list_devices(
@@ -70,11 +70,10 @@ def list_devices(
 
 
 def latest_readings(
-    store: TimeSeriesStore, tenant: str, device: str, keys: list[str] | None = None
+    found: list[LatestReading], tenant: str, device: str, keys: list[str] | None = None
 ) -> LatestPublic:
-    """The newest reading of each metric (of ``keys``); 404 for a device without readings
-    or a key it never reported."""
-    found = store.latest(tenant, device)
+    """The newest reading of each metric (of ``keys``) of ``found``; 404 for a device
+    without readings or a key it never reported."""
     if not found:
         raise NotFound(f"device {tenant}/{device} has no readings")
     if keys is not None:

@@ -1,4 +1,10 @@
-"""FastAPI dependencies and their ``Annotated`` aliases: settings, store, registry, auth, inputs."""
+"""FastAPI dependencies and their ``Annotated`` aliases: settings, store, registry, auth, inputs.
+
+Those that only read request state or parse parameters are ``async def``: FastAPI
+runs a plain ``def`` dependency in its thread pool, and a hop there and back per
+dependency cost more than everything else a cached request does. Those that
+block (the registry's token lookup) stay plain functions.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,14 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from iotmon_api.auth import authenticate
+from iotmon_api.auth import authenticate_until
 from iotmon_api.catalog import MetricCatalog
 from iotmon_api.config import Settings
 from iotmon_api.cursors import CURSOR_PATTERN, CursorError, DeviceCursor, PointsCursor
+from iotmon_api.latest_cache import LatestCache
+from iotmon_api.principal_cache import PrincipalCache
 from iotmon_api.scope import Scope
 from iotmon_api.window import (
     MAX_BUCKET_SECONDS,
@@ -44,28 +53,32 @@ DEFAULT_POINTS_PAGE = 1000
 MAX_POINTS_PAGE = 10_000
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.state.settings)
 
 
-def get_store(request: Request) -> TimeSeriesStore:
+async def get_store(request: Request) -> TimeSeriesStore:
     return cast(TimeSeriesStore, request.state.store)
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     return cast(Registry, request.state.registry)
 
 
-def get_principals(request: Request) -> Principals:
+async def get_principals(request: Request) -> Principals:
     return cast(Principals, request.state.principals)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return cast(Clock, request.state.clock)
 
 
-def get_catalog(request: Request) -> MetricCatalog:
+async def get_catalog(request: Request) -> MetricCatalog:
     return cast(MetricCatalog, request.state.catalog)
+
+
+async def get_latest_cache(request: Request) -> LatestCache:
+    return cast(LatestCache, request.state.latest_cache)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -74,6 +87,7 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 PrincipalsDep = Annotated[Principals, Depends(get_principals)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 CatalogDep = Annotated[MetricCatalog, Depends(get_catalog)]
+LatestCacheDep = Annotated[LatestCache, Depends(get_latest_cache)]
 
 BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None,
@@ -86,17 +100,33 @@ BearerCredentials = Annotated[
 ]
 
 
-def current_principal(
-    settings: SettingsDep, principals: PrincipalsDep, credentials: BearerCredentials
+async def current_principal(
+    request: Request,
+    settings: SettingsDep,
+    principals: PrincipalsDep,
+    credentials: BearerCredentials,
 ) -> Principal:
-    """The request's principal, or 401 (missing, unknown, expired or revoked token)."""
-    return authenticate(settings, principals, credentials.credentials if credentials else None)
+    """The request's principal, or 401 (missing, unknown, expired or revoked token).
+
+    A token found valid within the last ``auth_cache_s`` is taken without asking the
+    registry again (iotmon_api.principal_cache); otherwise the lookup runs in a thread.
+    """
+    token = credentials.credentials if credentials else None
+    cache = cast(PrincipalCache, request.state.principal_cache)
+    if token is not None:
+        cached = cache.get(token)
+        if cached is not None:
+            return cached
+    principal, expires_at = await run_in_threadpool(authenticate_until, settings, principals, token)
+    if token is not None:
+        cache.put(token, principal, expires_at)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def current_scope(principal: CurrentPrincipal, registry: RegistryDep) -> Scope:
+async def current_scope(principal: CurrentPrincipal, registry: RegistryDep) -> Scope:
     return Scope(principal, registry)
 
 
@@ -226,7 +256,7 @@ def _window_error(exc: WindowError) -> RequestValidationError:
     return _invalid(exc.field, str(exc), exc.value)
 
 
-def series_window(
+async def series_window(
     settings: SettingsDep,
     clock: ClockDep,
     start: StartQuery = None,
@@ -308,7 +338,7 @@ AggQuery = Annotated[
 ]
 
 
-def series_request(
+async def series_request(
     settings: SettingsDep,
     clock: ClockDep,
     keys: KeysQuery = None,
@@ -344,7 +374,7 @@ def series_request(
     )
 
 
-def export_request(
+async def export_request(
     settings: SettingsDep,
     clock: ClockDep,
     keys: KeysQuery = None,
@@ -437,7 +467,7 @@ def check_window_budget(window: SeriesWindow, metrics: int, max_buckets: int) ->
         raise _window_error(exc) from None
 
 
-def device_page(
+async def device_page(
     limit: Annotated[
         int, Query(ge=1, le=1000, description="Devices per page, ordered by tenant and id.")
     ] = 100,

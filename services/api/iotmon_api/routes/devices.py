@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from iotmon_api import crud
 from iotmon_api.deps import (
@@ -15,6 +16,7 @@ from iotmon_api.deps import (
     DevicePath,
     ExportRequestDep,
     KeysQuery,
+    LatestCacheDep,
     MetricPath,
     ScopeDep,
     SeriesRequestDep,
@@ -26,6 +28,7 @@ from iotmon_api.deps import (
     parse_keys,
 )
 from iotmon_api.schemas import DevicesPublic, LatestPublic, MultiSeriesPublic, SeriesPublic
+from iotmon_registry import PrincipalKind
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -54,11 +57,20 @@ def list_devices(
 @router.get(
     "/{tenant}/{device}/latest", summary="Newest reading of each metric", responses=_UNKNOWN
 )
-def latest(
-    store: StoreDep, scope: ScopeDep, tenant: TenantPath, device: DevicePath, keys: KeysQuery = None
+async def latest(
+    cache: LatestCacheDep,
+    scope: ScopeDep,
+    tenant: TenantPath,
+    device: DevicePath,
+    keys: KeysQuery = None,
 ) -> LatestPublic:
-    scope.device(tenant, device)
-    return crud.latest_readings(store, tenant, device, parse_keys(keys))
+    # On the event loop: a cached answer needs no thread (see iotmon_api.latest_cache).
+    if scope.principal.kind is PrincipalKind.FACILITY:
+        await run_in_threadpool(scope.device, tenant, device)  # asks the registry
+    else:
+        scope.device(tenant, device)
+    found = await cache.get(tenant, device)
+    return crud.latest_readings(found, tenant, device, parse_keys(keys))
 
 
 @router.get(

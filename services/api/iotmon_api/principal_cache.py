@@ -1,0 +1,72 @@
+"""Tokens recently found valid, kept a second so that a busy client is not looked up per request.
+
+Looking a token up costs a registry transaction (a SQLite connection, two queries)
+and a hop to a worker thread: more than a cached ``latest`` answer. A token found
+valid is remembered for ``ttl_s`` (``IOTMON_API_AUTH_CACHE_S``, 1 s by default, 0
+turns it off); refusals are never remembered, and a token's expiry is kept with it
+and checked on the API's clock, so an expired token is refused on time. The price:
+a revoked token is still taken for at most ``ttl_s`` by an API process that has
+just seen it. Kept by the token's SHA-256, not the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
+
+from iotmon_registry import Principal
+
+
+class _Entry(NamedTuple):
+    principal: Principal
+    cached_at: float
+    expires_at: datetime | None
+
+
+class PrincipalCache:
+    def __init__(
+        self,
+        ttl_s: float = 1.0,
+        *,
+        now: Callable[[], datetime],
+        max_tokens: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``now`` is the API's clock (token expiry), ``clock`` a monotonic one (the TTL)."""
+        self._ttl_s = ttl_s
+        self._now = now
+        self._max_tokens = max_tokens
+        self._clock = clock
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, token: str) -> Principal | None:
+        if self._ttl_s <= 0:
+            return None
+        key = self._key(token)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or self._clock() - entry.cached_at >= self._ttl_s:
+            return None
+        if entry.expires_at is not None and entry.expires_at <= self._now():
+            return None
+        return entry.principal
+
+    def put(self, token: str, principal: Principal, expires_at: datetime | None) -> None:
+        if self._ttl_s <= 0:
+            return
+        key = self._key(token)
+        with self._lock:
+            self._entries[key] = _Entry(principal, self._clock(), expires_at)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_tokens:
+                self._entries.popitem(last=False)
