@@ -50,6 +50,13 @@ class Settings(ServiceSettings):
     max_buckets: int = Field(
         default=10_000, ge=1, le=1_000_000, description="Most buckets one series request returns."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes sharing the port (iotmon-api run); each keeps "
+        "its own caches.",
+    )
     latest_cache_s: float = Field(
         default=1.0,
         ge=0,

@@ -113,14 +113,13 @@ async def current_principal(
     """
     token = credentials.credentials if credentials else None
     cache = cast(PrincipalCache, request.state.principal_cache)
-    if token is not None:
-        cached = cache.get(token)
-        if cached is not None:
-            return cached
-    principal, expires_at = await run_in_threadpool(authenticate_until, settings, principals, token)
-    if token is not None:
-        cache.put(token, principal, expires_at)
-    return principal
+
+    async def load() -> tuple[Principal, datetime | None]:
+        return await run_in_threadpool(authenticate_until, settings, principals, token)
+
+    if token is None:
+        return (await load())[0]  # raises: no token
+    return await cache.get_or_load(token, load)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

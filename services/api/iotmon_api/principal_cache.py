@@ -11,11 +11,12 @@ just seen it. Kept by the token's SHA-256, not the token.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -43,6 +44,7 @@ class PrincipalCache:
         self._max_tokens = max_tokens
         self._clock = clock
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._pending: dict[bytes, asyncio.Future[Principal]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -60,6 +62,35 @@ class PrincipalCache:
         if entry.expires_at is not None and entry.expires_at <= self._now():
             return None
         return entry.principal
+
+    async def get_or_load(
+        self, token: str, load: Callable[[], Awaitable[tuple[Principal, datetime | None]]]
+    ) -> Principal:
+        """The cached principal of ``token``, else ``load()``'s, kept. Concurrent misses
+        for one token share one load: when an entry expires under a busy client, one
+        registry lookup runs, not one per request in flight."""
+        cached = self.get(token)
+        if cached is not None:
+            return cached
+        key = self._key(token)
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._load(token, load))
+            self._pending[key] = task
+            task.add_done_callback(lambda done: self._done(key, done))
+        return await asyncio.shield(task)
+
+    async def _load(
+        self, token: str, load: Callable[[], Awaitable[tuple[Principal, datetime | None]]]
+    ) -> Principal:
+        principal, expires_at = await load()
+        self.put(token, principal, expires_at)
+        return principal
+
+    def _done(self, key: bytes, task: asyncio.Future[Principal]) -> None:
+        self._pending.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, in case every waiter went away
 
     def put(self, token: str, principal: Principal, expires_at: datetime | None) -> None:
         if self._ttl_s <= 0:

@@ -164,17 +164,19 @@ def test_api_server_runs_in_a_thread(tmp_path: Path) -> None:
         httpx.get(f"{url}/health", timeout=1)
 
 
-def test_iotmon_api_command_serves(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_iotmon_api_command_serves(tmp_path: Path, workers: int) -> None:
     port = free_port()
     env = {
         **os.environ,
         "IOTMON_API_STORE__BACKEND": "sqlite",
         "IOTMON_API_STORE__SQLITE_PATH": str(tmp_path / "cli.db"),
         "IOTMON_API_REGISTRY__URL": f"sqlite:///{tmp_path / 'registry.db'}",
+        "IOTMON_API_TOKEN": STATIC,
     }
     iotmon = Path(sys.executable).with_name("iotmon")
     process = subprocess.Popen(
-        [str(iotmon), "api", "--port", str(port)],
+        [str(iotmon), "api", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -190,6 +192,10 @@ def test_iotmon_api_command_serves(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "iotmon api did not start"
                 time.sleep(0.1)
         assert response.json() == {"status": "ok", "store": "sqlite", "detail": None}
+        # Every worker answers with the same settings: the static token, the store.
+        for _ in range(4 * workers):
+            devices = httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", headers=AUTH)
+            assert devices.json() == {"data": [], "count": 0, "next_cursor": None}
     finally:
         process.terminate()
         process.wait(timeout=10)

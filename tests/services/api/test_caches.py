@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 
 from iotmon_api import Settings, create_app
 from iotmon_api.latest_cache import LatestCache
+from iotmon_api.principal_cache import PrincipalCache
 from iotmon_contract import ValidatedReading
 from iotmon_contract.validation import to_ns
-from iotmon_registry import PrincipalKind, Principals, Registry
+from iotmon_registry import Principal, PrincipalKind, Principals, Registry
 from iotmon_storage import StoreSettings, StoreUnavailable, TimeSeriesStore, open_store
 from iotmon_tools.localstack import free_port
 from tests.services.api.conftest import Tokens, at, bearer
@@ -142,3 +143,31 @@ def test_an_expiring_token_is_refused_on_time_even_when_cached(
         assert response.status_code == 401
         assert response.json()["detail"].startswith("the token expired at ")
     store.close()
+
+
+def test_concurrent_lookups_of_one_token_share_one_registry_query(registry: Registry) -> None:
+    """When a busy client's entry expires, one lookup runs, not one per request in flight."""
+    issued = Principals(registry).create(PrincipalKind.OPERATOR, tenant="acme")
+    principals = Principals(registry)
+    clock = Clock()
+    cache = PrincipalCache(1.0, now=lambda: at(0), clock=clock)
+    lookups = []
+
+    async def load() -> tuple[Principal, datetime | None]:
+        lookups.append(1)
+        check = await asyncio.to_thread(principals.authenticate, issued.token)
+        assert check.principal is not None
+        return check.principal, check.expires_at
+
+    async def burst() -> set[str | None]:
+        found = await asyncio.gather(*(cache.get_or_load(issued.token, load) for _ in range(30)))
+        return {principal.tenant for principal in found}
+
+    assert asyncio.run(burst()) == {"acme"}
+    assert len(lookups) == 1
+    clock.now += 0.5
+    assert asyncio.run(burst()) == {"acme"}
+    assert len(lookups) == 1
+    clock.now += 0.6
+    assert asyncio.run(burst()) == {"acme"}
+    assert len(lookups) == 2

@@ -69,6 +69,7 @@ class ApiBenchOptions:
     series_rate: float = 2.0
     """Requests per second of each client in the paced series step (a chart refreshed
     every 500 ms; 100 requests/s from 50 clients)."""
+    api_workers: int = 1
     history_hours: float = 1.0
     outage_s: float = 3.0
     state_dir: Path | None = None
@@ -218,7 +219,7 @@ class _ApiBench:
         )
         self._start(
             "api",
-            _cli("api", "--port", str(self.api_port)),
+            _cli("api", "--port", str(self.api_port), "--workers", str(self.options.api_workers)),
             {
                 "IOTMON_API_STORE__URL": self.influxd.url,
                 "IOTMON_API_STORE__DATABASE": self.database,

@@ -91,6 +91,9 @@ def bench_api(
     series_rate: Annotated[
         float, typer.Option(min=0.1, help="Requests/s of each client, paced series step.")
     ] = 2.0,
+    api_workers: Annotated[
+        int, typer.Option(min=1, max=16, help="Worker processes of the API (--workers).")
+    ] = 1,
     output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
         "docs/benchmarks.md"
     ),
@@ -113,6 +116,7 @@ def bench_api(
         warmup_s=warmup,
         latest_rate=latest_rate,
         series_rate=series_rate,
+        api_workers=api_workers,
     )
     try:
         result = run_api_benchmark(options, console, repo=Path.cwd())
