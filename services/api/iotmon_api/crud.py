@@ -11,7 +11,6 @@ from datetime import datetime
 
 from iotmon_api.catalog import MetricCatalog
 from iotmon_api.cursors import DeviceCursor, PointsCursor
-from iotmon_api.deps import SeriesRequest, check_window_budget
 from iotmon_api.problems import NotFound
 from iotmon_api.schemas import (
     BucketPublic,
@@ -30,6 +29,7 @@ from iotmon_api.schemas import (
     SeriesPublic,
 )
 from iotmon_api.scope import ChildScope, DeviceScope
+from iotmon_api.series_params import SeriesRequest, check_window_budget
 from iotmon_api.window import SeriesAggregate, SeriesWindow, SortOrder
 from iotmon_contract.validation import to_ns
 from iotmon_registry import Child, Registry

@@ -12,22 +12,24 @@ from starlette.concurrency import run_in_threadpool
 from iotmon_api import crud
 from iotmon_api.deps import (
     CatalogDep,
-    DevicePageDep,
     DevicePath,
-    ExportRequestDep,
-    KeysQuery,
     LatestCacheDep,
     MetricPath,
     ScopeDep,
-    SeriesRequestDep,
-    SeriesWindowDep,
     SettingsDep,
     StoreDep,
     TenantPath,
     TenantQuery,
-    parse_keys,
 )
 from iotmon_api.schemas import DevicesPublic, LatestPublic, MultiSeriesPublic, SeriesPublic
+from iotmon_api.series_params import (
+    DevicePageDep,
+    ExportRequestDep,
+    KeysQuery,
+    SeriesRequestDep,
+    SeriesWindowDep,
+    parse_keys,
+)
 from iotmon_registry import PrincipalKind
 
 router = APIRouter(prefix="/devices", tags=["devices"])
