@@ -9,7 +9,9 @@ process (``http_load``) then measures, with an operator token:
 - the last hour of two metrics in one-minute buckets (``/series``), closed loop
   and paced;
 - a store outage: influxd stopped under paced load (every answer should be 503
-  with Retry-After), then started again: how long until the API answers 200.
+  with Retry-After), then started again: how long until the API answers 200;
+- with ``reference``, the API of another checkout (main, say) on ``latest``, in the
+  same run and under the same load: a before/after ratio on a shared machine.
 
 CPU seconds of each process during each step come from /proc; the load average
 before the run is reported, as the machine is shared.
@@ -72,6 +74,8 @@ class ApiBenchOptions:
     api_workers: int = 1
     history_hours: float = 1.0
     outage_s: float = 3.0
+    reference: Path | None = None
+    """Another checkout whose API is measured too, on latest, in the same run."""
     state_dir: Path | None = None
 
 
@@ -217,17 +221,7 @@ class _ApiBench:
                 "IOTMON_INGEST_REGISTRY__URL": self.registry.url.get_secret_value(),
             },
         )
-        self._start(
-            "api",
-            _cli("api", "--port", str(self.api_port), "--workers", str(self.options.api_workers)),
-            {
-                "IOTMON_API_STORE__URL": self.influxd.url,
-                "IOTMON_API_STORE__DATABASE": self.database,
-                "IOTMON_API_STORE__TIMEOUT_S": "5",
-                "IOTMON_API_REGISTRY__URL": self.registry.url.get_secret_value(),
-                "IOTMON_API_LOG_LEVEL": "WARNING",
-            },
-        )
+        self.start_api()
         self._start(
             "simulator",
             _cli(
@@ -237,6 +231,40 @@ class _ApiBench:
             ),
             {"IOTMON_EDGE_LOG_LEVEL": "WARNING"},
         )  # fmt: skip
+
+    def start_api(self, reference: Path | None = None) -> None:
+        """Our API, or with ``reference`` the API of another checkout (its packages first on
+        PYTHONPATH, its own CLI), on the same port, store and registry."""
+        env = {
+            "IOTMON_API_STORE__URL": self.influxd.url,
+            "IOTMON_API_STORE__DATABASE": self.database,
+            "IOTMON_API_STORE__TIMEOUT_S": "5",
+            "IOTMON_API_REGISTRY__URL": self.registry.url.get_secret_value(),
+            "IOTMON_API_LOG_LEVEL": "WARNING",
+        }
+        if reference is None:
+            argv = _cli("api", "--port", str(self.api_port))
+            argv += ["--workers", str(self.options.api_workers)]
+            self._start("api", argv, env)
+            return
+        packages = (reference / "scripts" / "packages").read_text().splitlines()
+        paths = [str(reference / line.strip()) for line in packages if line.strip()[:1] not in "#"]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        code = "from iotmon_api.cli import run; run()"
+        self._start(
+            "reference api",
+            [sys.executable, "-c", code, "run", "--port", str(self.api_port)],
+            env,
+        )
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until the API answers a simulated device's latest reading from the last seconds."""
@@ -309,10 +337,10 @@ class _ApiBench:
     def _rate(self, kind: str) -> float:
         return self.options.latest_rate if kind == "latest" else self.options.series_rate
 
-    def step(self, kind: str, *, paced: bool) -> ApiStep:
+    def step(self, kind: str, *, paced: bool, label: str = "") -> ApiStep:
         mode = f"paced, {self._rate(kind):g} req/s per client" if paced else "closed loop"
         what = "latest" if kind == "latest" else "series: 2 metrics, last hour, 1-min buckets"
-        name = f"{what} ({self.options.clients} clients, {mode})"
+        name = f"{label}{what} ({self.options.clients} clients, {mode})"
         self.console.print(f"measuring {name} …")
         before = self.cpu()
         loaded = self.load(
@@ -324,7 +352,7 @@ class _ApiBench:
         cpu["load generator"] = float(loaded["cpu_s"])  # type: ignore[arg-type]
         return ApiStep(
             name=name,
-            kind=kind,
+            kind=kind if not label else f"reference {kind}",
             requests=len(latencies),
             seconds=float(loaded["seconds"]),  # type: ignore[arg-type]
             statuses=dict(loaded["statuses"]),  # type: ignore[call-overload]
@@ -407,4 +435,19 @@ def run_api_benchmark(options: ApiBenchOptions, console: Console, repo: Path) ->
                 result.steps.append(bench.step(kind, paced=False))
                 result.steps.append(bench.step(kind, paced=True))
             result.outage = bench.outage()
+            if options.reference is not None:
+                bench.stop_process("api")
+                bench.start_api(options.reference)
+                bench.wait_ready()
+                label = f"reference {_commit_of(options.reference)}: "
+                result.steps.append(bench.step("latest", paced=False, label=label))
+                result.steps.append(bench.step("latest", paced=True, label=label))
     return result
+
+
+def _commit_of(checkout: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() or checkout.name

@@ -20,7 +20,7 @@ HEADERS = [
     "max ms",
     "non-200",
     "CPU s",
-    "p99 target",
+    "p99 target / vs reference",
 ]
 CPU_ORDER = ("api", "influxd", "ingest", "mosquitto", "simulator", "load generator")
 
@@ -28,6 +28,26 @@ CPU_ORDER = ("api", "influxd", "ingest", "mosquitto", "simulator", "load generat
 def _cpu(step: ApiStep) -> str:
     return ", ".join(
         f"{name} {step.cpu_seconds[name]:.1f}" for name in CPU_ORDER if name in step.cpu_seconds
+    )
+
+
+def _ratio(step: ApiStep, result: ApiBenchResult) -> str:
+    """A reference step's p50, p99 and rate against ours on the same kind of step."""
+    if not step.kind.startswith("reference "):
+        return ""
+    ours = next(
+        (
+            s
+            for s in result.steps
+            if s.kind == "latest" and s.name.endswith(step.name.split(": ", 1)[1])
+        ),
+        None,
+    )
+    if ours is None or not ours.p99_ms or not step.rate:
+        return ""
+    return (
+        f"ours: p50 {step.p50_ms / max(ours.p50_ms, 1e-9):.1f}x lower, p99 "
+        f"{step.p99_ms / ours.p99_ms:.1f}x lower, {ours.rate / step.rate:.2f}x the req/s"
     )
 
 
@@ -50,7 +70,7 @@ def _rows(result: ApiBenchResult) -> list[list[str]]:
             f"{step.max_ms:.0f}",
             ", ".join(f"{c}: {n}" for c, n in sorted(step.statuses.items()) if c != "200") or "0",
             _cpu(step),
-            _target(step),
+            _target(step) or _ratio(step, result),
         ]
         for step in result.steps
     ]

@@ -94,6 +94,13 @@ def bench_api(
     api_workers: Annotated[
         int, typer.Option(min=1, max=16, help="Worker processes of the API (--workers).")
     ] = 1,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another checkout (e.g. a worktree of main) whose API is measured on latest "
+            "in the same run, for a before/after ratio."
+        ),
+    ] = None,
     output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
         "docs/benchmarks.md"
     ),
@@ -117,6 +124,7 @@ def bench_api(
         latest_rate=latest_rate,
         series_rate=series_rate,
         api_workers=api_workers,
+        reference=reference.resolve() if reference is not None else None,
     )
     try:
         result = run_api_benchmark(options, console, repo=Path.cwd())
