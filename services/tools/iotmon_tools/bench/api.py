@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,8 @@ class ApiBenchOptions:
     outage_s: float = 3.0
     reference: Path | None = None
     """Another checkout whose API is measured too, on latest, in the same run."""
+    logs_dir: Path | None = None
+    """Where the processes' logs are copied at the end (they go with the temporary folder)."""
     state_dir: Path | None = None
 
 
@@ -442,6 +445,10 @@ def run_api_benchmark(options: ApiBenchOptions, console: Console, repo: Path) ->
                 label = f"reference {_commit_of(options.reference)}: "
                 result.steps.append(bench.step("latest", paced=False, label=label))
                 result.steps.append(bench.step("latest", paced=True, label=label))
+        if options.logs_dir is not None:
+            options.logs_dir.mkdir(parents=True, exist_ok=True)
+            for log in Path(tmp).glob("*.log"):
+                shutil.copy(log, options.logs_dir / log.name)
     return result
 
 

@@ -22,7 +22,15 @@ HEADERS = [
     "CPU s",
     "p99 target / vs reference",
 ]
-CPU_ORDER = ("api", "influxd", "ingest", "mosquitto", "simulator", "load generator")
+CPU_ORDER = (
+    "api",
+    "reference api",
+    "influxd",
+    "ingest",
+    "mosquitto",
+    "simulator",
+    "load generator",
+)
 
 
 def _cpu(step: ApiStep) -> str:

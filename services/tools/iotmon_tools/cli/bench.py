@@ -101,6 +101,9 @@ def bench_api(
             "in the same run, for a before/after ratio."
         ),
     ] = None,
+    logs: Annotated[
+        Path | None, typer.Option(help="Copy the processes' logs to this folder at the end.")
+    ] = None,
     output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
         "docs/benchmarks.md"
     ),
@@ -125,6 +128,7 @@ def bench_api(
         series_rate=series_rate,
         api_workers=api_workers,
         reference=reference.resolve() if reference is not None else None,
+        logs_dir=logs,
     )
     try:
         result = run_api_benchmark(options, console, repo=Path.cwd())
