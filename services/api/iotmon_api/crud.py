@@ -227,7 +227,8 @@ def export_csv(
         lines = ["ts,metric,value,count\r\n"]
         for start, key, bucket in rows:
             value = "" if bucket.value is None else repr(bucket.value)
-            lines.append(f"{_csv_time(start)},{key},{value},{bucket.count}\r\n")
+            count = "" if bucket.count is None else bucket.count
+            lines.append(f"{_csv_time(start)},{key},{value},{count}\r\n")
         yield "".join(lines)
         return
     page = request.points

@@ -56,11 +56,12 @@ class Bucket:
 
 
 class Aggregated(NamedTuple):
-    """A non-empty bucket as a store found it: start in ns, the aggregate, its readings."""
+    """A non-empty bucket as a store found it: start in ns, the aggregate, its readings
+    (None: unknown, the store read the bucket while a write landed in it)."""
 
     start_ns: int
     value: float
-    readings: int
+    readings: int | None
 
 
 @dataclass(frozen=True, slots=True)

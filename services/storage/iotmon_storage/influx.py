@@ -275,7 +275,7 @@ class InfluxStore(TimeSeriesStore):
         ]
         scale = 1.0
         try:
-            answers = self.query_many(statements)
+            answers = self._consistent(statements)
         except NonFiniteResult:
             scale = SCALE
             statements = [
@@ -283,17 +283,39 @@ class InfluxStore(TimeSeriesStore):
                 for run in grid.runs
                 for m in metrics
             ]
-            answers = self.query_many(statements)
+            answers = self._consistent(statements)
         found: dict[str, list[Aggregated]] = {}
         for series in answers:
             for item in series:
                 name = metrics[0] if scale != 1.0 and len(metrics) == 1 else item["name"]
                 found.setdefault(name, []).extend(
-                    Aggregated(int(ts), finite(float(value) * scale), int(count))
+                    Aggregated(
+                        int(ts), finite(float(value) * scale), None if count is None else int(count)
+                    )
                     for ts, value, count in item["values"]
+                    # A count without its aggregate: a torn read (see _consistent).
                     if value is not None
                 )
         return found
+
+    def _consistent(self, statements: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """The answers, read again once if torn.
+
+        InfluxDB 1.x computes the aggregate and the count of a bucket with separate
+        iterators; a write landing in the bucket between them (ingest writes the newest
+        bucket all the time) can leave one of them null, or count one point fewer. A torn
+        answer is read once more; if it is still torn, the bucket keeps its aggregate with
+        an unknown count (or, with no aggregate, is left out until the next read).
+        """
+        answers = self.query_many(statements)
+        if any(
+            (row[1] is None) != (row[2] is None)
+            for series in answers
+            for item in series
+            for row in item["values"]
+        ):
+            answers = self.query_many(statements)
+        return answers
 
     def points(
         self,
