@@ -20,6 +20,8 @@ from iotmon_storage import Position
 CURSOR_VERSION = 1
 MAX_CURSOR_LENGTH = 4096
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,4096}$"
+_NS_MIN, _NS_MAX = -(2**63), 2**63 - 1
+"""Nanoseconds since 1970 in a signed 64-bit integer: what both stores hold."""
 
 
 class CursorError(ValueError):
@@ -101,4 +103,6 @@ class PointsCursor:
             or not isinstance(metric, str)
         ):
             raise CursorError("a malformed points cursor")
+        if not all(_NS_MIN <= n <= _NS_MAX for n in ints) or start_ns >= end_ns:
+            raise CursorError("a points cursor with times no store holds")
         return cls(tuple(keys), start_ns, end_ns, descending, Position(ts_ns, metric))

@@ -17,9 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from iotmon_api import crud
+from iotmon_api.cursors import PointsCursor
 from iotmon_contract import ValidatedReading
 from iotmon_contract.validation import to_ns
-from iotmon_storage import TimeSeriesStore
+from iotmon_storage import Position, TimeSeriesStore
 from tests.services.api.conftest import T0, at
 from tests.services.api.test_routes import error_fields, iso, when
 
@@ -239,6 +240,9 @@ def test_a_cursor_pins_its_query(client: TestClient, store: TimeSeriesStore) -> 
         response = client.get(SERIES, params={"cursor": cursor, **other})
         assert error_fields(response) == [("query", "cursor")], other
     response = client.get(SERIES, params={"cursor": cursor, "agg": "mean"})
+    assert error_fields(response) == [("query", "cursor")]
+    forged = PointsCursor(("temperature",), 0, 10**30, False, Position(10**29, "temperature"))
+    response = client.get(SERIES, params={"cursor": forged.encode()})
     assert error_fields(response) == [("query", "cursor")]
     devices_cursor = client.get("/api/v1/devices", params={"limit": 1}).json()["next_cursor"]
     response = client.get(SERIES, params={"cursor": devices_cursor})
