@@ -5,7 +5,8 @@ from the store costs a query over every metric of the device. Here an answer is
 kept ``ttl_s`` (1 s by default, ``IOTMON_API_LATEST_CACHE_S``), and concurrent
 requests for a device that is not cached wait for one store query instead of
 sending one each. A cached answer is served on the event loop, with no thread
-hop and no store call.
+hop and no store call; one past half its time is read again in the background,
+so a device polled all the time is never waited for.
 
 Why from the store, not from the MQTT stream: the store holds what ingest
 accepted and wrote (valid, from an authorized gateway, not refused by the store),
@@ -60,16 +61,24 @@ class LatestCache:
     async def get(self, tenant: str, device: str) -> list[LatestReading]:
         key = (tenant, device)
         entry = self._entries.get(key)
-        if entry is not None and self._clock() - entry.at < self._ttl_s:
-            return entry.readings
-        task = self._pending.get(key)
-        if task is None:
-            # A task of its own: a waiter that gives up (client gone) does not cancel the
-            # query the others wait for.
-            task = asyncio.ensure_future(self._load(key))
-            self._pending[key] = task
-            task.add_done_callback(lambda done: self._done(key, done))
+        if entry is not None:
+            age = self._clock() - entry.at
+            if age < self._ttl_s:
+                # Past half its time, read it again in the background: a device asked for
+                # all the time is then never waited for, and never older than ttl_s.
+                if age >= self._ttl_s / 2 and key not in self._pending:
+                    self._start(key)
+                return entry.readings
+        task = self._pending.get(key) or self._start(key)
         return await asyncio.shield(task)
+
+    def _start(self, key: tuple[str, str]) -> asyncio.Future[list[LatestReading]]:
+        # A task of its own: a waiter that gives up (client gone) does not cancel the
+        # query the others wait for.
+        task = asyncio.ensure_future(self._load(key))
+        self._pending[key] = task
+        task.add_done_callback(lambda done: self._done(key, done))
+        return task
 
     def _done(self, key: tuple[str, str], task: asyncio.Future[list[LatestReading]]) -> None:
         self._pending.pop(key, None)
@@ -78,9 +87,10 @@ class LatestCache:
 
     async def _load(self, key: tuple[str, str]) -> list[LatestReading]:
         self.store_reads += 1
+        asked = self._clock()  # the answer is as old as the question, not the reply
         readings = await run_in_threadpool(self._store.latest, *key)
         if self._ttl_s > 0:
-            self._entries[key] = _Entry(readings, self._clock())
+            self._entries[key] = _Entry(readings, asked)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max_devices:
                 self._entries.popitem(last=False)

@@ -52,39 +52,62 @@ class PrincipalCache:
         return hashlib.sha256(token.encode()).digest()
 
     def get(self, token: str) -> Principal | None:
+        entry = self._fresh(self._key(token))
+        return entry.principal if entry is not None else None
+
+    def _fresh(self, key: bytes) -> _Entry | None:
         if self._ttl_s <= 0:
             return None
-        key = self._key(token)
         with self._lock:
             entry = self._entries.get(key)
         if entry is None or self._clock() - entry.cached_at >= self._ttl_s:
             return None
         if entry.expires_at is not None and entry.expires_at <= self._now():
             return None
-        return entry.principal
+        return entry
 
     async def get_or_load(
         self, token: str, load: Callable[[], Awaitable[tuple[Principal, datetime | None]]]
     ) -> Principal:
         """The cached principal of ``token``, else ``load()``'s, kept. Concurrent misses
         for one token share one load: when an entry expires under a busy client, one
-        registry lookup runs, not one per request in flight."""
-        cached = self.get(token)
-        if cached is not None:
-            return cached
+        registry lookup runs, not one per request in flight. An entry past half its time
+        is looked up again in the background (and dropped if the token was revoked), so
+        a busy client is not held up by it."""
         key = self._key(token)
-        task = self._pending.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._load(token, load))
-            self._pending[key] = task
-            task.add_done_callback(lambda done: self._done(key, done))
+        entry = self._fresh(key)
+        if entry is not None:
+            if self._clock() - entry.cached_at >= self._ttl_s / 2 and key not in self._pending:
+                self._start(key, token, load)
+            return entry.principal
+        task = self._pending.get(key) or self._start(key, token, load)
         return await asyncio.shield(task)
 
+    def _start(
+        self,
+        key: bytes,
+        token: str,
+        load: Callable[[], Awaitable[tuple[Principal, datetime | None]]],
+    ) -> asyncio.Future[Principal]:
+        task = asyncio.ensure_future(self._load(key, token, load))
+        self._pending[key] = task
+        task.add_done_callback(lambda done: self._done(key, done))
+        return task
+
     async def _load(
-        self, token: str, load: Callable[[], Awaitable[tuple[Principal, datetime | None]]]
+        self,
+        key: bytes,
+        token: str,
+        load: Callable[[], Awaitable[tuple[Principal, datetime | None]]],
     ) -> Principal:
-        principal, expires_at = await load()
-        self.put(token, principal, expires_at)
+        asked = self._clock()  # valid as of the question, not the reply
+        try:
+            principal, expires_at = await load()
+        except BaseException:
+            with self._lock:
+                self._entries.pop(key, None)  # revoked meanwhile: refused from now on
+            raise
+        self.put(token, principal, expires_at, at=asked)
         return principal
 
     def _done(self, key: bytes, task: asyncio.Future[Principal]) -> None:
@@ -92,12 +115,19 @@ class PrincipalCache:
         if not task.cancelled():
             task.exception()  # retrieved here, in case every waiter went away
 
-    def put(self, token: str, principal: Principal, expires_at: datetime | None) -> None:
+    def put(
+        self,
+        token: str,
+        principal: Principal,
+        expires_at: datetime | None,
+        *,
+        at: float | None = None,
+    ) -> None:
         if self._ttl_s <= 0:
             return
         key = self._key(token)
         with self._lock:
-            self._entries[key] = _Entry(principal, self._clock(), expires_at)
+            self._entries[key] = _Entry(principal, self._clock() if at is None else at, expires_at)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max_tokens:
                 self._entries.popitem(last=False)

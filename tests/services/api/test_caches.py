@@ -46,21 +46,34 @@ def test_concurrent_requests_for_a_device_share_one_store_read(tmp_path: Path) -
     clock = Clock()
     cache = LatestCache(store, ttl_s=1.0, clock=clock)
 
-    async def burst() -> list[float]:
+    async def burst() -> set[float]:
         answers = await asyncio.gather(*(cache.get("acme", "env-1") for _ in range(20)))
-        return [readings[0].value for readings in answers]
+        return {readings[0].value for readings in answers}
 
-    assert asyncio.run(burst()) == [20.0] * 20
-    assert cache.store_reads == 1
-    store.write_readings(
-        [ValidatedReading("acme", "env-1", "temperature", 21.0, "degC", to_ns(at(1)))], None
-    )
-    clock.now += 0.9  # still fresh: the old answer, no store read
-    assert asyncio.run(burst()) == [20.0] * 20
-    assert cache.store_reads == 1
-    clock.now += 0.2
-    assert asyncio.run(burst()) == [21.0] * 20
-    assert cache.store_reads == 2
+    async def scenario() -> None:
+        assert await burst() == {20.0}
+        assert cache.store_reads == 1
+        store.write_readings(
+            [ValidatedReading("acme", "env-1", "temperature", 21.0, "degC", to_ns(at(1)))],
+            None,
+        )
+        clock.now += 0.4  # fresh: the old answer, nothing asked
+        assert await burst() == {20.0}
+        await asyncio.sleep(0.05)
+        assert cache.store_reads == 1
+        clock.now += 0.2  # past half its time: still the old answer, one read behind it
+        assert await burst() == {20.0}
+        for _ in range(200):
+            if await burst() == {21.0}:
+                break
+            await asyncio.sleep(0.01)
+        assert await burst() == {21.0}
+        assert cache.store_reads == 2
+        clock.now += 1.1  # past its time: waited for, once
+        assert await burst() == {21.0}
+        assert cache.store_reads == 3
+
+    asyncio.run(scenario())
     store.close()
 
 
@@ -146,7 +159,7 @@ def test_an_expiring_token_is_refused_on_time_even_when_cached(
 
 
 def test_concurrent_lookups_of_one_token_share_one_registry_query(registry: Registry) -> None:
-    """When a busy client's entry expires, one lookup runs, not one per request in flight."""
+    """When a busy client's entry ages, one lookup runs, not one per request in flight."""
     issued = Principals(registry).create(PrincipalKind.OPERATOR, tenant="acme")
     principals = Principals(registry)
     clock = Clock()
@@ -163,11 +176,43 @@ def test_concurrent_lookups_of_one_token_share_one_registry_query(registry: Regi
         found = await asyncio.gather(*(cache.get_or_load(issued.token, load) for _ in range(30)))
         return {principal.tenant for principal in found}
 
-    assert asyncio.run(burst()) == {"acme"}
-    assert len(lookups) == 1
-    clock.now += 0.5
-    assert asyncio.run(burst()) == {"acme"}
-    assert len(lookups) == 1
-    clock.now += 0.6
-    assert asyncio.run(burst()) == {"acme"}
-    assert len(lookups) == 2
+    async def scenario() -> None:
+        assert await burst() == {"acme"}
+        assert len(lookups) == 1
+        clock.now += 0.4
+        assert await burst() == {"acme"}
+        await asyncio.sleep(0.05)
+        assert len(lookups) == 1
+        clock.now += 0.2  # past half its time: answered at once, looked up once behind
+        assert await burst() == {"acme"}
+        await asyncio.sleep(0.2)
+        assert len(lookups) == 2
+        clock.now += 1.1  # past its time: waited for, once
+        assert await burst() == {"acme"}
+        assert len(lookups) == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_token_revoked_is_dropped_by_the_lookup_behind_it(registry: Registry) -> None:
+    issued = Principals(registry).create(PrincipalKind.OPERATOR, tenant="acme")
+    principals = Principals(registry)
+    clock = Clock()
+    cache = PrincipalCache(1.0, now=lambda: at(0), clock=clock)
+
+    async def load() -> tuple[Principal, datetime | None]:
+        check = await asyncio.to_thread(principals.authenticate, issued.token)
+        if check.principal is None:
+            raise PermissionError(str(check.failure))
+        return check.principal, check.expires_at
+
+    async def scenario() -> None:
+        await cache.get_or_load(issued.token, load)
+        principals.revoke(issued.info.token_id)
+        clock.now += 0.6  # still within its time: taken, and looked up behind
+        assert (await cache.get_or_load(issued.token, load)).tenant == "acme"
+        await asyncio.sleep(0.2)
+        with pytest.raises(PermissionError, match="revoked"):
+            await cache.get_or_load(issued.token, load)
+
+    asyncio.run(scenario())
