@@ -41,6 +41,10 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdProcess
     server.stop()
 
 
+def require_prometheus() -> None:
+    _require("prometheus")
+
+
 @pytest.fixture
 def fresh_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     """A broker of the test's own, for tests that must not share queued state."""

@@ -37,9 +37,19 @@ LAYERS = {
         "iotmon_registry",
         "iotmon_alerts",
     },
+    "iotmon_homeassistant": {"iotmon_contract", "iotmon_runtime", "iotmon_registry"},
+    "iotmon_video": {"iotmon_contract", "iotmon_runtime", "iotmon_storage"},
     "iotmon_tools": None,  # the CLI, demo and benchmarks wire everything together
 }
-CLOUD = ("iotmon_storage", "iotmon_registry", "iotmon_alerts", "iotmon_ingest", "iotmon_api")
+CLOUD = (
+    "iotmon_storage",
+    "iotmon_registry",
+    "iotmon_alerts",
+    "iotmon_ingest",
+    "iotmon_api",
+    "iotmon_homeassistant",
+    "iotmon_video",
+)
 
 
 def _modules() -> dict[str, Path]:

@@ -1,7 +1,8 @@
 """Device events: things that happened at a moment, one per message on ``.../event``.
 
 Faults, tag reads, ignition and positions, a driver's walk-through check, button
-actions, video detections. Every event carries the envelope (``type``, ``ts``,
+actions, video detections and the video analytics built on them (intrusion, line
+crossing, loitering, crowding, occupancy). Every event carries the envelope (``type``, ``ts``,
 ``seq``, ``device``) and the fields of its type; ``type`` selects the model.
 
 To add a type: derive a model from ``EventEnvelope`` with ``type: Literal["name"]``
@@ -46,6 +47,30 @@ Rssi = Annotated[
     Field(allow_inf_nan=False, ge=-150, le=30, description="Received signal strength in dBm."),
 ]
 Fraction = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
+
+MEDIA_URL_PATTERN = r"^https?://[!-~]+$"
+"""An http(s) URL of printable ASCII without spaces: what a dashboard or an alert links to."""
+
+MAX_MEDIA_URL_CHARS = 2048
+
+Label = Annotated[str, Field(pattern=LABEL_PATTERN, description="Object class, e.g. person.")]
+Confidence = Annotated[
+    float, Field(allow_inf_nan=False, ge=0, le=1, description="Detector confidence, 0 to 1.")
+]
+# A list, not a 4-tuple: a tuple's schema is prefixItems (JSON Schema 2020-12), which
+# the AsyncAPI schema format (a superset of draft 07) does not have.
+Box = Annotated[
+    list[Fraction],
+    Field(
+        min_length=4,
+        max_length=4,
+        description="Bounding box [x, y, width, height] as fractions of the frame, "
+        "x and y of the top-left corner.",
+    ),
+]
+TrackId = Annotated[int, WireInteger(0, SEQUENCE_MAX)]
+Count = Annotated[int, WireInteger(0, SEQUENCE_MAX)]
+MediaUrl = Annotated[str, Field(max_length=MAX_MEDIA_URL_CHARS, pattern=MEDIA_URL_PATTERN)]
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -278,32 +303,175 @@ class DetectionEvent(EventEnvelope):
     )
 
     type: Literal["detection"]
-    label: str = Field(pattern=LABEL_PATTERN, description="Object class, e.g. person.")
-    confidence: Fraction = Field(description="Detector confidence, 0 to 1.")
-    # A list, not a 4-tuple: a tuple's schema is prefixItems (JSON Schema 2020-12), which
-    # the AsyncAPI schema format (a superset of draft 07) does not have.
-    box: list[Fraction] = Field(
-        min_length=4,
-        max_length=4,
-        description="Bounding box [x, y, width, height] as fractions of the frame, "
-        "x and y of the top-left corner.",
-    )
-    track_id: Annotated[int, WireInteger(0, SEQUENCE_MAX)] | None = Field(
+    label: Label
+    confidence: Confidence
+    box: Box
+    track_id: TrackId | None = Field(
         default=None, description="Tracker id: the same object across frames."
     )
     zone: Name | None = Field(default=None, description="Configured zone the object is in.")
+    snapshot_url: MediaUrl | None = Field(
+        default=None, description="JPEG of the frame with the boxes drawn (contract 1.2)."
+    )
 
 
 class OccupancyEvent(EventEnvelope):
-    """How many people a camera counts (in a zone, or in its whole view)."""
+    """How many people a camera counts (in a zone, or in its whole view).
+
+    From a cabin camera of a parked vehicle, ``vehicle`` names the vehicle (the bus's
+    device id): the bus rules take a person seen there as evidence that someone is aboard.
+    """
 
     model_config = _examples(
-        {"type": "occupancy", "ts": _EXAMPLE_TS, "seq": 121, "people": 0, "zone": "rear-seats"}
+        {"type": "occupancy", "ts": _EXAMPLE_TS, "seq": 121, "people": 0, "zone": "rear-seats"},
+        {
+            "type": "occupancy",
+            "ts": _EXAMPLE_TS,
+            "seq": 122,
+            "people": 1,
+            "zone": "cabin",
+            "vehicle": "bus-12",
+            "confidence": 0.81,
+            "snapshot_url": "http://video.local:8090/media/cabin-12/20261125T074210Z-122.jpg",
+        },
     )
 
     type: Literal["occupancy"]
     people: Annotated[int, WireInteger(0, 10_000)] = Field(description="People counted.")
     zone: Name | None = Field(default=None, description="Configured zone counted.")
+    vehicle: DeviceId | None = Field(
+        default=None,
+        description="Vehicle the camera is in, e.g. the bus's device id (contract 1.2).",
+    )
+    confidence: Confidence | None = Field(
+        default=None,
+        description="Highest detector confidence among the people counted (contract 1.2).",
+    )
+    snapshot_url: MediaUrl | None = Field(
+        default=None, description="JPEG of the frame counted (contract 1.2)."
+    )
+
+
+class _MediaLinks(ContractModel):
+    """Evidence of a video analytics event: where its snapshot and clip are served."""
+
+    snapshot_url: MediaUrl | None = Field(
+        default=None, description="JPEG of the frame with the boxes drawn."
+    )
+    clip_url: MediaUrl | None = Field(
+        default=None,
+        description="Short clip around the event; complete a few seconds after the event.",
+    )
+
+
+class IntrusionEvent(EventEnvelope, _MediaLinks):
+    """An object entered a zone while its intrusion rule was armed (e.g. after hours)."""
+
+    model_config = _examples(
+        {
+            "type": "intrusion",
+            "ts": _EXAMPLE_TS,
+            "seq": 130,
+            "zone": "yard",
+            "label": "person",
+            "confidence": 0.82,
+            "box": [0.41, 0.22, 0.12, 0.55],
+            "track_id": 7,
+            "snapshot_url": "http://video.local:8090/media/gate-1/20261125T074210Z-130.jpg",
+            "clip_url": "http://video.local:8090/media/gate-1/20261125T074210Z-130.avi",
+        }
+    )
+
+    type: Literal["intrusion"]
+    zone: Name = Field(description="Zone entered.")
+    label: Label
+    confidence: Confidence
+    box: Box
+    track_id: TrackId | None = Field(default=None, description="Tracker id of the object.")
+
+
+class LineCrossEvent(EventEnvelope, _MediaLinks):
+    """An object crossed a counting line; the counts are the line's totals after it."""
+
+    model_config = _examples(
+        {
+            "type": "line_cross",
+            "ts": _EXAMPLE_TS,
+            "seq": 131,
+            "line": "door",
+            "direction": "in",
+            "label": "person",
+            "confidence": 0.77,
+            "box": [0.5, 0.3, 0.1, 0.4],
+            "track_id": 9,
+            "count_in": 12,
+            "count_out": 10,
+        }
+    )
+
+    type: Literal["line_cross"]
+    line: Name = Field(description="Configured line crossed.")
+    direction: Direction = Field(
+        description="in: from the line's left to its right, looking from its start to its end."
+    )
+    label: Label
+    confidence: Confidence
+    box: Box
+    track_id: TrackId | None = Field(default=None, description="Tracker id of the object.")
+    count_in: Count = Field(description="Crossings in since the counter started.")
+    count_out: Count = Field(description="Crossings out since the counter started.")
+
+
+class LoiteringEvent(EventEnvelope, _MediaLinks):
+    """An object stayed in a zone longer than the zone's loitering time."""
+
+    model_config = _examples(
+        {
+            "type": "loitering",
+            "ts": _EXAMPLE_TS,
+            "seq": 132,
+            "zone": "entrance",
+            "dwell_s": 65.0,
+            "label": "person",
+            "confidence": 0.7,
+            "box": [0.3, 0.3, 0.1, 0.4],
+            "track_id": 11,
+        }
+    )
+
+    type: Literal["loitering"]
+    zone: Name = Field(description="Zone the object stays in.")
+    dwell_s: float = Field(
+        allow_inf_nan=False, ge=0, le=10_000_000, description="Seconds in the zone so far."
+    )
+    label: Label
+    confidence: Confidence
+    box: Box
+    track_id: TrackId | None = Field(default=None, description="Tracker id of the object.")
+
+
+class CrowdingEvent(EventEnvelope, _MediaLinks):
+    """More objects of a class in a zone (or the whole view) than its limit."""
+
+    model_config = _examples(
+        {
+            "type": "crowding",
+            "ts": _EXAMPLE_TS,
+            "seq": 133,
+            "zone": "platform",
+            "label": "person",
+            "count": 14,
+            "limit": 10,
+        }
+    )
+
+    type: Literal["crowding"]
+    zone: Name | None = Field(default=None, description="Zone counted; none for the whole view.")
+    label: Label
+    count: Annotated[int, WireInteger(0, 10_000)] = Field(description="Objects counted.")
+    limit: Annotated[int, WireInteger(0, 10_000)] = Field(
+        description="Configured most objects; the event says count went over it."
+    )
 
 
 DeviceEvent = Annotated[
@@ -318,7 +486,11 @@ DeviceEvent = Annotated[
     | RunEndEvent
     | ActionEvent
     | DetectionEvent
-    | OccupancyEvent,
+    | OccupancyEvent
+    | IntrusionEvent
+    | LineCrossEvent
+    | LoiteringEvent
+    | CrowdingEvent,
     Field(discriminator="type"),
 ]
 """Any device event; the one place a new event type is registered."""

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-CONTRACT_VERSION = "1.1.0"
+CONTRACT_VERSION = "1.2.0"
 """Semantic version of the contract; the major version is part of every topic."""
 
 TOPIC_ROOT = f"iotmon/v{CONTRACT_VERSION.split('.')[0]}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +41,47 @@ class DeviceReading:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DriverEvent:
+    """Something a device saw happen: a contract event less ``seq``, which the agent adds.
+
+    ``type`` and ``data`` are the contract event's (``iotmon_contract.events``): a
+    ``tag_read`` has ``data={"tag": ..., "rssi": ...}``. Validated when the agent
+    encodes it, like a reading. ``ts`` is the device's time of the event.
+    """
+
+    device: str
+    type: str
+    ts: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        """The contract event's fields without ``seq``: what the agent numbers and sends."""
+        return {"type": self.type, "ts": self.ts, **self.data}
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityChange:
+    """A device became reachable or unreachable (a reader unplugged, a meter silent)."""
+
+    device: str
+    online: bool
+    ts: datetime
+
+
+DriverOutput = DriverEvent | AvailabilityChange
+
+
+class EventSink(Protocol):
+    """Where a driver sends events and availability changes as they happen.
+
+    Thread-safe and quick: drivers call it from their own threads (a serial reader,
+    a GPIO callback) as well as from ``read``.
+    """
+
+    def __call__(self, item: DriverOutput, /) -> None: ...
+
+
 class DriverConfigBase(BaseModel):
     """Base of every driver's YAML config; subclasses add ``type: Literal[...]``."""
 
@@ -51,11 +93,16 @@ class DriverConfigBase(BaseModel):
 
 
 class Driver(ABC):
-    """A source of readings: a simulator, a bus, a sensor on I2C.
+    """A source of readings and events: a simulator, a bus, a sensor on I2C, a tag reader.
 
     ``read`` is called by the agent once per publish interval with the time the
     readings are taken at; a driver returns what its devices measured, and leaves
     out a device that has nothing (a dropout is no reading, not a null).
+
+    Events (faults, tag reads, ignition, positions) do not wait for the next
+    interval: the agent ``attach``es a sink before ``start`` and a driver sends
+    them to it as they happen. ``observe`` lets a driver act on another driver's
+    events (the cabin scanner sweeps when the ignition goes off).
     """
 
     @property
@@ -66,6 +113,16 @@ class Driver(ABC):
     @abstractmethod
     def read(self, now: datetime) -> list[DeviceReading]:
         """Readings taken at ``now`` (timezone-aware)."""
+
+    def attach(self, sink: EventSink) -> None:  # noqa: B027 - optional hook
+        """Where to send events and availability changes; called once, before ``start``.
+
+        Drivers that only produce readings ignore it.
+        """
+
+    def observe(self, event: DriverEvent) -> None:  # noqa: B027 - optional hook
+        """An event another driver of the same agent sent; called on the sender's
+        thread, so an override only takes note and returns at once."""
 
     def start(self) -> None:  # noqa: B027 - optional hook: most simulators need no set-up
         """Open buses or devices; called once before the first ``read``."""

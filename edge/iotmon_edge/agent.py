@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -13,16 +15,26 @@ from typing import Any
 
 from iotmon_contract import DeviceState
 from iotmon_devices import (
+    AvailabilityChange,
     DeviceReading,
     Driver,
+    DriverEvent,
+    DriverOutput,
     DriverRegistry,
+    EventHub,
     FaultProfile,
     SimulatedEnvironmentConfig,
     default_registry,
 )
 from iotmon_edge.config import AgentConfig, EdgeMqttSettings, PublishMode
-from iotmon_edge.messages import TelemetryEncoder, status_message
+from iotmon_edge.messages import EventEncoder, TelemetryEncoder, status_message
 from iotmon_edge.outbox import DirectOutbox, Outbox
+from iotmon_edge.zigbee2mqtt import (
+    ActionRecord,
+    AvailabilityRecord,
+    BridgeOutput,
+    Zigbee2MqttBridge,
+)
 from iotmon_runtime.commands import CommandServer
 from iotmon_runtime.mqtt import (
     ConnectionEvent,
@@ -61,6 +73,8 @@ class AgentStats:
     """Readings dropped because they break the contract."""
     overruns: int
     """Cycles that started late because the previous one ran past its interval."""
+    events: int = 0
+    """Device events put (driver events, Zigbee2MQTT actions)."""
 
 
 class EdgeAgent:
@@ -71,6 +85,10 @@ class EdgeAgent:
     online (retained), and on a clean ``stop`` offline. MQTT allows one will per
     connection, so after a crash the devices keep their retained ``online``:
     consumers must also look at the agent's status to call a device reachable.
+
+    With a Zigbee2MQTT bridge, the bridge's devices come and go with bridge/devices
+    and their availability follows Zigbee2MQTT's; the agent's thread encodes and
+    puts what the bridge maps, like driver readings.
     """
 
     def __init__(
@@ -82,6 +100,7 @@ class EdgeAgent:
         outbox: Outbox,
         clock: Clock = utc_now,
         stop_timeout_s: float = 5.0,
+        zigbee2mqtt: Zigbee2MqttBridge | None = None,
     ) -> None:
         self._config = config
         self._drivers = list(drivers)
@@ -89,7 +108,14 @@ class EdgeAgent:
         self._outbox = outbox
         self._clock = clock
         self._stop_timeout_s = stop_timeout_s
+        self._zigbee = zigbee2mqtt
+        # Filled by the bridge's MQTT thread, emptied by the agent's (deque ops are atomic).
+        self._bridged: deque[list[BridgeOutput]] = deque()
         self._encoder = TelemetryEncoder(config.tenant, config.agent_id, config.batch_max_readings)
+        self._events = EventEncoder(config.tenant)
+        # Drivers send events from their own threads; the agent's thread publishes them.
+        self._driver_output: queue.SimpleQueue[DriverOutput] = queue.SimpleQueue()
+        self._availability: dict[str, DeviceState] = {}
         self._agent_name = agent_name()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -115,7 +141,12 @@ class EdgeAgent:
 
     @property
     def device_ids(self) -> list[str]:
+        """Devices of the drivers (Zigbee2MQTT's are in ``zigbee2mqtt.device_ids``)."""
         return [device for driver in self._drivers for device in driver.device_ids]
+
+    @property
+    def zigbee2mqtt(self) -> Zigbee2MqttBridge | None:
+        return self._zigbee
 
     def stats(self) -> AgentStats:
         return AgentStats(**self._counts)
@@ -123,6 +154,7 @@ class EdgeAgent:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("agent already started")
+        EventHub(self._drivers, self._take_driver_output).attach()
         for driver in self._drivers:
             driver.start()
         self._started_at = time.monotonic()
@@ -134,6 +166,8 @@ class EdgeAgent:
             target=self._run, name=f"edge-agent-{self._config.agent_id}", daemon=True
         )
         self._thread.start()
+        if self._zigbee is not None:
+            self._zigbee.start(self._on_bridged)
         logger.info(
             "edge agent %s/%s started: %d devices, every %ss, %s mode",
             self._config.tenant,
@@ -160,7 +194,10 @@ class EdgeAgent:
 
     def _command_stats(self, _data: Mapping[str, Any]) -> dict[str, Any]:
         client = self._client.stats()
-        return {"agent": asdict(self.stats()), "mqtt": asdict(client)}
+        stats = {"agent": asdict(self.stats()), "mqtt": asdict(client)}
+        if self._zigbee is not None:
+            stats["zigbee2mqtt"] = asdict(self._zigbee.stats())
+        return stats
 
     def _command_announce(self, _data: Mapping[str, Any]) -> dict[str, Any]:
         # The agent's own thread publishes; this one only asks it to.
@@ -179,10 +216,16 @@ class EdgeAgent:
             return
         self._stopping.set()
         self._wake.set()
+        if self._zigbee is not None:
+            self._zigbee.stop()  # nothing more arrives from it
         thread.join()
         self._thread = None
         if self._client.failure is None:
+            self._publish_driver_output()
             now = self._clock()
+            self._drain_bridged()
+            if self._zigbee is not None:
+                self._put_bridged(self._zigbee.shutdown(now))
             for device in [*self.device_ids, self._config.agent_id]:
                 self._put(self._status(device, DeviceState.OFFLINE, now))
             if not self._outbox.flush(self._stop_timeout_s):
@@ -205,6 +248,8 @@ class EdgeAgent:
                 readings.extend(driver.read(now))
             except Exception:  # one broken driver must not silence the others
                 logger.exception("driver %s failed to read", type(driver).__name__)
+        # Faults the reads raised go out with (before) the cycle's readings.
+        self._publish_driver_output()
         if self._config.mode is PublishMode.BATCH:
             encoded = self._encoder.batches(readings)
         else:
@@ -213,11 +258,47 @@ class EdgeAgent:
         self._count(cycles=1, readings=len(readings), invalid=encoded.invalid)
         return put
 
+    def publish_event(self, device: str, fields: Mapping[str, Any]) -> bool:
+        """Put a device event (``type``, ``ts`` and its own fields; numbered here).
+
+        Call from the agent's thread (drivers are read there).
+        """
+        message = self._events.encode(device, fields)
+        if message is None:
+            self._count(invalid=1)
+            return False
+        self._count(events=1)
+        return self._put(message)
+
     def announce(self, now: datetime) -> None:
-        """Publish the agent and every device it serves as online (retained)."""
+        """Publish the agent online, and each device it serves as its drivers last saw it
+        (online unless a driver reported it unreachable), and the Zigbee2MQTT devices as
+        their availability stands, retained."""
         self._put(self._status(self._config.agent_id, DeviceState.ONLINE, now))
         for device in self.device_ids:
-            self._put(self._status(device, DeviceState.ONLINE, now))
+            state = self._availability.get(device, DeviceState.ONLINE)
+            self._put(self._status(device, state, now))
+        if self._zigbee is not None:
+            self._put_bridged(self._zigbee.statuses(now))
+
+    def _take_driver_output(self, item: DriverOutput) -> None:
+        # Any thread (a reader's, a GPIO callback's): queue it and wake the agent.
+        self._driver_output.put(item)
+        self._wake.set()
+
+    def _publish_driver_output(self) -> None:
+        """Publish the events and availability changes drivers sent (agent's thread)."""
+        while True:
+            try:
+                item = self._driver_output.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, DriverEvent):
+                self.publish_event(item.device, item.fields())
+            elif isinstance(item, AvailabilityChange):
+                state = DeviceState.ONLINE if item.online else DeviceState.OFFLINE
+                self._availability[item.device] = state
+                self._put(self._status(item.device, state, item.ts))
 
     def _run(self) -> None:
         interval = self._config.publish_interval_s
@@ -228,9 +309,11 @@ class EdgeAgent:
                 self._wake.clear()
                 if self._stopping.is_set() or self._client.failure is not None:
                     break
+                self._publish_driver_output()
                 if self._announce.is_set():
                     self._announce.clear()
                     self.announce(self._clock())
+                self._drain_bridged()
                 wait_s = next_tick - time.monotonic()
                 if wait_s > 0:
                     self._wake.wait(wait_s)
@@ -250,6 +333,50 @@ class EdgeAgent:
             if not self._stopping.is_set():
                 # Stopped on its own (auth failure, crash): let wait() return.
                 self._stopped.set()
+
+    def _on_bridged(self, outputs: list[BridgeOutput]) -> None:
+        # Runs on the bridge client's thread: queue for the agent's thread, wake it.
+        self._bridged.append(outputs)
+        self._wake.set()
+
+    def _drain_bridged(self) -> None:
+        """Put what the Zigbee2MQTT bridge mapped (the agent's thread, or stop())."""
+        if self._zigbee is None:
+            return
+        self._zigbee.tick(self._clock())
+        while self._bridged:
+            self._put_bridged(self._bridged.popleft())
+
+    def _put_bridged(self, outputs: Sequence[BridgeOutput]) -> None:
+        readings: list[DeviceReading] = []
+        for output in outputs:
+            if isinstance(output, DeviceReading):
+                readings.append(output)
+                continue
+            # In order: a device's status or action goes after the readings before it.
+            self._put_readings(readings)
+            readings = []
+            if isinstance(output, AvailabilityRecord):
+                self._put(self._status(output.device, output.state, output.ts))
+            elif isinstance(output, ActionRecord):
+                self._put_action(output)
+        self._put_readings(readings)
+
+    def _put_action(self, record: ActionRecord) -> None:
+        self.publish_event(
+            record.device, {"type": "action", "ts": record.ts, "action": record.action}
+        )
+
+    def _put_readings(self, readings: list[DeviceReading]) -> None:
+        if not readings:
+            return
+        if self._config.mode is PublishMode.BATCH:
+            encoded = self._encoder.batches(readings)
+        else:
+            encoded = self._encoder.singles(readings)
+        for message in encoded.messages:
+            self._put(message)
+        self._count(readings=len(readings), invalid=encoded.invalid)
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         # Runs on paho's thread: only signal the agent's thread, which publishes.
@@ -281,8 +408,11 @@ def build_agent(
     registry: DriverRegistry | None = None,
     clock: Clock = utc_now,
     stop_timeout_s: float = 5.0,
+    zigbee2mqtt: MqttSettings | None = None,
 ) -> EdgeAgent:
-    """Wire an agent: drivers from the registry, an MQTT client whose will marks it offline."""
+    """Wire an agent: drivers from the registry, an MQTT client whose will marks it offline,
+    and, when the config has a ``zigbee2mqtt`` section, a bridge with its own client on
+    the local broker ``zigbee2mqtt`` (default 127.0.0.1:1883)."""
     registry = registry or default_registry()
     drivers = [registry.create(driver) for driver in config.drivers]
     will = status_message(config.tenant, config.agent_id, DeviceState.OFFLINE, None, agent_name())
@@ -295,6 +425,18 @@ def build_agent(
         max_queued=limits.max_queued,
         name=f"edge-{config.agent_id}",
     )
+    bridge = None
+    if config.zigbee2mqtt is not None:
+        local = zigbee2mqtt or MqttSettings()
+        bridge = Zigbee2MqttBridge(
+            config.zigbee2mqtt,
+            MqttClient(
+                local,
+                client_id=local.client_id or f"{default_client_id(config)}-zigbee2mqtt",
+                name=f"zigbee2mqtt-{config.agent_id}",
+            ),
+            clock=clock,
+        )
     return EdgeAgent(
         config,
         drivers=drivers,
@@ -302,6 +444,7 @@ def build_agent(
         outbox=DirectOutbox(client),
         clock=clock,
         stop_timeout_s=stop_timeout_s,
+        zigbee2mqtt=bridge,
     )
 
 

@@ -72,10 +72,11 @@ def _check(path: Path) -> int:
     except ConfigError as exc:
         error(PROGRAM, str(exc))
         return EXIT_BAD_CONFIG
+    bridge = f", Zigbee2MQTT on {config.zigbee2mqtt.base_topic}/#" if config.zigbee2mqtt else ""
     sys.stdout.write(
         f"{path}: OK (tenant {config.tenant}, agent {config.agent_id}, "
         f"{len(config.drivers)} driver(s), {config.device_count()} device(s), "
-        f"{config.mode.value} mode every {config.publish_interval_s}s)\n"
+        f"{config.mode.value} mode every {config.publish_interval_s}s{bridge})\n"
     )
     return EXIT_OK
 
@@ -86,7 +87,7 @@ def _run(settings: Settings, path: Path) -> int:
     except ConfigError as exc:
         error(PROGRAM, str(exc))
         return EXIT_BAD_CONFIG
-    agent = build_agent(config, settings.mqtt)
+    agent = build_agent(config, settings.mqtt, zigbee2mqtt=settings.zigbee2mqtt)
     stop = threading.Event()
     install_stop_signals(stop)
     agent.start()

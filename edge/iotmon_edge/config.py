@@ -17,6 +17,7 @@ from pydantic_settings import SettingsConfigDict
 from iotmon_contract import MAX_BATCH_READINGS
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_devices import DriverConfig
+from iotmon_edge.zigbee2mqtt.config import Zigbee2MqttConfig
 from iotmon_runtime.config_files import ConfigError, load_yaml_model, parse_yaml_model
 from iotmon_runtime.mqtt import MqttSettings
 from iotmon_runtime.settings import ServiceSettings
@@ -66,6 +67,11 @@ class Settings(ServiceSettings):
     mqtt: EdgeMqttSettings = Field(
         default_factory=EdgeMqttSettings, description="How to reach the broker."
     )
+    zigbee2mqtt: MqttSettings = Field(
+        default_factory=MqttSettings,
+        description="The local broker Zigbee2MQTT publishes to, when the agent YAML has a "
+        "zigbee2mqtt section: IOTMON_EDGE_ZIGBEE2MQTT__HOST, __PORT, __USERNAME, __PASSWORD…",
+    )
 
 
 class AgentConfig(BaseModel):
@@ -92,14 +98,26 @@ class AgentConfig(BaseModel):
     drivers: list[DriverConfig] = Field(
         default_factory=list, description="Device drivers, each with a `type`."
     )
+    zigbee2mqtt: Zigbee2MqttConfig | None = Field(
+        default=None,
+        description="Bridge a local Zigbee2MQTT's devices into the contract (absent: off).",
+    )
 
     @model_validator(mode="after")
     def _unique_devices(self) -> AgentConfig:
         seen: dict[str, int] = {}
+        bridge = self.zigbee2mqtt
+        if bridge is not None and bridge.is_device_id(self.agent_id):
+            raise ValueError(f"agent_id {self.agent_id!r} has the form of a zigbee2mqtt device id")
         for index, driver in enumerate(self.drivers):
             for device in driver.declared_device_ids():
                 if device == self.agent_id:
                     raise ValueError(f"drivers.{index} device {device!r} reuses the agent_id")
+                if bridge is not None and bridge.is_device_id(device):
+                    raise ValueError(
+                        f"drivers.{index} device {device!r} has the form of a zigbee2mqtt "
+                        f"device id ({bridge.device_prefix}-<IEEE address>)"
+                    )
                 if device in seen:
                     raise ValueError(
                         f"drivers.{index} device {device!r} is also in drivers.{seen[device]}"

@@ -1,21 +1,24 @@
-"""Turn driver readings and availability into contract messages (pure: no I/O)."""
+"""Turn driver readings, events and availability into contract messages (pure: no I/O)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from iotmon_contract import (
     MAX_PAYLOAD_BYTES,
+    DeviceEvent,
     DeviceState,
     DeviceStatus,
     MessageKind,
     Reading,
     ReadingBatch,
+    event_topic,
     status_topic,
     telemetry_topic,
     topic_rule,
@@ -40,6 +43,32 @@ def status_message(
     rule = topic_rule(MessageKind.STATUS)
     payload = DeviceStatus(state=state, ts=ts, agent=agent).model_dump_json(exclude_none=True)
     return OutgoingMessage(status_topic(tenant, device), payload.encode(), rule.qos, rule.retain)
+
+
+_EVENT_ADAPTER: TypeAdapter[DeviceEvent] = TypeAdapter(DeviceEvent)
+
+
+class EventEncoder:
+    """Device events on ``.../<device>/event``, numbered per device (the contract's ``seq``)."""
+
+    def __init__(self, tenant: str) -> None:
+        self._tenant = tenant
+        self._seq: dict[str, int] = {}
+
+    def encode(self, device: str, fields: Mapping[str, Any]) -> OutgoingMessage | None:
+        """The event ``fields`` (``type``, ``ts`` and the type's own; not ``seq``) as a
+        message, or None (logged) when they break the contract."""
+        seq = self._seq.get(device, 0)
+        try:
+            topic = event_topic(self._tenant, device)
+            event = _EVENT_ADAPTER.validate_python({**fields, "seq": seq})
+        except (ValidationError, ValueError) as exc:
+            logger.warning("dropping invalid event of %s: %s", device, exc)
+            return None
+        self._seq[device] = seq + 1
+        rule = topic_rule(MessageKind.EVENT)
+        payload = event.model_dump_json(exclude_none=True).encode()
+        return OutgoingMessage(topic, payload, rule.qos, rule.retain)
 
 
 class TelemetryEncoder:

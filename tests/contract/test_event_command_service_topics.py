@@ -48,8 +48,8 @@ identifiers = st.from_regex(r"\A[a-z0-9][a-z0-9_.-]{0,63}\Z")
 services = identifiers.filter(lambda s: s not in RESERVED_SERVICE_NAMES)
 
 
-def test_version_is_1_1_and_the_topic_root_stays_v1() -> None:
-    assert CONTRACT_VERSION == "1.1.0"
+def test_version_is_1_2_and_the_topic_root_stays_v1() -> None:
+    assert CONTRACT_VERSION == "1.2.0"
     assert telemetry_topic("acme", "env-1") == "iotmon/v1/acme/env-1/telemetry"
 
 

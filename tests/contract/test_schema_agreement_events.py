@@ -96,6 +96,13 @@ json_objects = mostly(
     st.dictionaries(st.text(max_size=8), json_values, max_size=4),
     st.sampled_from([None, [], [{"a": 1}], "data", 1, True]),
 )
+media_urls = mostly(
+    st.from_regex(r"\Ahttps?://[!-~]{1,200}\Z"),
+    st.sampled_from(["", "ftp://x/y", "http://a b", "http://", "https://x/\u00e9", "h" * 3000, 5]),
+)
+optional_urls = st.one_of(media_urls, st.none())
+media = {"snapshot_url": optional_urls, "clip_url": optional_urls}
+counts = integers(0, 2**63 - 1)
 boxes = mostly(
     st.lists(fraction, min_size=4, max_size=4),
     st.one_of(st.lists(fraction, min_size=0, max_size=6), other_json),
@@ -149,9 +156,53 @@ EVENTS: dict[str, Any] = {
         {
             "track_id": st.one_of(integers(0, 2**63 - 1), st.none()),
             "zone": optional_names,
+            "snapshot_url": optional_urls,
         },
     ),
-    "occupancy": event("occupancy", {"people": integers(0, 10_000)}, {"zone": optional_names}),
+    "occupancy": event(
+        "occupancy",
+        {"people": integers(0, 10_000)},
+        {
+            "zone": optional_names,
+            "vehicle": optional_names,
+            "confidence": st.one_of(fraction, st.none()),
+            "snapshot_url": optional_urls,
+        },
+    ),
+    "intrusion": event(
+        "intrusion",
+        {"zone": names, "label": labels, "confidence": fraction, "box": boxes},
+        {"track_id": st.one_of(counts, st.none()), **media},
+    ),
+    "line_cross": event(
+        "line_cross",
+        {
+            "line": names,
+            "direction": choices(["in", "out"], ["IN", "both", "", None]),
+            "label": labels,
+            "confidence": fraction,
+            "box": boxes,
+            "count_in": counts,
+            "count_out": counts,
+        },
+        {"track_id": st.one_of(counts, st.none()), **media},
+    ),
+    "loitering": event(
+        "loitering",
+        {
+            "zone": names,
+            "dwell_s": numbers(0, 10_000_000),
+            "label": labels,
+            "confidence": fraction,
+            "box": boxes,
+        },
+        {"track_id": st.one_of(counts, st.none()), **media},
+    ),
+    "crowding": event(
+        "crowding",
+        {"label": labels, "count": integers(0, 10_000), "limit": integers(0, 10_000)},
+        {"zone": optional_names, **media},
+    ),
 }
 
 subjects = mostly(

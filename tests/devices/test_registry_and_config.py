@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 import pytest
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -14,6 +15,8 @@ from iotmon_devices import (
     DriverConfig,
     DriverConfigBase,
     DriverRegistry,
+    MissingDriverDependency,
+    RetryPolicy,
     SimulatedEnvironmentConfig,
     SimulatedEnvironmentDriver,
     UnknownDriverType,
@@ -74,8 +77,16 @@ def test_driver_configs_forbid_unknown_keys_and_enforce_bounds() -> None:
         adapter.validate_python({"type": "zigbee"})
 
 
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    """Models named by an annotation, inside unions, lists and Annotated too."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
 def test_every_config_field_has_a_description_and_a_default() -> None:
-    models: list[type[BaseModel]] = [SimulatedEnvironmentConfig]
+    models = _models_in(DriverConfig)
+    assert len(models) == len(default_registry().types)
     seen: set[type[BaseModel]] = set()
     while models:
         model = models.pop()
@@ -83,13 +94,28 @@ def test_every_config_field_has_a_description_and_a_default() -> None:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
             assert not field.is_required(), f"{model.__name__}.{name} has no default"
-            annotation = field.annotation
-            if (
-                isinstance(annotation, type)
-                and issubclass(annotation, BaseModel)
-                and annotation not in seen
-            ):
-                models.append(annotation)
+            models.extend(m for m in _models_in(field.annotation) if m not in seen)
+    assert RetryPolicy in seen
+
+
+def test_every_config_type_has_a_driver_and_its_defaults_build_one() -> None:
+    registry = default_registry()
+    adapter = TypeAdapter(DriverConfig)
+    for type_tag in registry.types:
+        config = adapter.validate_python({"type": type_tag})
+        driver = registry.create(config)
+        assert list(driver.device_ids) == config.declared_device_ids(), type_tag
+
+
+def test_a_missing_hardware_library_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for module in [m for m in sys.modules if m == "pynmea2" or m.endswith(".drivers.gps")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "pynmea2", None)  # what an install without it raises
+    config = TypeAdapter(DriverConfig).validate_python({"type": "gps"})
+    with pytest.raises(MissingDriverDependency, match=r"pynmea2.*iotmon-devices\[hardware\]"):
+        default_registry().create(config)
 
 
 def test_device_ids_are_zero_padded_from_first_index() -> None:

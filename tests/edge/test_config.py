@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from iotmon_devices import default_registry
 from iotmon_edge.cli import main
 from iotmon_edge.config import (
     AgentConfig,
@@ -41,6 +43,21 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_the_shipped_example_is_valid() -> None:
     config = load_agent_config(EXAMPLE)
     assert config.device_count() == 20
+
+
+def _uncomment_hardware_drivers(text: str) -> str:
+    lines = text.splitlines()
+    start = lines.index("  # >>> hardware drivers")
+    end = lines.index("  # <<< hardware drivers")
+    block = [line[4:] if line.startswith("  # ") else "" for line in lines[start + 1 : end]]
+    return "\n".join([*lines[:start], *("  " + line for line in block), *lines[end + 1 :]])
+
+
+def test_the_examples_hardware_drivers_are_valid_when_uncommented(tmp_path: Path) -> None:
+    config = load_agent_config(_write(tmp_path, _uncomment_hardware_drivers(EXAMPLE.read_text())))
+    types = [driver.type for driver in config.drivers]
+    assert sorted(types) == sorted(default_registry().types)
+    assert config.device_count() == 20 + len(types) - 1
 
 
 def test_a_valid_file_loads(tmp_path: Path) -> None:
@@ -154,3 +171,29 @@ def test_log_level_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IOTMON_EDGE_LOG_LEVEL", "loud")
     with pytest.raises(ValidationError, match="unknown log level"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("driver", "expected"),
+    [
+        (
+            "  - type: modbus_meter\n    connection: {transport: rtu, baudrate: 12}\n",
+            "drivers.1.connection.baudrate: Input should be greater than or equal to 300",
+        ),
+        ("  - type: modbus_meter\n    register_map: sdm999\n", "drivers.1.register_map: "),
+        (
+            "  - type: pulse_meter\n    retry: {initial_s: 10, max_s: 1}\n",
+            "drivers.1.retry: max_s must be at least initial_s",
+        ),
+        ("  - type: gps\n    sweep_on: [run_end]\n", "drivers.1.sweep_on: Extra inputs"),
+        ("  - type: ds18b20\n    sensor_id: 10-abc\n", "drivers.1.sensor_id: String should match"),
+    ],
+)
+def test_hardware_driver_errors_name_file_and_key_path(
+    tmp_path: Path, driver: str, expected: str
+) -> None:
+    path = _write(tmp_path, VALID + driver)
+    with pytest.raises(ConfigError) as caught:
+        load_agent_config(path)
+    assert f"{path}: {expected}" in str(caught.value)
+    assert re.search(r"\(line (8|9)\)", str(caught.value))

@@ -25,6 +25,12 @@ NOT_IN_SERVICES = {
     "ultralytics": "machine learning belongs to the video service",
     "opencv-python": "video analytics belongs to the video service",
     "opencv-python-": "video analytics belongs to the video service",
+    "onnxruntime": "machine learning belongs to the video service",
+    "numpy": "array maths is the video service's (ingest parses with pydantic-core)",
+}
+VIDEO_EXTRAS = {
+    "torch": "the batched GPU path is the video service's gpu extra, not its base install",
+    "ultralytics": "Ultralytics is the video service's ultralytics extra",
 }
 WEB_STACK = {
     "fastapi": "the HTTP API is its own service",
@@ -34,10 +40,21 @@ WEB_STACK = {
 CASES = {
     "iotmon-ingest": ("services/ingest", NOT_IN_SERVICES | WEB_STACK),
     "iotmon-api": ("services/api", NOT_IN_SERVICES),
+    "iotmon-alerts": ("services/alerts", NOT_IN_SERVICES | WEB_STACK),
     "iotmon-storage": ("services/storage", NOT_IN_SERVICES | WEB_STACK),
     "iotmon-registry": (
         "services/registry",
         NOT_IN_SERVICES | WEB_STACK | {"paho-mqtt": "the registry is SQL; ingest brings MQTT"},
+    ),
+    "iotmon-homeassistant": (
+        "services/homeassistant",
+        NOT_IN_SERVICES | WEB_STACK | {"httpx": "the bridge speaks MQTT and SQL only"},
+    ),
+    "iotmon-video": (
+        "services/video",
+        VIDEO_EXTRAS
+        | WEB_STACK
+        | {k: v for k, v in NOT_IN_SERVICES.items() if k in {"amqtt", "grafana-client", "typer"}},
     ),
     "iotmon-runtime": (
         "runtime",
@@ -75,3 +92,10 @@ def test_the_guard_sees_the_web_stack_where_it_is() -> None:
     assert any("fastapi" in line for line in found)
     assert any("amqtt" in line for line in found)
     assert any("grafana-client" in line for line in found)
+
+
+def test_video_closure_carries_its_vision_stack_and_no_other_service() -> None:
+    chains = closure("iotmon-video")
+    assert {"opencv-python-headless", "onnxruntime", "numpy", "iotmon-runtime"} <= set(chains)
+    for other in ("iotmon-ingest", "iotmon-api", "iotmon-edge", "iotmon-devices"):
+        assert other not in chains, chains.get(other)

@@ -18,10 +18,12 @@ from tenacity import (
     wait_exponential,
 )
 
+from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_api.auth import ensure_principal
 from iotmon_api.catalog import MetricCatalog
 from iotmon_api.config import Settings
 from iotmon_api.latest_cache import LatestCache
+from iotmon_api.metrics import ApiMetrics, install_metrics
 from iotmon_api.openapi import install_openapi
 from iotmon_api.principal_cache import PrincipalCache
 from iotmon_api.problems import install_problem_handlers
@@ -73,6 +75,7 @@ def create_app(
     store: TimeSeriesStore | None = None,
     *,
     registry: Registry | None = None,
+    alerts: AlertsDatabase | None = None,
     clock: Callable[[], datetime] = _utcnow,
 ) -> FastAPI:
     """Build the API.
@@ -98,12 +101,16 @@ def create_app(
             opened = store if store is not None else open_store(settings.store)
             if store is None:
                 await run_in_threadpool(prepare_store, opened, settings.startup_wait_s)
+            opened_alerts = alerts
+            if opened_alerts is None and settings.alerts is not None:
+                opened_alerts = await run_in_threadpool(AlertsDatabase(settings.alerts).open)
             try:
                 yield {
                     "settings": settings,
                     "store": opened,
                     "registry": opened_registry,
                     "principals": principals,
+                    "alerts": opened_alerts,
                     "clock": clock,
                     "catalog": MetricCatalog(opened),
                     "latest_cache": LatestCache(opened, ttl_s=settings.latest_cache_s),
@@ -112,6 +119,8 @@ def create_app(
             finally:
                 if store is None:
                     opened.close()
+                if alerts is None and opened_alerts is not None:
+                    opened_alerts.close()
         finally:
             if registry is None:
                 opened_registry.close()
@@ -120,14 +129,17 @@ def create_app(
         title="iotmon API",
         version=API_VERSION,
         description=(
-            "Read access to iotmon telemetry, devices, children and dead letters (wire "
-            f"contract {CONTRACT_VERSION}). Every /api route takes a bearer token and answers "
-            "only within its principal's scope; errors are RFC 9457 problem details."
+            "Read access to iotmon telemetry, devices, children and dead letters; alerts, "
+            "notices, silences, webhook subscriptions and deliveries (wire contract "
+            f"{CONTRACT_VERSION}). Every /api route takes a bearer token and answers only "
+            "within its principal's scope; errors are RFC 9457 problem details."
         ),
         lifespan=lifespan,
     )
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(api_router())
+    if settings.metrics:
+        install_metrics(app, ApiMetrics.create())
     install_openapi(app)
     return app

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from iotmon_alerts.config import AlertsDatabaseSettings
 from iotmon_registry import RegistrySettings
 from iotmon_runtime.settings import ServiceSettings
 from iotmon_storage import StoreSettings
@@ -33,6 +34,12 @@ class Settings(ServiceSettings):
     registry: RegistrySettings = Field(
         default_factory=RegistrySettings,
         description="The registry: principals and their tokens, devices' sites, children.",
+    )
+    alerts: AlertsDatabaseSettings | None = Field(
+        default=None,
+        description="The alert service's database (IOTMON_API_ALERTS__URL, the same URL as "
+        "IOTMON_ALERTS_DATABASE__URL): alerts, notices, silences, subscriptions, deliveries. "
+        "Unset: those routes answer 503.",
     )
     bootstrap_token_ttl_s: float = Field(
         default=7 * 86_400.0,
@@ -72,6 +79,11 @@ class Settings(ServiceSettings):
         "a revoked or expiring token still works this long (0: every request asks).",
     )
     access_log: bool = Field(default=False, description="Log one line per request.")
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics on GET /metrics (no token: put the API behind "
+        "a proxy, or turn this off, where the port is public).",
+    )
 
     @field_validator("token")
     @classmethod

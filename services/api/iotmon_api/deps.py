@@ -19,11 +19,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_api.auth import authenticate_until
 from iotmon_api.catalog import MetricCatalog
 from iotmon_api.config import Settings
 from iotmon_api.latest_cache import LatestCache
 from iotmon_api.principal_cache import PrincipalCache
+from iotmon_api.problems import AlertsUnavailable
 from iotmon_api.scope import Scope
 from iotmon_contract.payloads import METRIC_PATTERN, TIMESTAMP_PATTERN, Timestamp
 from iotmon_contract.topics import IDENTIFIER_PATTERN
@@ -49,6 +51,16 @@ async def get_principals(request: Request) -> Principals:
     return cast(Principals, request.state.principals)
 
 
+async def get_alerts(request: Request) -> AlertsDatabase:
+    alerts = request.state.alerts
+    if alerts is None:
+        raise AlertsUnavailable(
+            "alerts are not configured in this API: set IOTMON_API_ALERTS__URL to the alert "
+            "service's database"
+        )
+    return cast(AlertsDatabase, alerts)
+
+
 async def get_clock(request: Request) -> Clock:
     return cast(Clock, request.state.clock)
 
@@ -68,6 +80,7 @@ PrincipalsDep = Annotated[Principals, Depends(get_principals)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 CatalogDep = Annotated[MetricCatalog, Depends(get_catalog)]
 LatestCacheDep = Annotated[LatestCache, Depends(get_latest_cache)]
+AlertsDep = Annotated[AlertsDatabase, Depends(get_alerts)]
 
 BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None,

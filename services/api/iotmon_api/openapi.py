@@ -21,7 +21,8 @@ _VALIDATION_PROBLEM = "#/components/schemas/ValidationProblem"
 _GUARDED = {
     "401": "Missing, unknown, expired or revoked token.",
     "403": "The token's principal may not read this (another tenant, site or child).",
-    "503": "The time-series store or the registry is unreachable; retry after Retry-After.",
+    "503": "The time-series store, the registry or the alert database is unreachable (or "
+    "not configured); retry after Retry-After.",
 }
 
 
@@ -56,9 +57,10 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                         "schema": {"type": "integer"},
                     }
                 }
-            if "404" in responses:
-                responses["404"] = _problem(responses["404"].get("description", "Not found."))
-            if operation.get("parameters"):
+            for code in ("404", "409"):
+                if code in responses:
+                    responses[code] = _problem(responses[code].get("description", "Refused."))
+            if operation.get("parameters") or operation.get("requestBody"):
                 responses["422"] = _problem(
                     "A parameter is invalid; errors lists each one.", _VALIDATION_PROBLEM
                 )

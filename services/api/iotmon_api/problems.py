@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from iotmon_alerts.adapters.database import DatabaseUnavailable
 from iotmon_registry import RegistryUnavailable
 from iotmon_storage import StoreError, StoreUnavailable
 
@@ -88,6 +89,21 @@ class Forbidden(ApiProblem):
     status_code = status.HTTP_403_FORBIDDEN
     kind = "forbidden"
     title = "Outside the token's scope"
+
+
+class Conflict(ApiProblem):
+    status_code = status.HTTP_409_CONFLICT
+    kind = "conflict"
+    title = "Conflicts with the current state"
+
+
+class AlertsUnavailable(ApiProblem):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    kind = "alerts-unavailable"
+    title = "Alert database unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 class NotFound(ApiProblem):
@@ -176,6 +192,18 @@ async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _alerts_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("alert database error on %s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        request,
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        AlertsUnavailable.title,
+        f"alert database unavailable: {str(exc)[:500]}",
+        kind=AlertsUnavailable.kind,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log, never to the client.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -194,4 +222,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(RegistryUnavailable, _registry_error)
+    app.add_exception_handler(DatabaseUnavailable, _alerts_error)
     app.add_exception_handler(Exception, _internal_error)

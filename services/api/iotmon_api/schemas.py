@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from iotmon_alerts.routing import SubscriptionFilter
 from iotmon_api.window import SeriesAggregate, SortOrder
-from iotmon_contract import DeadLetterReason
+from iotmon_contract import PRINTABLE_PATTERN, AlertSeverity, AlertState, DeadLetterReason
+from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_storage import Aggregate
 
 
@@ -235,3 +237,174 @@ class PrincipalPublic(PublicModel):
     sites: list[str] = Field(description="A facility's sites.")
     guardian: str | None = Field(description="A guardian principal's guardian id.")
     token_id: str | None = Field(description="The registry token's public id (None: static).")
+
+
+# -- alerts ---------------------------------------------------------------------------
+
+
+class SubjectPublic(PublicModel):
+    device: str | None = None
+    site: str | None = None
+    bus: str | None = None
+    child: str | None = None
+
+
+class RecipientPublic(PublicModel):
+    role: str = Field(description="driver, operator, school, guardian or facility.")
+    id: str
+
+
+class AlertPublic(PublicModel):
+    id: int = Field(description="This alert's row: one alert from its firing to its resolution.")
+    tenant: str
+    fingerprint: str = Field(description="Identity of the condition across its state changes.")
+    rule: str
+    state: AlertState
+    active: bool
+    severity: AlertSeverity
+    subject: SubjectPublic
+    summary: str
+    details: dict[str, Any]
+    recipients: list[RecipientPublic]
+    starts_at: datetime
+    ts: datetime = Field(description="When it entered its state.")
+    acknowledged_by: str | None
+    ack_reason: str | None
+
+
+class AlertsPublic(PublicModel):
+    data: list[AlertPublic] = Field(description="Newest change first.")
+    count: int
+
+
+class AcknowledgeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=PRINTABLE_PATTERN,
+        description="Why: shown with the alert and sent to its subscribers.",
+    )
+
+
+class ActionPublic(PublicModel):
+    id: int
+    tenant: str
+    kind: str
+    fingerprint: str
+    by: str
+    reason: str
+    state: Literal["pending", "done", "failed"] = Field(
+        description="pending until the alert service applies it (within a second or so)."
+    )
+    result: str | None
+    created_at: datetime
+
+
+class NoticePublic(PublicModel):
+    id: int
+    tenant: str
+    kind: str
+    ts: datetime
+    subject: SubjectPublic
+    summary: str
+    data: dict[str, Any]
+    recipients: list[RecipientPublic]
+
+
+class NoticesPublic(PublicModel):
+    data: list[NoticePublic]
+    count: int
+
+
+Matchers = dict[
+    Literal["rule", "severity", "state", "device", "site", "bus", "child", "kind"],
+    Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:*?\[\]!-]+$")],
+]
+
+
+class SilenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(pattern=IDENTIFIER_PATTERN)
+    matchers: Matchers = Field(
+        description="Label → pattern (shell-style); all must match. Empty: every alert."
+    )
+    starts_at: datetime | None = Field(default=None, description="Default: now.")
+    duration_s: int = Field(ge=60, le=30 * 86_400, description="How long it holds.")
+    comment: str = Field(min_length=1, max_length=500, pattern=PRINTABLE_PATTERN)
+
+
+class SilencePublic(PublicModel):
+    id: str
+    tenant: str
+    matchers: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    active: bool
+
+
+class SilencesPublic(PublicModel):
+    data: list[SilencePublic]
+    count: int
+
+
+class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(pattern=IDENTIFIER_PATTERN)
+    url: str = Field(
+        min_length=8,
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="Where to POST (http or https).",
+    )
+    filter: SubscriptionFilter = Field(default_factory=SubscriptionFilter)
+    description: str = Field(default="", max_length=200, pattern=PRINTABLE_PATTERN)
+
+
+class SubscriptionPublic(PublicModel):
+    id: str
+    tenant: str
+    owner: Literal["tenant", "facility", "guardian"] = Field(
+        description="Whose: an operator's (the tenant), a facility's (its sites), a guardian's."
+    )
+    sites: list[str]
+    guardian: str | None
+    url: str
+    filter: SubscriptionFilter
+    description: str
+    enabled: bool
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    secret: str = Field(
+        description="The signing secret (Standard Webhooks, whsec_…): shown once, keep it."
+    )
+
+
+class SubscriptionsPublic(PublicModel):
+    data: list[SubscriptionPublic]
+    count: int
+
+
+class DeliveryPublic(PublicModel):
+    id: str = Field(description="The webhook-id: the same on every attempt.")
+    subscription: str
+    tenant: str
+    event_type: str
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    last_status: int | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class DeliveriesPublic(PublicModel):
+    data: list[DeliveryPublic]
+    count: int

@@ -37,6 +37,16 @@ class ChildScope:
     guardian: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class AlertScope:
+    """Which alerts and notices a listing may show: a tenant (None: all), and within it
+    a facility's sites or a guardian's own (named) alerts."""
+
+    tenant: str | None
+    sites: frozenset[str] | None = None
+    guardian: str | None = None
+
+
 class Scope:
     """One request's principal with the registry to resolve sites and children."""
 
@@ -110,3 +120,25 @@ class Scope:
             mine = {c.child for c in self._registry.children(tenant, guardian=scope.guardian)}
             if child not in mine:
                 raise Forbidden(f"child {tenant}/{child} is not one of this guardian's children")
+
+    def alerts(self, tenant: str | None) -> AlertScope:
+        """Alerts and notices: a facility sees its sites', a guardian those addressed to it."""
+        principal = self.principal
+        own = self._own_tenant(tenant)
+        if principal.kind is PrincipalKind.FACILITY:
+            return AlertScope(own, sites=principal.sites)
+        if principal.kind is PrincipalKind.GUARDIAN:
+            return AlertScope(own, guardian=principal.guardian)
+        return AlertScope(own)
+
+    def writer(self, tenant: str, what: str) -> None:
+        """403 unless the principal may ``what`` in ``tenant`` (a service token only reads)."""
+        if self.principal.kind is PrincipalKind.SERVICE:
+            raise Forbidden(f"a service token reads; it cannot {what}")
+        self._own_tenant(tenant)
+
+    def operator(self, tenant: str, what: str) -> None:
+        """403 unless an operator of ``tenant`` (silences: tenant-wide by nature)."""
+        self.writer(tenant, what)
+        if self.principal.kind is not PrincipalKind.OPERATOR:
+            raise Forbidden(f"only an operator token can {what}")

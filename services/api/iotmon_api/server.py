@@ -7,6 +7,7 @@ import time
 
 import uvicorn
 
+from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_api.app import create_app
 from iotmon_api.config import Settings
 from iotmon_registry import Registry
@@ -25,10 +26,12 @@ class ApiServer:
         store: TimeSeriesStore | None = None,
         *,
         registry: Registry | None = None,
+        alerts: AlertsDatabase | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._registry = registry
+        self._alerts = alerts
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._exit_code: int | str | None = None
@@ -41,7 +44,7 @@ class ApiServer:
 
     def start(self, timeout: float = 30.0) -> None:
         config = uvicorn.Config(
-            create_app(self._settings, self._store, registry=self._registry),
+            create_app(self._settings, self._store, registry=self._registry, alerts=self._alerts),
             host=self._settings.host,
             port=self._settings.port,
             log_level=self._settings.log_level.lower(),

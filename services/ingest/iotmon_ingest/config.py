@@ -16,6 +16,7 @@ from pydantic_settings import SettingsConfigDict
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_registry import RegistrySettings
+from iotmon_runtime.metrics import MetricsSettings
 from iotmon_runtime.mqtt import MqttSettings
 from iotmon_runtime.settings import ServiceSettings
 from iotmon_storage import StoreSettings
@@ -101,6 +102,18 @@ class IngestRegistrySettings(RegistrySettings):
         description="A batch naming a child the map does not give to its gateway makes "
         "ingest check the registry at once, at most this often: a just-registered child "
         "is accepted within about this long.",
+    )
+
+
+class IngestMetricsSettings(MetricsSettings):
+    """Ingest's /metrics (it serves no other HTTP); worker N of --workers serves port + N."""
+
+    port: int = Field(
+        default=9101,
+        ge=0,
+        le=65535,
+        description="TCP port of /metrics (worker N of --workers: port + N); 0 picks a free "
+        "one. A port that is taken stops ingest at start.",
     )
 
 
@@ -192,6 +205,10 @@ class IngestSettings(ServiceSettings):
     workers: int = Field(
         default=1, ge=1, le=64, description="Worker processes (iotmon ingest --workers)."
     )
+    metrics: IngestMetricsSettings = Field(
+        default_factory=IngestMetricsSettings,
+        description="Prometheus metrics on http://<host>:<port>/metrics (docs/metrics.md).",
+    )
 
     @field_validator("store", mode="before")
     @classmethod
@@ -237,7 +254,8 @@ class IngestSettings(ServiceSettings):
                 "share_group": self.mqtt.share_group or DEFAULT_SHARE_GROUP,
             }
         )
-        return self.model_copy(update={"mqtt": mqtt, "workers": 1})
+        metrics = self.metrics.offset(index)
+        return self.model_copy(update={"mqtt": mqtt, "workers": 1, "metrics": metrics})
 
 
 Settings = IngestSettings

@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from iotmon_runtime.metrics import HistogramSnapshot
+
 
 @dataclass(frozen=True, slots=True)
 class CounterSnapshot:
@@ -15,6 +17,7 @@ class CounterSnapshot:
     batches: int = 0
     readings_written: int = 0
     statuses_written: int = 0
+    events_written: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)
     ignored: int = 0
     acked: int = 0
@@ -26,6 +29,7 @@ class CounterSnapshot:
     refused_readings: int = 0
     """Readings the store refused (each also a store_rejected dead letter)."""
     refused_statuses: int = 0
+    refused_events: int = 0
     unstored_dead_letters: int = 0
     """Dead letters the store refused (published on the dead-letter topic all the same)."""
     spool_failures: int = 0
@@ -35,6 +39,8 @@ class CounterSnapshot:
     write_seconds_total: float = 0.0
     write_seconds_max: float = 0.0
     writes: int = 0
+    write_latency: HistogramSnapshot = field(default_factory=HistogramSnapshot.empty)
+    """Store write durations by bucket (exported as a Prometheus histogram)."""
 
     @property
     def dead_letters_total(self) -> int:
@@ -50,6 +56,7 @@ class CounterSnapshot:
             "batches": self.batches,
             "readings_written": self.readings_written,
             "statuses_written": self.statuses_written,
+            "events_written": self.events_written,
             "dead_letters": dict(self.dead_letters),
             "ignored": self.ignored,
             "acked": self.acked,
@@ -60,6 +67,7 @@ class CounterSnapshot:
             "store_failures": self.store_failures,
             "refused_readings": self.refused_readings,
             "refused_statuses": self.refused_statuses,
+            "refused_events": self.refused_events,
             "unstored_dead_letters": self.unstored_dead_letters,
             "spool_failures": self.spool_failures,
             "quarantined_files": self.quarantined_files,
@@ -94,6 +102,7 @@ class IngestCounters:
                 writes=values.writes + 1,
                 write_seconds_total=values.write_seconds_total + seconds,
                 write_seconds_max=max(values.write_seconds_max, seconds),
+                write_latency=values.write_latency.observe(seconds),
             )
 
     def snapshot(self) -> CounterSnapshot:

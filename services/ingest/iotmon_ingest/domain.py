@@ -16,10 +16,13 @@ from iotmon_contract import (
     ContractViolation,
     DeadLetter,
     DeadLetterReason,
+    EventValidator,
     MessageKind,
     StatusEvent,
     TelemetryValidator,
+    ValidatedEvent,
     ValidatedReading,
+    event_topic,
     parse_status,
     status_topic,
     telemetry_topic,
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 _TELEMETRY_SUFFIX = "/" + MessageKind.TELEMETRY.value
 _STATUS_SUFFIX = "/" + MessageKind.STATUS.value
+_EVENT_SUFFIX = "/" + MessageKind.EVENT.value
 _RETAINED_DETAIL = "telemetry must not be published retained"
 
 
@@ -49,6 +53,7 @@ class BatchOutcome:
     messages: int = 0
     readings: list[ValidatedReading] = field(default_factory=list)
     statuses: list[StatusEvent] = field(default_factory=list)
+    events: list[ValidatedEvent] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     ignored: int = 0
 
@@ -63,6 +68,7 @@ def decode_batch(
     *,
     service: str,
     received_ns: int,
+    events: EventValidator | None = None,
 ) -> BatchOutcome:
     """Validate every message on its own: a bad one becomes a dead letter, the rest go on.
 
@@ -81,6 +87,9 @@ def decode_batch(
                     outcome.ignored += 1
                 else:
                     outcome.statuses.append(status)
+            elif events is not None and topic.endswith(_EVENT_SUFFIX):
+                # The validator refuses a retained event itself (reason retained).
+                outcome.events.append(events.validate(topic, payload, retained=retained))
             elif retained:
                 # A retained reading would be handed to every new subscriber (MQTT 3.1.1
                 # resends it on each subscribe): refuse it rather than store it again.
@@ -188,6 +197,19 @@ def refused_status(status: StatusEvent, reason: str, *, service: str) -> Rejecte
     }
     what = f"status {status.state.value} of {status.tenant}/{status.device} at {ts}"
     topic = status_topic(status.tenant, status.device)
+    return _store_rejected(service, topic, what, record, reason)
+
+
+def refused_event(event: ValidatedEvent, reason: str, *, service: str) -> Rejected:
+    """The dead letter of a device event the store refused."""
+    ts = iso_ns(event.ts_ns)
+    record = {
+        "tenant": event.tenant,
+        "device": event.device,
+        "event": event.event.model_dump(mode="json", exclude_none=True),
+    }
+    what = f"{event.type} event {event.seq} of {event.tenant}/{event.device} at {ts}"
+    topic = event_topic(event.tenant, event.device)
     return _store_rejected(service, topic, what, record, reason)
 
 

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from iotmon_contract import TelemetryValidator
+from iotmon_contract import EventValidator, TelemetryValidator
 from iotmon_ingest.counters import IngestCounters
 from iotmon_ingest.domain import BatchOutcome, decode_batch
 from iotmon_runtime.mqtt import InboundMessage
@@ -98,10 +98,12 @@ class Decoder:
         flush_interval_s: float,
         counters: IngestCounters,
         on_fatal: Callable[[str], None],
+        events: EventValidator | None = None,
     ) -> None:
         self._inbound = inbound
         self._handoff = handoff
         self._validator = validator
+        self._events = events
         self._service = service
         self._batch_size = batch_size
         self._batch_bytes = batch_bytes
@@ -166,7 +168,11 @@ class Decoder:
             while (messages := self._next_batch()) is not None:
                 received_ns = time.time_ns()
                 outcome = decode_batch(
-                    messages, self._validator, service=self._service, received_ns=received_ns
+                    messages,
+                    self._validator,
+                    service=self._service,
+                    received_ns=received_ns,
+                    events=self._events,
                 )
                 self._counters.add(received=len(messages))
                 tokens = [message.token for message in messages]

@@ -14,8 +14,12 @@ import threading
 import time
 from datetime import timedelta
 
+from prometheus_client.metrics_core import Metric
+
 from iotmon_contract import (
+    EventValidator,
     TelemetryValidator,
+    event_filter,
     shared_subscription,
     status_filter,
     telemetry_filter,
@@ -25,6 +29,7 @@ from iotmon_ingest.counters import CounterSnapshot, IngestCounters
 from iotmon_ingest.domain import StoreGate
 from iotmon_ingest.gateways import GatewayChildren
 from iotmon_ingest.health import Health, HealthState
+from iotmon_ingest.metrics import IngestGauges, ingest_families
 from iotmon_ingest.monitor import Monitor
 from iotmon_ingest.pipeline import DecodedBatch, Decoder, InboundQueue
 from iotmon_ingest.registry import load_registry
@@ -32,6 +37,13 @@ from iotmon_ingest.spool import Spool
 from iotmon_ingest.writer import StoreWriter
 from iotmon_registry import Registry, RegistryError
 from iotmon_runtime.availability import ServiceAvailability
+from iotmon_runtime.metrics import (
+    MetricsServer,
+    MetricsServerError,
+    SnapshotCollector,
+    mqtt_client_families,
+    service_registry,
+)
 from iotmon_runtime.mqtt import ConnectionEvent, MqttClient, RetainHandling
 from iotmon_storage import TimeSeriesStore, open_store
 
@@ -69,6 +81,8 @@ class IngestService:
         self._registry: Registry | None = None
         self._gateways: GatewayChildren | None = None
         self._owns_store = store is None
+        self._handoff: queue.Queue[DecodedBatch | None] | None = None
+        self._metrics: MetricsServer | None = None
         self._availability = ServiceAvailability.of(
             SERVICE_NAME, settings.instance_id, "iotmon-ingest"
         )
@@ -94,8 +108,64 @@ class IngestService:
     def gateways(self) -> GatewayChildren | None:
         return self._gateways
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Where /metrics answers while running (None when disabled or stopped)."""
+        server = self._metrics
+        return server.url if server is not None and server.running else None
+
     def start(self) -> None:
-        """Start; raises RegistryError when the registry cannot be opened or read."""
+        """Start; raises RegistryError when the registry cannot be opened or read, and
+        MetricsServerError when the metrics port cannot be bound."""
+        self._start_metrics()
+        try:
+            self._start()
+        except BaseException:
+            self._stop_metrics()
+            raise
+
+    def _start_metrics(self) -> None:
+        """/metrics first: a taken port fails the start before anything connects."""
+        settings = self._settings
+        if not settings.metrics.enabled:
+            return
+        registry = service_registry(SERVICE_NAME, "iotmon-ingest")
+        registry.register(SnapshotCollector(self._metric_families))
+        server = MetricsServer(
+            registry, settings.metrics, setting=IngestSettings.variable("metrics", "port")
+        )
+        server.start()
+        self._metrics = server
+
+    def _stop_metrics(self) -> None:
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
+
+    def _metric_families(self) -> list[Metric]:
+        client = self._client
+        clients = [client] if client is not None else []
+        return [
+            *ingest_families(self._counters.snapshot(), self.gauges()),
+            *mqtt_client_families(clients),
+        ]
+
+    def gauges(self) -> IngestGauges:
+        """Queue depths and states right now (read from other threads: plain reads)."""
+        inbound, handoff, spool, writer = self._inbound, self._handoff, self._spool, self._writer
+        blocked = writer.blocked if writer is not None else None
+        return IngestGauges(
+            inbound_messages=len(inbound) if inbound is not None else 0,
+            inbound_bytes=inbound.pending_bytes if inbound is not None else 0,
+            handoff_batches=handoff.qsize() if handoff is not None else 0,
+            spool_batches=spool.pending() if spool is not None else 0,
+            spool_bytes=spool.pending_bytes() if spool is not None else 0,
+            intake_paused=blocked is not None,
+            held_messages=blocked.messages if blocked is not None else 0,
+            store_up=writer.store_healthy if writer is not None else False,
+        )
+
+    def _start(self) -> None:
         settings = self._settings
         allowed = load_registry(settings.device_registry) if settings.device_registry else None
         self._registry = Registry(settings.registry).open()
@@ -111,11 +181,14 @@ class IngestService:
             self._registry = None
             raise
         self._gateways = gateways
+        known = allowed.is_known if allowed else None
+        skew = timedelta(seconds=settings.max_future_skew_s)
+        age = timedelta(seconds=settings.max_age_s)
         validator = TelemetryValidator(
-            known_device=allowed.is_known if allowed else None,
-            owns_device=gateways.owns_device,
-            max_future_skew=timedelta(seconds=settings.max_future_skew_s),
-            max_age=timedelta(seconds=settings.max_age_s),
+            known_device=known, owns_device=gateways.owns_device, max_future_skew=skew, max_age=age
+        )
+        events = EventValidator(
+            known_device=known, owns_device=gateways.owns_device, max_future_skew=skew, max_age=age
         )
         if self._store is None:
             self._store = open_store(settings.store)
@@ -135,6 +208,7 @@ class IngestService:
             flush_interval_s=settings.flush_interval_s,
             counters=self._counters,
             on_fatal=self._fatal,
+            events=events,
         )
         self._writer = StoreWriter(
             handoff,
@@ -152,6 +226,7 @@ class IngestService:
         self._decoder.consumer_alive = self._writer.alive
         self._client = client
         self._inbound = inbound
+        self._handoff = handoff
         self._spool = spool
         self._monitor = Monitor(
             self.health,
@@ -211,13 +286,21 @@ class IngestService:
             retain_as_published=True,
             inline=True,
         )
-        # A resumed session keeps the other mode's filter from an earlier configuration.
-        other_mode = (
-            telemetry_filter()
-            if mqtt.share_group
-            else shared_subscription(DEFAULT_SHARE_GROUP, telemetry_filter())
+        # Device events like telemetry: in the same mode, never retained (the contract).
+        client.subscribe(
+            event_filter(),
+            inbound.put,
+            share_group=mqtt.share_group,
+            retain_handling=RetainHandling.NEVER,
+            retain_as_published=True,
+            inline=True,
         )
-        client.leave_on_resume(other_mode)
+        # A resumed session keeps the other mode's filters from an earlier configuration.
+        for stream in (telemetry_filter(), event_filter()):
+            other_mode = (
+                stream if mqtt.share_group else shared_subscription(DEFAULT_SHARE_GROUP, stream)
+            )
+            client.leave_on_resume(other_mode)
         if mqtt.subscribe_status:
             # Retained statuses only when the subscription is new: a resumed session
             # already has them stored. Not shared: status is state, every replica's.
@@ -311,6 +394,7 @@ class IngestService:
         self._registry = None
         if self._store is not None and self._owns_store:
             self._store.close()
+        self._stop_metrics()
         self._decoder = self._writer = None
         self._monitor = None
         self._client = None
@@ -323,6 +407,9 @@ class IngestService:
             self.start()
         except RegistryError as exc:
             self._fatal(f"cannot read the registry: {exc}")
+            return EXIT_FATAL
+        except MetricsServerError as exc:
+            self._fatal(str(exc))
             return EXIT_FATAL
         try:
             self._stop_event.wait()

@@ -15,18 +15,34 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from iotmon_contract import DeadLetter, DeviceState, StatusEvent, ValidatedReading
+from pydantic import TypeAdapter
+
+from iotmon_contract import (
+    DeadLetter,
+    DeviceEvent,
+    DeviceState,
+    StatusEvent,
+    ValidatedEvent,
+    ValidatedReading,
+)
 
 logger = logging.getLogger(__name__)
+
+EVENT_ADAPTER: TypeAdapter[DeviceEvent] = TypeAdapter(DeviceEvent)
 
 _SUFFIX = ".batch.json"
 _TEMPORARY = ".tmp"
 _OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 QUARANTINE = "rejected"
 """Sub-folder for spool files that cannot be read back, kept for an operator."""
+
+
+SPOOL_FORMAT = 2
+"""Version of a spool file's JSON. 1 (no ``format`` key): readings, statuses and dead
+letters; 2 adds ``format`` and device ``events``. Files of every earlier version are read."""
 
 
 @dataclass(slots=True)
@@ -37,14 +53,21 @@ class SpooledBatch:
     readings: list[ValidatedReading]
     statuses: list[StatusEvent]
     dead_letters: list[DeadLetter]
+    events: list[ValidatedEvent] = field(default_factory=list)
 
     def encode(self) -> bytes:
         return json.dumps(
             {
+                "format": SPOOL_FORMAT,
                 "seen_at_ns": self.seen_at_ns,
                 "readings": [list(r) for r in self.readings],
                 "statuses": [[s.tenant, s.device, s.state.value, s.ts_ns] for s in self.statuses],
                 "dead_letters": [d.model_dump(mode="json") for d in self.dead_letters],
+                # The event model carries the rest of the envelope (type, seq, ts).
+                "events": [
+                    [e.tenant, e.device, e.ts_ns, e.event.model_dump(mode="json")]
+                    for e in self.events
+                ],
             },
             separators=(",", ":"),
         ).encode()
@@ -52,6 +75,13 @@ class SpooledBatch:
     @classmethod
     def decode(cls, data: bytes) -> SpooledBatch:
         raw = json.loads(data)
+        version = raw.get("format", 1)
+        if version > SPOOL_FORMAT:
+            raise ValueError(f"spool format {version} is newer than this ingest's {SPOOL_FORMAT}")
+        events = []
+        for tenant, device, ts_ns, body in raw.get("events", []):
+            event = EVENT_ADAPTER.validate_json(json.dumps(body))
+            events.append(ValidatedEvent(tenant, device, event.type, event.seq, int(ts_ns), event))
         return cls(
             seen_at_ns=int(raw["seen_at_ns"]),
             readings=[ValidatedReading(*r) for r in raw["readings"]],
@@ -59,6 +89,7 @@ class SpooledBatch:
                 StatusEvent(t, d, DeviceState(s), int(ns)) for t, d, s, ns in raw["statuses"]
             ],
             dead_letters=[DeadLetter.model_validate(d) for d in raw["dead_letters"]],
+            events=events,
         )
 
 

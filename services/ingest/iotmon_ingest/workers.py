@@ -18,6 +18,7 @@ from iotmon_ingest.config import IngestSettings
 from iotmon_ingest.service import EXIT_FATAL, IngestService, tune_gc
 from iotmon_registry import RegistryError
 from iotmon_runtime.log import configure_logging
+from iotmon_runtime.metrics import MetricsServerError
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ def _worker_main(settings: IngestSettings, index: int, stop: ProcessEvent) -> No
         service.start()
     except RegistryError as exc:
         logger.error("worker %d cannot read the registry: %s", index, exc)
+        raise SystemExit(EXIT_FATAL) from None
+    except MetricsServerError as exc:
+        logger.error("worker %d: %s", index, exc)
         raise SystemExit(EXIT_FATAL) from None
     try:
         while not local_stop.is_set() and not stop.wait(0.5):

@@ -18,10 +18,22 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from iotmon_contract import DeadLetter, StatusEvent, ValidatedReading, dead_letter_topic
+from iotmon_contract import (
+    DeadLetter,
+    StatusEvent,
+    ValidatedEvent,
+    ValidatedReading,
+    dead_letter_topic,
+)
 from iotmon_contract.topics import DEAD_LETTER_RULE
 from iotmon_ingest.counters import IngestCounters
-from iotmon_ingest.domain import Rejected, StoreGate, refused_reading, refused_status
+from iotmon_ingest.domain import (
+    Rejected,
+    StoreGate,
+    refused_event,
+    refused_reading,
+    refused_status,
+)
 from iotmon_ingest.domain import excerpt as payload_excerpt
 from iotmon_ingest.pipeline import DecodedBatch
 from iotmon_ingest.refusals import isolate_refused
@@ -42,6 +54,7 @@ class Written:
 
     readings: int
     statuses: int
+    events: int = 0
 
 
 _SPOOLED = Written(0, 0)
@@ -159,7 +172,11 @@ class StoreWriter:
         if outcome.rejected:
             self._dead_letters(outcome.rejected)
         records = SpooledBatch(
-            batch.received_ns, outcome.readings, outcome.statuses, outcome.dead_letters
+            batch.received_ns,
+            outcome.readings,
+            outcome.statuses,
+            outcome.dead_letters,
+            outcome.events,
         )
         written = self._make_durable(records, outcome.messages)
         acked = self._ack(batch.tokens)
@@ -169,6 +186,7 @@ class StoreWriter:
             ignored=outcome.ignored,
             readings_written=written.readings,
             statuses_written=written.statuses,
+            events_written=written.events,
         )
 
     def _make_durable(self, records: SpooledBatch, messages: int) -> Written:
@@ -221,6 +239,7 @@ class StoreWriter:
             refused: list[Rejected] = []
             readings_refused = self._write_readings(records, refused)
             statuses_refused = self._write_statuses(records.statuses, refused)
+            events_refused = self._write_events(records.events, refused)
             unstored = self._write_dead_letters(
                 [*records.dead_letters, *(item.letter for item in refused)]
             )
@@ -243,12 +262,18 @@ class StoreWriter:
         self.store_error = None
         self._counters.write_latency(time.monotonic() - started)
         if refused:
-            self._counters.add(refused_readings=readings_refused, refused_statuses=statuses_refused)
+            self._counters.add(
+                refused_readings=readings_refused,
+                refused_statuses=statuses_refused,
+                refused_events=events_refused,
+            )
             self._dead_letters(refused)
         if unstored:
             self._counters.add(unstored_dead_letters=unstored)
         return Written(
-            len(records.readings) - readings_refused, len(records.statuses) - statuses_refused
+            len(records.readings) - readings_refused,
+            len(records.statuses) - statuses_refused,
+            len(records.events) - events_refused,
         )
 
     def _write_readings(self, records: SpooledBatch, refused: list[Rejected]) -> int:
@@ -297,6 +322,18 @@ class StoreWriter:
             ordered = sorted(statuses, key=lambda status: status.ts_ns)
             found = isolate_refused(ordered, self._store.write_statuses, refusal)
             refused.extend(refused_status(f.item, f.reason, service=self._service) for f in found)
+            return len(found)
+        return 0
+
+    def _write_events(self, events: list[ValidatedEvent], refused: list[Rejected]) -> int:
+        if not events:
+            return 0
+        try:
+            self._store.write_events(events)
+        except StoreRefused as refusal:
+            ordered = sorted(events, key=lambda event: (event.type, event.ts_ns))
+            found = isolate_refused(ordered, self._store.write_events, refusal)
+            refused.extend(refused_event(f.item, f.reason, service=self._service) for f in found)
             return len(found)
         return 0
 

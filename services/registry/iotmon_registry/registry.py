@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
@@ -223,6 +223,28 @@ class Registry:
             )
             session.flush()
             found = self._devices(session, tenant, [device])
+        return found[0]
+
+    def remove_device(self, tenant: str, device: str) -> Device:
+        """Remove a registered device and return what it was; NotFound if it is not there.
+
+        Its children stay registered, released (without a gateway), as ``import_gateway``
+        releases the children a config no longer declares. Consumers that follow the
+        registry (ingest's gateway map, the Home Assistant bridge) notice by the revision.
+        """
+        check_id("device", device)
+        with self.session(write=True) as session:
+            found = self._devices(session, tenant, [device])
+            if not found:
+                raise NotFound(f"tenant {tenant!r}: device {device!r} is not registered")
+            session.execute(
+                update(DeviceRow)
+                .where(DeviceRow.tenant_id == tenant, DeviceRow.gateway_id == device)
+                .values(gateway_id=None)
+            )
+            session.execute(
+                delete(DeviceRow).where(DeviceRow.tenant_id == tenant, DeviceRow.id == device)
+            )
         return found[0]
 
     def import_gateway(

@@ -2,10 +2,12 @@
 
 from iotmon_contract import StatusEvent
 from iotmon_storage.base import (
+    AlertEvent,
     DeviceSummary,
     LatestReading,
     Point,
     Position,
+    StoredEvent,
     StoreError,
     StoreRefused,
     StoreUnavailable,
@@ -24,6 +26,7 @@ from iotmon_storage.factory import StoreSettings, open_store
 
 __all__ = [
     "Aggregate",
+    "AlertEvent",
     "Bucket",
     "BucketGrid",
     "DeviceSummary",
@@ -37,6 +40,7 @@ __all__ = [
     "StoreRefused",
     "StoreSettings",
     "StoreUnavailable",
+    "StoredEvent",
     "TimeSeriesStore",
     "bucket_grid",
     "count_buckets",

@@ -3,19 +3,28 @@
 Schema (both backends): one measurement per metric (``temperature``…) tagged
 with tenant and device, field ``value``. Platform records use measurements that
 start with ``_`` — metric names cannot (contract METRIC_PATTERN), so they never
-collide: ``_device_seen``, ``_device_status``, ``_dead_letter``.
+collide: ``_device_seen``, ``_device_status``, ``_dead_letter``, ``_device_event``
+(device events: tagged with tenant, device and type; fields ``seq`` and ``data``, the
+event's own fields as JSON).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from iotmon_contract import DeadLetter, DeviceState, StatusEvent, ValidatedReading
+from iotmon_contract import (
+    DeadLetter,
+    DeviceState,
+    StatusEvent,
+    ValidatedEvent,
+    ValidatedReading,
+)
 from iotmon_contract.validation import to_ns
 from iotmon_storage.buckets import (
     Aggregate,
@@ -31,6 +40,26 @@ from iotmon_storage.buckets import (
 MEASUREMENT_SEEN = "_device_seen"
 MEASUREMENT_STATUS = "_device_status"
 MEASUREMENT_DEAD_LETTER = "_dead_letter"
+MEASUREMENT_EVENT = "_device_event"
+
+EVENT_TIME_SPREAD_NS = 1_000_000
+"""An event is stored at its device time plus ``seq`` modulo this (under a millisecond):
+a cabin sweep stamps many reads with the same time, which would otherwise overwrite each
+other, while the same event sent twice (seq and time alike) still lands on itself."""
+_ENVELOPE = frozenset({"type", "ts", "seq", "device"})
+
+
+def event_time_ns(ts_ns: int, seq: int) -> int:
+    return ts_ns + seq % EVENT_TIME_SPREAD_NS
+
+
+def event_data(event: ValidatedEvent) -> str:
+    """The event's own fields (not its envelope) as compact, sorted JSON."""
+    fields = event.event.model_dump(mode="json", exclude=set(_ENVELOPE), exclude_none=True)
+    return json.dumps(fields, separators=(",", ":"), sort_keys=True)
+
+
+MEASUREMENT_ALERT = "_alert"
 
 
 class StoreError(RuntimeError):
@@ -148,12 +177,43 @@ def merge_points(
 
 
 @dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A device event as stored: its envelope and its own fields."""
+
+    tenant: str
+    device: str
+    type: str
+    seq: int
+    ts: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceSummary:
     tenant: str
     device: str
     last_seen: datetime | None
     state: DeviceState | None
     state_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An alert entering a state (or a notice), as dashboards plot it: one point each."""
+
+    tenant: str
+    fingerprint: str
+    rule: str
+    state: str
+    """firing, escalated, acknowledged, resolved; ``notice`` for a one-off notice."""
+    severity: str
+    summary: str
+    ts_ns: int
+    notified: bool
+    device: str | None = None
+    site: str | None = None
+    bus: str | None = None
+    child: str | None = None
 
 
 class TimeSeriesStore(ABC):
@@ -186,6 +246,25 @@ class TimeSeriesStore(ABC):
     def write_statuses(self, statuses: Sequence[StatusEvent]) -> None: ...
 
     @abstractmethod
+    def write_events(self, events: Sequence[ValidatedEvent]) -> None:
+        """Store device events at ``event_time_ns``: the same event again overwrites itself.
+
+        Raises StoreRefused / StoreUnavailable as ``write_readings`` does."""
+
+    @abstractmethod
+    def events(
+        self,
+        tenant: str,
+        device: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredEvent]:
+        """Events of a tenant (one device, or all) in [start, end), oldest first."""
+
+    @abstractmethod
     def write_dead_letters(
         self, letters: Sequence[DeadLetter], stamps_ns: Sequence[int] | None = None
     ) -> None:
@@ -193,6 +272,15 @@ class TimeSeriesStore(ABC):
 
         In InfluxDB the same letters at the same stamps overwrite rather than duplicate
         (SQLite, which never stores part of a write, keeps every row it is given)."""
+
+    @abstractmethod
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        """Store alert state changes (measurement ``_alert``): the same event written
+        twice is one point (same series and time)."""
+
+    @abstractmethod
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        """The newest alert events of a tenant, newest first."""
 
     @abstractmethod
     def latest(self, tenant: str, device: str) -> list[LatestReading]:

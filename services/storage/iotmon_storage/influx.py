@@ -7,6 +7,7 @@ API run the same queries.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,17 +15,29 @@ from typing import Any
 
 import httpx
 
-from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
+from iotmon_contract import (
+    DeadLetter,
+    DeadLetterReason,
+    DeviceState,
+    StatusEvent,
+    ValidatedEvent,
+    ValidatedReading,
+)
 from iotmon_storage.base import (
+    EVENT_TIME_SPREAD_NS,
+    MEASUREMENT_ALERT,
     MEASUREMENT_DEAD_LETTER,
+    MEASUREMENT_EVENT,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
     SCALE,
+    AlertEvent,
     DeviceSummary,
     LatestReading,
     NonFiniteResult,
     Point,
     Position,
+    StoredEvent,
     StoreError,
     StoreRefused,
     StoreUnavailable,
@@ -36,7 +49,9 @@ from iotmon_storage.base import (
 )
 from iotmon_storage.buckets import Aggregate, Aggregated, BucketGrid, BucketRun
 from iotmon_storage.line_protocol import (
+    encode_alert_events,
     encode_dead_letters,
+    encode_events,
     encode_readings,
     encode_seen,
     encode_statuses,
@@ -151,6 +166,12 @@ class InfluxStore(TimeSeriesStore):
     ) -> None:
         stamps = dead_letter_stamps(letters) if stamps_ns is None else stamps_ns
         self._write(encode_dead_letters(letters, stamps))
+
+    def write_events(self, events: Sequence[ValidatedEvent]) -> None:
+        self._write(encode_events(events))
+
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        self._write(encode_alert_events(events))
 
     # -- queries --------------------------------------------------------------
 
@@ -374,6 +395,45 @@ class InfluxStore(TimeSeriesStore):
             for (t, d), v in sorted(found.items())
         ]
 
+    def events(
+        self,
+        tenant: str,
+        device: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredEvent]:
+        if types is not None and not types:
+            return []
+        where = [
+            f"tenant = {quote_literal(tenant)}",
+            f"time >= {quote_literal(_rfc3339(start))}",
+            f"time < {quote_literal(_rfc3339(end))}",
+        ]
+        if device is not None:
+            where.append(f"device = {quote_literal(device)}")
+        if types is not None:
+            where.append("(" + " OR ".join(f"type = {quote_literal(t)}" for t in types) + ")")
+        series = self.query(
+            f'SELECT "seq", "data", "device", "type" FROM {MEASUREMENT_EVENT} '
+            f"WHERE {' AND '.join(where)} ORDER BY time ASC LIMIT {int(limit)}"
+        )
+        found = []
+        for ts_ns, seq, data, event_device, kind in series[0]["values"] if series else []:
+            found.append(
+                StoredEvent(
+                    tenant,
+                    event_device,
+                    kind,
+                    int(seq),
+                    _from_ns(int(ts_ns) - int(seq) % EVENT_TIME_SPREAD_NS),
+                    json.loads(data),
+                )
+            )
+        return found
+
     def dead_letters(
         self, limit: int = 100, topic_prefixes: Sequence[str] | None = None
     ) -> list[DeadLetter]:
@@ -403,6 +463,35 @@ class InfluxStore(TimeSeriesStore):
                 )
             )
         return letters
+
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        series = self.query(
+            f"SELECT * FROM {MEASUREMENT_ALERT} WHERE tenant = {quote_literal(tenant)} "
+            f"ORDER BY time DESC LIMIT {int(limit)}"
+        )
+        if not series:
+            return []
+        columns = series[0]["columns"]
+        events = []
+        for row in series[0]["values"]:
+            record = dict(zip(columns, row, strict=True))
+            events.append(
+                AlertEvent(
+                    tenant=record["tenant"],
+                    fingerprint=record["fingerprint"],
+                    rule=record["rule"],
+                    state=record["state"],
+                    severity=record["severity"],
+                    summary=record["summary"],
+                    ts_ns=int(record["time"]),
+                    notified=bool(record["notified"]),
+                    device=record.get("device") or None,
+                    site=record.get("site") or None,
+                    bus=record.get("bus") or None,
+                    child=record.get("child") or None,
+                )
+            )
+        return events
 
     def count_readings(self, tenant: str, metric: str) -> int:
         series = self.query(

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from iotmon_contract import DeadLetter, StatusEvent, ValidatedReading
+from iotmon_contract import DeadLetter, StatusEvent, ValidatedEvent, ValidatedReading
 from iotmon_storage.base import (
+    MEASUREMENT_ALERT,
     MEASUREMENT_DEAD_LETTER,
+    MEASUREMENT_EVENT,
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
+    AlertEvent,
+    event_data,
+    event_time_ns,
 )
 
 # A newline becomes an escaped space: a bare one would end the tag set (and the
@@ -83,3 +88,30 @@ def encode_dead_letters(letters: Iterable[DeadLetter], ts_ns: Iterable[int]) -> 
         f"payload_bytes={d.payload_bytes}i {ts}"
         for d, ts in zip(letters, ts_ns, strict=True)
     )
+
+
+def encode_events(events: Iterable[ValidatedEvent]) -> str:
+    """Tenant, device and type are contract identifiers: no escaping needed."""
+    return "\n".join(
+        f"{MEASUREMENT_EVENT},device={e.device},tenant={e.tenant},type={e.type} "
+        f"seq={e.seq}i,data={escape_string_field(event_data(e))} {event_time_ns(e.ts_ns, e.seq)}"
+        for e in events
+    )
+
+
+def encode_alert_events(events: Iterable[AlertEvent]) -> str:
+    """``_alert`` points tagged by tenant, rule, state, severity and what they are about."""
+    lines = []
+    for e in events:
+        tags = f"{MEASUREMENT_ALERT},rule={escape_tag(e.rule)},severity={escape_tag(e.severity)}"
+        tags += f",state={escape_tag(e.state)},tenant={escape_tag(e.tenant)}"
+        for name in ("bus", "child", "device", "site"):
+            value = getattr(e, name)
+            if value:
+                tags += f",{name}={escape_tag(value)}"
+        lines.append(
+            f"{tags} fingerprint={escape_string_field(e.fingerprint)},"
+            f"summary={escape_string_field(e.summary)},"
+            f"notified={'true' if e.notified else 'false'},value=1i {e.ts_ns}"
+        )
+    return "\n".join(lines)

@@ -7,23 +7,37 @@ write acknowledged with 204.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from iotmon_contract import DeadLetter, DeadLetterReason, DeviceState, StatusEvent, ValidatedReading
+from iotmon_contract import (
+    DeadLetter,
+    DeadLetterReason,
+    DeviceState,
+    StatusEvent,
+    ValidatedEvent,
+    ValidatedReading,
+)
+from iotmon_contract.validation import to_ns
 from iotmon_storage.base import (
+    EVENT_TIME_SPREAD_NS,
     SCALE,
+    AlertEvent,
     DeviceSummary,
     LatestReading,
     Point,
     Position,
+    StoredEvent,
     StoreError,
     StoreUnavailable,
     TimeSeriesStore,
     dead_letter_stamps,
+    event_data,
+    event_time_ns,
     finite,
     merge_points,
     point_range,
@@ -44,11 +58,22 @@ CREATE TABLE IF NOT EXISTS device_status (
     tenant TEXT NOT NULL, device TEXT NOT NULL, state TEXT NOT NULL, ts_ns INTEGER NOT NULL,
     PRIMARY KEY (tenant, device)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_events (
+    tenant TEXT NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (tenant, device, type, ts_ns)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_ns INTEGER NOT NULL, service TEXT NOT NULL,
     reason TEXT NOT NULL, detail TEXT NOT NULL, topic TEXT NOT NULL,
     payload_excerpt TEXT NOT NULL, payload_bytes INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_events (
+    tenant TEXT NOT NULL, fingerprint TEXT NOT NULL, rule TEXT NOT NULL, state TEXT NOT NULL,
+    severity TEXT NOT NULL, summary TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+    notified INTEGER NOT NULL, device TEXT, site TEXT, bus TEXT, child TEXT,
+    PRIMARY KEY (tenant, fingerprint, state, ts_ns)
+) WITHOUT ROWID;
 """
 
 _AGGREGATES = {
@@ -194,6 +219,34 @@ class SqliteStore(TimeSeriesStore):
             ],
         )
 
+    def write_alert_events(self, events: Sequence[AlertEvent]) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO alert_events (tenant, fingerprint, rule, state, severity, "
+            "summary, ts_ns, notified, device, site, bus, child) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (e.tenant, e.fingerprint, e.rule, e.state, e.severity, e.summary, e.ts_ns,
+                 int(e.notified), e.device, e.site, e.bus, e.child)
+                for e in events
+            ],
+        )  # fmt: skip
+
+    def alert_events(self, tenant: str, limit: int = 100) -> list[AlertEvent]:
+        rows = self._select(
+            "SELECT tenant, fingerprint, rule, state, severity, summary, ts_ns, notified, "
+            "device, site, bus, child FROM alert_events WHERE tenant = ? "
+            "ORDER BY ts_ns DESC LIMIT ?",
+            (tenant, int(limit)),
+        )
+        return [
+            AlertEvent(
+                str(t), str(f), str(r), str(st), str(sv), str(sm), int(ns), bool(n),  # type: ignore[call-overload]
+                None if d is None else str(d), None if si is None else str(si),
+                None if b is None else str(b), None if c is None else str(c),
+            )
+            for t, f, r, st, sv, sm, ns, n, d, si, b, c in rows
+        ]  # fmt: skip
+
     def metrics(self, tenant: str, device: str) -> list[str]:
         rows = self._select(
             _METRICS,
@@ -288,6 +341,54 @@ class SqliteStore(TimeSeriesStore):
         return [
             DeviceSummary(t, d, v.get("seen"), v.get("state"), v.get("since"))  # type: ignore[arg-type]
             for (t, d), v in sorted(found.items())
+        ]
+
+    def write_events(self, events: Sequence[ValidatedEvent]) -> None:
+        # Keyed like InfluxDB's series and time: the same event again overwrites itself.
+        self._run(
+            "INSERT OR REPLACE INTO device_events (tenant, device, type, ts_ns, seq, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (e.tenant, e.device, e.type, event_time_ns(e.ts_ns, e.seq), e.seq, event_data(e))
+                for e in events
+            ],
+        )
+
+    def events(
+        self,
+        tenant: str,
+        device: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredEvent]:
+        if types is not None and not types:
+            return []
+        where = ["tenant = ?", "ts_ns >= ?", "ts_ns < ?"]
+        args: list[object] = [tenant, to_ns(start), to_ns(end)]
+        if device is not None:
+            where.append("device = ?")
+            args.append(device)
+        if types is not None:
+            where.append("type IN (" + ", ".join("?" * len(types)) + ")")
+            args.extend(types)
+        rows = self._select(
+            "SELECT device, type, seq, ts_ns, data FROM device_events "  # noqa: S608
+            f"WHERE {' AND '.join(where)} ORDER BY ts_ns LIMIT ?",
+            [*args, int(limit)],
+        )
+        return [
+            StoredEvent(
+                tenant,
+                str(d),
+                str(kind),
+                int(seq),  # type: ignore[call-overload]
+                _from_ns(int(ts) - int(seq) % EVENT_TIME_SPREAD_NS),  # type: ignore[call-overload]
+                json.loads(str(data)),
+            )
+            for d, kind, seq, ts, data in rows
         ]
 
     def dead_letters(

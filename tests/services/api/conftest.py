@@ -13,8 +13,17 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from iotmon_alerts.adapters.database import AlertsDatabase
+from iotmon_alerts.config import AlertsDatabaseSettings
+from iotmon_alerts.domain.model import Alert, AlertChange, NoticeOut, Role, Subject, Target
 from iotmon_api import Settings, create_app
-from iotmon_contract import DeadLetterReason, DeviceState, ValidatedReading
+from iotmon_contract import (
+    AlertSeverity,
+    AlertState,
+    DeadLetterReason,
+    DeviceState,
+    ValidatedReading,
+)
 from iotmon_contract.validation import ContractViolation, to_ns
 from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
 from iotmon_storage import StatusEvent, StoreSettings, TimeSeriesStore, open_store
@@ -154,14 +163,70 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture
 def settings(store_settings: StoreSettings, tmp_path: Path) -> Settings:
-    return Settings(store=store_settings, registry=registry_settings(tmp_path))
+    return Settings(
+        store=store_settings,
+        registry=registry_settings(tmp_path),
+        alerts=AlertsDatabaseSettings(url=SecretStr(f"sqlite:///{tmp_path / 'alerts.db'}")),
+    )
 
 
 @pytest.fixture
 def client(
-    settings: Settings, store: TimeSeriesStore, registry: Registry, tokens: Tokens
+    settings: Settings,
+    store: TimeSeriesStore,
+    registry: Registry,
+    tokens: Tokens,
+    alerts_database: AlertsDatabase,
 ) -> Iterator[TestClient]:
     """The app on real data, sending the service token (reads everything) by default."""
-    app = create_app(settings, store, registry=registry, clock=lambda: at(10))
+    app = create_app(
+        settings, store, registry=registry, alerts=alerts_database, clock=lambda: at(10)
+    )
     with TestClient(app, headers=bearer(tokens.service)) as test_client:
         yield test_client
+
+
+def fill_alerts(database: AlertsDatabase) -> None:
+    """acme: hot on env-1 (plant-1) and env-2 (plant-2); child_left_aboard of kid-2 on bus-1
+    for mum and dad; a boarded notice of kid-1 for mum. other: hot on env-1."""
+
+    def alert(tenant: str, rule: str, fingerprint: str, subject: Subject, *targets: Target) -> None:
+        recipients = [{"role": t.role.value, "id": t.id} for t in targets]
+        change = AlertChange(
+            Alert(
+                tenant=tenant,
+                fingerprint=fingerprint,
+                rule=rule,
+                state=AlertState.FIRING,
+                severity=AlertSeverity.CRITICAL,
+                subject=subject,
+                summary=f"{rule} {fingerprint}",
+                starts_at=at(1),
+                ts=at(1),
+                details={"notification": {"recipients": recipients}},
+                targets=targets,
+            ),
+            notify=True,
+        )
+        database.record([change], [], [], {}, at(1))
+
+    alert("acme", "hot", "fp-env1", Subject(device="env-1", site="plant-1"))
+    alert("acme", "hot", "fp-env2", Subject(device="env-2", site="plant-2"))
+    alert(
+        "acme", "child_left_aboard", "fp-kid2", Subject(bus="bus-1", child="kid-2"),
+        Target(Role.DRIVER, "drv-1"), Target(Role.GUARDIAN, "mum"), Target(Role.GUARDIAN, "dad"),
+    )  # fmt: skip
+    alert("other", "hot", "fp-other", Subject(device="env-1"))
+    notice = NoticeOut(
+        "acme", "boarded", "n1", at(2), Subject(bus="bus-1", child="kid-1"), "kid-1 boarded",
+        {}, (Target(Role.GUARDIAN, "mum"),),
+    )  # fmt: skip
+    database.record([], [notice], [], {}, at(2))
+
+
+@pytest.fixture
+def alerts_database(settings: Settings) -> Iterator[AlertsDatabase]:
+    assert settings.alerts is not None
+    with AlertsDatabase(settings.alerts) as database:
+        fill_alerts(database)
+        yield database

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
 from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import BaseSchema
@@ -33,7 +34,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from iotmon_alerts.adapters.database import AlertsDatabase
+from iotmon_alerts.config import AlertsDatabaseSettings
 from iotmon_api import ApiServer, Settings, create_app
+from iotmon_api.metrics import UNMATCHED
 from iotmon_registry import Registry
 from iotmon_storage import StoreSettings, TimeSeriesStore, open_store
 from iotmon_tools.localstack import InfluxdProcess
@@ -41,10 +45,12 @@ from tests.services.api.conftest import (
     Tokens,
     bearer,
     fill,
+    fill_alerts,
     fill_registry,
     issue_tokens,
     registry_settings,
 )
+from tests.utils.prometheus import scrape
 
 EXAMPLES_PER_OPERATION = 30
 """With the coverage phase's own cases, about 15 s on this 2-core machine."""
@@ -75,15 +81,23 @@ def served(influxd: InfluxdProcess, tmp_path_factory: pytest.TempPathFactory) ->
     registry = Registry(registry_settings(folder)).open()
     fill_registry(registry)
     tokens = issue_tokens(registry)
+    alerts_settings = AlertsDatabaseSettings(url=SecretStr(f"sqlite:///{folder / 'alerts.db'}"))
+    alerts = AlertsDatabase(alerts_settings).open()
+    fill_alerts(alerts)
     settings_ = Settings(
-        port=0, store=store_settings, registry=registry_settings(folder), log_level="ERROR"
+        port=0,
+        store=store_settings,
+        registry=registry_settings(folder),
+        alerts=alerts_settings,
+        log_level="ERROR",
     )
-    server = ApiServer(settings_, store, registry=registry)
+    server = ApiServer(settings_, store, registry=registry, alerts=alerts)
     server.start()
     try:
         yield Served(server.url, tokens)
     finally:
         server.stop()
+        alerts.close()
         registry.close()
         store.close()
 
@@ -120,3 +134,17 @@ def test_the_api_does_what_its_openapi_document_says(case: Case[Any], served: Se
         timeout=30,
     )
     case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+def test_after_the_property_run_metrics_parse_and_name_only_route_templates(
+    served: Served,
+) -> None:
+    """Whatever paths the run made up, /metrics keeps one series per route template."""
+    metrics = scrape(f"{served.url}/metrics")
+    routes = set(metrics.by_label("iotmon_api_requests_total", "route"))
+    documented = set(schema.raw_schema["paths"])
+    assert routes <= documented | {"/metrics", UNMATCHED}, routes - documented
+    statuses = set(metrics.by_label("iotmon_api_requests_total", "status"))
+    assert statuses, "the run sent no request"
+    assert all(status.isdigit() and 100 <= int(status) < 600 for status in statuses)
+    assert "500" not in statuses, "the API answered 500 during the run"

@@ -170,6 +170,17 @@ def test_openapi_documents_every_error_as_problem_json(client: TestClient) -> No
         "/api/v1/children",
         "/api/v1/children/{tenant}/{child}",
         "/api/v1/dead-letters",
+        "/api/v1/alerts",
+        "/api/v1/alerts/{tenant}/{alert_id}",
+        "/api/v1/alerts/{tenant}/{alert_id}/acknowledge",
+        "/api/v1/alerts/{tenant}/actions/{action_id}",
+        "/api/v1/notices",
+        "/api/v1/silences",
+        "/api/v1/silences/{silence_id}",
+        "/api/v1/subscriptions",
+        "/api/v1/subscriptions/{subscription_id}",
+        "/api/v1/deliveries",
+        "/api/v1/deliveries/{delivery_id}/replay",
     }
     for path, _method, op in api:
         responses = op["responses"]
@@ -182,7 +193,7 @@ def test_openapi_documents_every_error_as_problem_json(client: TestClient) -> No
             }
         assert "WWW-Authenticate" in responses["401"]["headers"]
         assert "Retry-After" in responses["503"]["headers"]
-        if op.get("parameters"):
+        if op.get("parameters") or op.get("requestBody"):
             schema = responses["422"]["content"]["application/problem+json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ValidationProblem"}, path
         else:

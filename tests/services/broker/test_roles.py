@@ -106,6 +106,19 @@ def test_a_service_reads_in_its_own_share_group_and_writes_under_sys_and_its_ser
     assert "$share/api-1/iotmon/v1/+/+/response/+" in grants(commanding, AclType.SUBSCRIBE_PATTERN)
 
 
+def test_the_home_assistant_bridge_writes_its_discovery_prefix_and_nothing_more() -> None:
+    plain = service_identity("homeassistant").role
+    bridge = service_identity("homeassistant", discovery_prefix="homeassistant").role
+    assert grants(bridge, AclType.PUBLISH) - grants(plain, AclType.PUBLISH) == {"homeassistant/#"}
+    assert grants(bridge, AclType.SUBSCRIBE_PATTERN) - grants(plain, AclType.SUBSCRIBE_PATTERN) == {
+        "homeassistant/sensor/+/+/config"
+    }
+    assert "homeassistant/sensor/+/+/config" in grants(bridge, AclType.RECEIVE)
+    for bad in ("#", "homeassistant/+", "", "a//b"):
+        with pytest.raises(IdentityError, match="discovery prefix"):
+            service_identity("homeassistant", discovery_prefix=bad)
+
+
 def test_health_and_admin_roles_are_narrow_and_shared() -> None:
     health = health_identity()
     assert health.username == "iotmon-health"

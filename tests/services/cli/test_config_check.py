@@ -28,6 +28,7 @@ def test_good_example_and_default_environment_pass() -> None:
     assert result.returncode == 0, result.stderr
     assert f"ok {EXAMPLE}" in result.stderr
     assert "ok IOTMON_INGEST_* environment" in result.stderr
+    assert "ok IOTMON_HOMEASSISTANT_* environment" in result.stderr
 
 
 def test_bad_file_and_bad_environment_are_all_reported(tmp_path: Path) -> None:
@@ -35,9 +36,18 @@ def test_bad_file_and_bad_environment_are_all_reported(tmp_path: Path) -> None:
     bad.write_text(EXAMPLE.read_text().replace("publish_interval_s: 10", "publish_interval_s: -10"))
     result = run(
         str(bad),
-        env={"IOTMON_INGEST_BATCH_SIZE": "0", "IOTMON_API_STORE__BACKEND": "oracle"},
+        env={
+            "IOTMON_INGEST_BATCH_SIZE": "0",
+            "IOTMON_API_STORE__BACKEND": "oracle",
+            "IOTMON_HOMEASSISTANT_DISCOVERY_PREFIX": "home/#",
+            "IOTMON_INGEST_METRICS__PORT": "70000",
+        },
     )
     assert result.returncode == 1
     assert f"{bad}:" in result.stderr
     assert "IOTMON_INGEST_BATCH_SIZE: Input should be greater than or equal to 1" in result.stderr
     assert "IOTMON_API_STORE__BACKEND: Input should be" in result.stderr
+    assert "IOTMON_HOMEASSISTANT_DISCOVERY_PREFIX: String should match" in result.stderr
+    assert "IOTMON_INGEST_METRICS__PORT: Input should be less than or equal to 65535" in (
+        result.stderr
+    )

@@ -86,6 +86,8 @@ def ingest_settings(
         "store_retry_min_s": 0.2,
         "store_retry_max_s": 1.0,
         "stats_interval_s": 5.0,
+        # A free port each: tests run many ingest services side by side.
+        "metrics": {"port": 0},
     }
     values.update(overrides)
     return IngestSettings(**values)

@@ -7,6 +7,7 @@ import getpass
 import json
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from iotmon_contract import (
     DeviceState,
     DeviceStatus,
     dead_letter_topic,
+    event_topic,
     service_status_filter,
     service_status_topic,
     status_topic,
@@ -295,6 +297,7 @@ def test_refused_credentials_stop_the_service_instead_of_retrying(
             store={"url": influxd.url, "database": database},
             spool_dir=tmp_path / "spool",
             registry={"url": registry_url(tmp_path)},
+            metrics={"port": 0},
         )
         service = IngestService(settings)
         service.start()
@@ -427,3 +430,37 @@ def test_ingest_announces_itself_and_its_will_marks_it_offline(
         assert offline.ts is not None
     finally:
         watcher.close()
+
+
+def test_device_events_are_stored_exactly_once_and_bad_ones_dead_lettered(
+    start_ingest: StartIngest, fresh_mosquitto: MosquittoProcess, store: TimeSeriesStore
+) -> None:
+    tenant = unique("t")
+    service = start_ingest()
+    dead = Collector(fresh_mosquitto, dead_letter_topic("ingest"))
+    publisher = Publisher(fresh_mosquitto)
+    topic = event_topic(tenant, "door-1")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+    def tag_read(seq: int) -> bytes:
+        ts = (start + timedelta(seconds=seq // 4)).isoformat().replace("+00:00", "Z")
+        body = {"type": "tag_read", "ts": ts, "seq": seq, "tag": f"T{seq}", "rssi": -50.0}
+        return json.dumps(body).encode()
+
+    for seq in range(20):
+        publisher.publish(topic, tag_read(seq))
+    for seq in range(5):  # an edge agent replaying after a crash: the same events again
+        publisher.publish(topic, tag_read(seq))
+    publisher.publish(topic, b'{"type":"teleport","ts":"2026-11-25T10:00:00Z","seq":99}')
+    publisher.publish(topic, tag_read(50), retain=True)
+    publisher.flush()
+    end = start + timedelta(minutes=1)
+    assert wait_until(lambda: len(store.events(tenant, "door-1", start, end)) == 20, 15)
+    stored = store.events(tenant, "door-1", start, end)
+    assert [e.seq for e in stored] == list(range(20))
+    assert stored[5].data == {"tag": "T5", "rssi": -50.0}
+    assert wait_until(lambda: len(dead.messages) == 2, 10)
+    assert sorted(p["reason"] for p in dead.payloads()) == ["retained", "unknown_event_type"]
+    assert wait_until(lambda: service.counters.events_written == 25, 10)
+    publisher.close()
+    dead.close()

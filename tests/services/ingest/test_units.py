@@ -12,6 +12,7 @@ from iotmon_contract import (
     MAX_PAYLOAD_BYTES,
     DeadLetterReason,
     DeviceState,
+    EventValidator,
     StatusEvent,
     TelemetryValidator,
     ValidatedReading,
@@ -23,7 +24,7 @@ from iotmon_ingest.config import DEFAULT_SHARE_GROUP
 from iotmon_ingest.domain import StoreGate, decode_batch
 from iotmon_ingest.pipeline import InboundQueue
 from iotmon_ingest.registry import DeviceRegistry, RegistryError, load_registry
-from iotmon_ingest.spool import Spool, SpooledBatch
+from iotmon_ingest.spool import SPOOL_FORMAT, Spool, SpooledBatch
 from iotmon_runtime.mqtt import InboundMessage
 from tests.services.ingest.support import batch, single
 
@@ -241,3 +242,55 @@ def test_prod_refuses_placeholder_secrets() -> None:
     with pytest.raises(ValueError, match="IOTMON_INGEST_MQTT__PASSWORD: placeholder"):
         IngestSettings(environment="prod", mqtt={"password": "changeme"})
     IngestSettings(environment="dev", mqtt={"password": "changeme"})
+
+
+def test_spool_format_2_keeps_events_and_reads_format_1_files(tmp_path: Path) -> None:
+    event_json = (
+        b'{"type":"tag_read","ts":"2026-11-25T12:00:00.123456Z","seq":7,'
+        b'"tag":"TAG-1","rssi":-55.5,"direction":"in"}'
+    )
+    event = EventValidator(clock=lambda: to_ns(NOW)).validate(
+        "iotmon/v1/acme/door-1/event", event_json
+    )
+    batch = SpooledBatch(3, [], [], [], [event])
+    decoded = SpooledBatch.decode(batch.encode())
+    assert decoded == batch
+    assert json.loads(batch.encode())["format"] == SPOOL_FORMAT == 2
+    # A file written before events existed (no "format" key): still replayed.
+    version_1 = (
+        b'{"seen_at_ns":5,"readings":[["acme","env-1","temperature",1.5,"degC",10]],'
+        b'"statuses":[["acme","env-1","online",5]],"dead_letters":[]}'
+    )
+    old = SpooledBatch.decode(version_1)
+    assert old.readings == [ValidatedReading("acme", "env-1", "temperature", 1.5, "degC", 10)]
+    assert old.statuses == [StatusEvent("acme", "env-1", DeviceState.ONLINE, 5)]
+    assert old.events == []
+    with pytest.raises(ValueError, match="newer"):
+        SpooledBatch.decode(
+            b'{"format":99,"seen_at_ns":1,"readings":[],"statuses":[],"dead_letters":[]}'
+        )
+
+
+def test_decode_batch_validates_events_beside_telemetry() -> None:
+    good = b'{"type":"ignition","ts":"2026-11-25T11:59:00Z","seq":1,"on":true}'
+    messages = [
+        message("iotmon/v1/acme/bus-1/event", good),
+        message(
+            "iotmon/v1/acme/bus-1/event", b'{"type":"teleport","ts":"2026-11-25T11:59:00Z","seq":2}'
+        ),
+        message("iotmon/v1/acme/bus-1/event", good, retained=True),
+        message(TOPIC, single(1.0, NOW)),
+    ]
+    outcome = decode_batch(
+        messages,
+        validator(),
+        service="ingest",
+        received_ns=to_ns(NOW),
+        events=EventValidator(clock=lambda: to_ns(NOW)),
+    )
+    assert [(e.device, e.type, e.seq) for e in outcome.events] == [("bus-1", "ignition", 1)]
+    assert len(outcome.readings) == 1
+    assert [r.letter.reason for r in outcome.rejected] == [
+        DeadLetterReason.UNKNOWN_EVENT_TYPE,
+        DeadLetterReason.RETAINED,
+    ]

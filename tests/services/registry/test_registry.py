@@ -176,3 +176,23 @@ def test_settings_refuse_a_non_url_without_echoing_it() -> None:
     with pytest.raises(ValidationError, match="not a SQLAlchemy database URL") as caught:
         RegistrySettings(url=SecretStr("::secret-not-a-url::"))
     assert "secret-not-a-url" not in str(caught.value)
+
+
+def test_remove_device_releases_its_children_and_moves_the_revision(registry: Registry) -> None:
+    registry.import_gateway("acme", "gw-1", ["env-1", "env-2"])
+    registry.add_device("acme", "env-9")
+    before = registry.revision()
+    removed = registry.remove_device("acme", "gw-1")
+    assert removed.device == "gw-1"
+    assert registry.revision() > before
+    assert registry.device("acme", "gw-1") is None
+    assert {d.device: d.gateway for d in registry.devices("acme")} == {
+        "env-1": None,
+        "env-2": None,
+        "env-9": None,
+    }
+    assert registry.gateway_map().gateways == {}
+    with pytest.raises(NotFound, match="device 'gw-1' is not registered"):
+        registry.remove_device("acme", "gw-1")
+    registry.remove_device("acme", "env-9")
+    assert [d.device for d in registry.devices("acme")] == ["env-1", "env-2"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Iterator
@@ -10,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from iotmon_contract import DeadLetterReason, DeviceState, ValidatedReading
+from iotmon_contract import (
+    DeadLetterReason,
+    DeviceState,
+    ValidatedEvent,
+    ValidatedReading,
+    parse_event,
+)
 from iotmon_contract.validation import ContractViolation, to_ns
 from iotmon_storage import (
     Aggregate,
@@ -171,3 +178,35 @@ def test_count_readings(store: TimeSeriesStore) -> None:
     )
     assert store.count_readings("acme", "temperature") == 50
     assert store.count_readings("acme", "humidity") == 0
+
+
+def sweep(seq: int, tag: str, minutes: float, device: str = "cabin-1") -> ValidatedEvent:
+    ts = T0 + timedelta(minutes=minutes)
+    event = parse_event(
+        json.dumps(
+            {
+                "type": "sweep_read",
+                "ts": ts.isoformat().replace("+00:00", "Z"),
+                "seq": seq,
+                "sweep_id": "s-1",
+                "tag": tag,
+                "rssi": -60.5,
+            }
+        )
+    )
+    return ValidatedEvent("acme", device, "sweep_read", seq, to_ns(ts), event)
+
+
+def test_events_are_stored_once_each_and_read_back(store: TimeSeriesStore) -> None:
+    # A cabin sweep stamps many reads with the same time: none may overwrite another.
+    reads = [sweep(seq, f"TAG-{seq}", 1) for seq in range(40)]
+    store.write_events(reads)
+    store.write_events(reads[:10])  # sent again after a crash: the same events, not copies
+    found = store.events("acme", "cabin-1", T0, T0 + timedelta(minutes=2))
+    assert [e.seq for e in found] == list(range(40))
+    assert found[3].data == {"sweep_id": "s-1", "tag": "TAG-3", "rssi": -60.5}
+    assert found[3].ts == T0 + timedelta(minutes=1)
+    assert {(e.type, e.device, e.tenant) for e in found} == {("sweep_read", "cabin-1", "acme")}
+    assert store.events("acme", None, T0, T0 + timedelta(minutes=2), types=["tag_read"]) == []
+    assert store.events("acme", "cabin-2", T0, T0 + timedelta(minutes=2)) == []
+    assert len(store.events("acme", None, T0, T0 + timedelta(minutes=2), limit=5)) == 5

@@ -3,7 +3,16 @@
 from fastapi import APIRouter, Depends
 
 from iotmon_api.deps import current_principal
-from iotmon_api.routes import children, dead_letters, devices, health, me
+from iotmon_api.routes import (
+    alerts,
+    children,
+    dead_letters,
+    devices,
+    health,
+    me,
+    silences,
+    subscriptions,
+)
 
 
 def api_router() -> APIRouter:
@@ -13,6 +22,9 @@ def api_router() -> APIRouter:
     router.include_router(devices.router)
     router.include_router(children.router)
     router.include_router(dead_letters.router)
+    router.include_router(alerts.router)
+    router.include_router(silences.router)
+    router.include_router(subscriptions.router)
     return router
 
 

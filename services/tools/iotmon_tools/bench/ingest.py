@@ -334,6 +334,8 @@ class _Bench:
             "IOTMON_INGEST_REGISTRY__URL": self._registry.url.get_secret_value(),
             "IOTMON_INGEST_BATCH_SIZE": str(self._options.ingest_batch_size),
             "IOTMON_INGEST_STATS_INTERVAL_S": "5",
+            # Free ports: a benchmark must not depend on (or take) ingest's default port.
+            "IOTMON_INGEST_METRICS__PORT": "0",
         }
         code = "from iotmon_tools.cli.main import run; run()"
         with log.open("ab") as output:

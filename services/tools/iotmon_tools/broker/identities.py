@@ -8,6 +8,7 @@ identity's kind, which is how ``list`` tells them apart on a running broker.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,7 @@ from iotmon_tools.broker.roles import (
     service_role,
 )
 
+_DISCOVERY_PREFIX = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 SERVICE_USER_PREFIX = "iotmon-"
 DEFAULT_ADMIN_USER = "iotmon-admin"
 DEFAULT_HEALTH_USER = "iotmon-health"
@@ -116,12 +118,24 @@ def service_username(service: str) -> str:
 
 
 def service_identity(
-    service: str, *, share_group: str | None = None, commands: bool = False
+    service: str,
+    *,
+    share_group: str | None = None,
+    commands: bool = False,
+    discovery_prefix: str | None = None,
 ) -> Identity:
-    """``share_group`` defaults to the username, which is what ingest uses (iotmon-ingest)."""
+    """``share_group`` defaults to the username, which is what ingest uses (iotmon-ingest);
+    ``discovery_prefix`` lets the Home Assistant bridge write its discovery topics."""
     username = service_username(service)
     group = _identifier(share_group or username, "share group")
-    role = service_role(role_name(IdentityKind.SERVICE, service), service, group, commands)
+    if discovery_prefix is not None and not _DISCOVERY_PREFIX.match(discovery_prefix):
+        raise IdentityError(
+            f"discovery prefix {discovery_prefix!r} must be topic levels of letters, digits, "
+            "'_' and '-' (no wildcards)"
+        )
+    role = service_role(
+        role_name(IdentityKind.SERVICE, service), service, group, commands, discovery_prefix
+    )
     return Identity(IdentityKind.SERVICE, username, role)
 
 

@@ -144,11 +144,18 @@ def service_filters(commands: bool) -> list[str]:
     return filters
 
 
-def service_role(name: str, service: str, share_group: str, commands: bool) -> Role:
+def service_role(
+    name: str,
+    service: str,
+    share_group: str,
+    commands: bool,
+    discovery_prefix: str | None = None,
+) -> Role:
     """A back-end service: reads every tenant's device topics, plainly or in its own
     share group (never another's); writes its own dead letters, availability, alerts
     and notices, so it cannot speak for another service either. With ``commands`` it
-    may also send device requests."""
+    may also send device requests. With ``discovery_prefix`` (the Home Assistant
+    bridge) it writes under that prefix and reads the sensor configs there back."""
     filters = service_filters(commands)
     acls = [
         *reads(*filters),
@@ -162,6 +169,9 @@ def service_role(name: str, service: str, share_group: str, commands: bool) -> R
     ]
     if commands:
         acls.extend(publishes(request_filter()))
+    if discovery_prefix is not None:
+        acls.extend(publishes(f"{discovery_prefix}/#"))
+        acls.extend(reads(f"{discovery_prefix}/sensor/+/+/config"))
     return Role(name, f"service {service} (share group {share_group})", tuple(acls))
 
 

@@ -1,4 +1,4 @@
-"""`iotmon bench ingest`: the broker's ceiling and ingest's throughput, measured in one run."""
+"""`iotmon bench ingest` and `iotmon bench alerts`: real servers, real clients, real figures."""
 
 from __future__ import annotations
 
@@ -71,9 +71,68 @@ def bench_ingest(
         raise typer.Exit(1)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
-    app.add_typer(bench_app, name="bench")
+@bench_app.command("alerts")
+def bench_alerts(
+    triggers: Annotated[int, typer.Option(min=10, help="Alerts to time, one at a time.")] = 300,
+    background_rate: Annotated[
+        float, typer.Option(min=0, help="Background telemetry, msg/s, same broker and tenant.")
+    ] = 10_000.0,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Append the figures to --output.")] = True,
+) -> None:
+    """Latency from the triggering MQTT message to the signed webhook at a real receiver."""
+    from iotmon_tools.bench.alerts import AlertBenchOptions, markdown, run_alert_benchmark
+
+    result = run_alert_benchmark(
+        AlertBenchOptions(triggers=triggers, background_rate=background_rate), repo=Path.cwd()
+    )
+    text = markdown(result)
+    typer.echo(text)
+    if write:
+        with output.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+        typer.echo(f"appended to {output}")
+    if result.lost or result.bad_signatures:
+        raise typer.Exit(1)
+
+
+@bench_app.command("bus")
+def bench_bus(
+    bus_days: Annotated[
+        int, typer.Option(min=1, help="At least this many bus-days per scenario.")
+    ] = 200,
+    days: Annotated[int, typer.Option(min=1, max=500, help="School days per fleet.")] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="First fleet's seed.")] = 1,
+    stress: Annotated[
+        bool, typer.Option(help="Also run the design with a child asleep in 20 % of runs.")
+    ] = True,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Append the figures to --output.")] = True,
+) -> None:
+    """Replay simulated school days through the bus-safety core and score the decisions."""
+    from rich.console import Console
+
+    from iotmon_tools.bench.bus import BusBenchOptions, run_bus_benchmark
+    from iotmon_tools.bench.bus_report import append_bus_markdown, print_bus_table
+    from iotmon_tools.bench.machine import machine_info
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=220)
+    options = BusBenchOptions(bus_days=bus_days, days=days, seed=seed, stress=stress)
+    result = run_bus_benchmark(options, progress=console.print)
+    machine = machine_info(Path.cwd())
+    print_bus_table(result, machine, console)
+    if write:
+        append_bus_markdown(result, machine, output)
+        console.print(f"appended to {output}")
+    if any(r.score.missed or r.score.privacy_violations for r in result.results):
+        console.print("[red]a child with evidence was missed, or a notice went astray[/red]")
+        raise typer.Exit(1)
 
 
 @bench_app.command("api")
@@ -139,3 +198,27 @@ def bench_api(
     if write:
         append_markdown(result, output)
         console.print(f"appended to {output}")
+
+
+@bench_app.command(
+    "video",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench_video(context: typer.Context) -> None:
+    """Cameras one machine sustains, motion-gated vs naive: runs `iotmon-video bench`
+    (the video distribution; the tools stay free of OpenCV). Options pass through."""
+    import os
+    import shutil
+    import sys
+
+    program = shutil.which("iotmon-video") or str(Path(sys.executable).with_name("iotmon-video"))
+    if not Path(program).exists():
+        typer.echo("iotmon-video is not installed (pip install iotmon-video)", err=True)
+        raise typer.Exit(2)
+    os.execv(program, [program, "bench", *context.args])  # noqa: S606 - our own program
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.add_typer(bench_app, name="bench")

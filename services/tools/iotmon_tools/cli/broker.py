@@ -333,12 +333,26 @@ def add_service(
     commands: Annotated[
         bool, typer.Option("--commands", help="May send device requests, read responses.")
     ] = False,
+    discovery_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--discovery-prefix",
+            help="Home Assistant's discovery prefix the service writes (the bridge: "
+            "homeassistant).",
+        ),
+    ] = None,
     password_file: PasswordFile = None,
     password_stdin: PasswordStdin = False,
     password_env: PasswordEnv = None,
 ) -> None:
     """Add a service: reads every tenant's device topics, writes under _sys and _service."""
-    identity = _identity(service_identity, name, share_group=share_group, commands=commands)
+    identity = _identity(
+        service_identity,
+        name,
+        share_group=share_group,
+        commands=commands,
+        discovery_prefix=discovery_prefix,
+    )
     _add(ctx, identity, _password(password_file, password_stdin, password_env))
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from iotmon_api import Settings as ApiSettings
 from iotmon_edge import ConfigError, load_agent_config
 from iotmon_edge import Settings as EdgeSettings
+from iotmon_homeassistant import Settings as HomeAssistantSettings
 from iotmon_ingest import IngestSettings
 from iotmon_runtime.settings import ServiceSettings, SettingsError
 
@@ -20,7 +21,12 @@ class FileKind(StrEnum):
     EDGE = "edge"
 
 
-SERVICE_SETTINGS: tuple[type[ServiceSettings], ...] = (ApiSettings, EdgeSettings, IngestSettings)
+SERVICE_SETTINGS: tuple[type[ServiceSettings], ...] = (
+    ApiSettings,
+    EdgeSettings,
+    IngestSettings,
+    HomeAssistantSettings,
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ def _summary(stack: DemoStack, options: DemoOptions) -> Table:
     table.add_row("Store", endpoints.store_label)
     auth = '-H "Authorization: Bearer $IOTMON_TOKEN"'
     table.add_row("API docs", f"{api}/docs")
+    table.add_row("Metrics", f"{api}/metrics  {endpoints.ingest_metrics_url}".strip())
     table.add_row("Token", f"operator of tenant {options.tenant}: export IOTMON_TOKEN (below)")
     table.add_row("Devices", f"curl -s {auth} {api}/api/v1/devices?tenant={options.tenant}")
     table.add_row("Latest", f"curl -s {auth} {api}/api/v1/devices/{options.tenant}/{device}/latest")

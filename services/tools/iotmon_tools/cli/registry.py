@@ -137,6 +137,19 @@ def register(app: typer.Typer) -> None:
         behind = f" behind gateway {gateway}" if gateway else ""
         console.print(f"device {tenant}/{device} registered{behind}", highlight=False)
 
+    @registry_app.command("remove-device")
+    def remove_device(
+        device: Annotated[str, typer.Argument(help="Device id.")],
+        tenant: TenantOption,
+        url: UrlOption = DEFAULT_URL,
+    ) -> None:
+        """Remove a device (its children stay, without a gateway). Ingest refuses its
+        telemetry once registered devices are enforced; the Home Assistant bridge removes
+        its entities."""
+        with open_registry(url) as registry:
+            removed = registry.remove_device(tenant, device)
+        console.print(f"device {removed.tenant}/{removed.device} removed", highlight=False)
+
     @registry_app.command("add-child")
     def add_child(
         child: Annotated[str, typer.Argument(help="Child id.")],

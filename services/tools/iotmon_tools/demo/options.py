@@ -40,5 +40,6 @@ class Endpoints:
     store_label: str = ""
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     api_url: str = ""
+    ingest_metrics_url: str = ""
     api_token: str = ""
     """An operator token of the demo tenant, minted for this run."""

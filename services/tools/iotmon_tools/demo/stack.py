@@ -129,6 +129,7 @@ class DemoStack:
         worker = build_ingest(self.endpoints, self._options.state_dir.resolve())
         worker.start()
         self._remember("ingest", worker)
+        self.endpoints.ingest_metrics_url = worker.metrics_url or ""
 
     def _start_devices(self) -> None:
         worker = build_devices(self.endpoints, agent_config(self._options))

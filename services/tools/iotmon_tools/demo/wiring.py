@@ -14,7 +14,7 @@ from iotmon_edge import (
     simulated_agent_config,
 )
 from iotmon_ingest import IngestMqttSettings, IngestService, IngestSettings
-from iotmon_ingest.config import IngestRegistrySettings
+from iotmon_ingest.config import IngestMetricsSettings, IngestRegistrySettings
 from iotmon_runtime.mqtt import MqttProtocol
 from iotmon_tools.demo.options import DemoOptions, Endpoints
 
@@ -61,5 +61,7 @@ def build_ingest(endpoints: Endpoints, state_dir: Path) -> IngestService:
         store=endpoints.store,
         spool_dir=state_dir / "ingest-spool",
         registry=IngestRegistrySettings(url=endpoints.registry.url),
+        # A free port: the demo must start beside a running ingest (or anything on 9101).
+        metrics=IngestMetricsSettings(port=0),
     )
     return IngestService(settings)

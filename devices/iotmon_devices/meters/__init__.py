@@ -1,0 +1,1 @@
+"""Smart meters: interval consumption from cumulative registers, metric names, load profiles."""

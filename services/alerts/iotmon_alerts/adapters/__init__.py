@@ -1,0 +1,1 @@
+"""What the alert service talks to: SQL, webhooks, the time-series store."""

@@ -1,0 +1,1 @@
+"""The alert domain: pure logic, events in, decisions out, time injected."""
