@@ -145,6 +145,42 @@ def test_bad_parameters_are_422_naming_the_field(
     assert error_fields(response) == [("query", field)], response.text
 
 
+LATEST = "/api/v1/devices/acme/env-1/latest"
+DEVICES = "/api/v1/devices"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        (LATEST, {"keys": "Temperature"}, "keys"),
+        (LATEST, {"keys": ",".join(f"m{n}" for n in range(33))}, "keys"),
+        (EXPORT, {"agg": "median"}, "agg"),
+        (EXPORT, {"order": "up"}, "order"),
+        (EXPORT, {"bucket": 60}, "bucket"),  # raw points by default: no buckets
+        (EXPORT, {"fill": "null"}, "fill"),
+        (EXPORT, {"agg": "mean", "fill": "nan"}, "fill"),
+        (EXPORT, {"agg": "mean", "bucket": 86400, "tz": "Mars/Olympus"}, "tz"),
+        (EXPORT, {"agg": "mean", "bucket": 1, "start": "2000-01-01T00:00:00Z"}, "bucket"),
+        (EXPORT, {"start": iso(at(6)), "end": iso(at(5))}, "end"),
+        (EXPORT, {"end": "0.5"}, "end"),
+        (EXPORT, {"start": "0001-01-01T00:00:00Z"}, "start"),
+        (SERIES, {"agg": "none", "end": "9999-12-31T23:59:59Z"}, "end"),
+        (DEVICES, {"limit": 0}, "limit"),
+        (DEVICES, {"limit": 1001}, "limit"),
+        (DEVICES, {"cursor": ""}, "cursor"),
+        (DEVICES, {"cursor": "!!"}, "cursor"),
+        (DEVICES, {"cursor": "x" * 5000}, "cursor"),
+    ],
+)
+def test_every_route_names_its_bad_parameter(
+    client: TestClient, path: str, params: dict[str, Any], field: str
+) -> None:
+    """/latest, /export and the device list refuse bad input as /series does: a 422
+    problem naming the one parameter."""
+    response = client.get(path, params=params)
+    assert error_fields(response) == [("query", field)], response.text
+
+
 def test_unknown_device_and_unknown_metric_are_404_alike(client: TestClient) -> None:
     cases = [
         ("/api/v1/devices/acme/ghost/series", {}, "device acme/ghost has no readings"),
