@@ -53,11 +53,3 @@ def fresh_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     broker.start()
     yield broker
     broker.stop()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-screenshots",
-        action="store_true",
-        help="Copy the screenshots the browser tests take to docs/images/ (the README's).",
-    )

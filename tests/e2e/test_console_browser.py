@@ -2,13 +2,13 @@
 ingest, the alert service with the school-bus rules, the API): log in with an operator
 token, watch a bus's run, see the child-left-aboard alert appear within seconds of the
 run end, acknowledge it with a reason and see it clear. Screenshots of each step are
-kept in test-artifacts/console/; ``--update-screenshots`` also copies the alert one to
-docs/images/console.png for the README.
+kept as test artefacts (``.state/test-artifacts/console-*.png``); with
+``IOTMON_UPDATE_SCREENSHOTS=1`` the alert one becomes the README's docs/images/console.png
+(``tests/screenshots.py``).
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,11 +19,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess
-from tests.e2e.console_stack import REPO, TENANT, Stack, console_stack
+from tests.e2e.console_stack import TENANT, Stack, console_stack
+from tests.screenshots import CHROMIUM, artifact, publish
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts" / "console"
-README_SHOT = REPO / "docs" / "images" / "console.png"
 ALERT_WITHIN_S = 15.0
 """The rules decide once the sweep is in (or decision_wait_s, 5 s, after the run end)."""
 
@@ -50,8 +48,7 @@ def stack(
 
 
 def _shot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
+    path = artifact(f"console-{name}.png")
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000  # a rendered page, not an empty image
     return path
@@ -124,10 +121,7 @@ def test_an_operator_sees_a_child_left_aboard_acknowledges_it_and_sees_it_clear(
     expect(bus_card.get_by_test_id("last-sweep")).to_contain_text(
         "sw-1: 1/1 reads, complete, 1 inside (cid)"
     )
-    shot = _shot(page, "2-child-left-aboard")
-    if request.config.getoption("--update-screenshots"):
-        README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, README_SHOT)
+    publish(_shot(page, "2-child-left-aboard"), "console.png")
 
     # Silence it for an hour: the silence matches its rule and subject.
     firing.get_by_test_id("silence-open").click()
