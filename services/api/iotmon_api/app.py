@@ -22,6 +22,7 @@ from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_api.auth import ensure_principal
 from iotmon_api.catalog import MetricCatalog
 from iotmon_api.config import Settings
+from iotmon_api.console.router import console_router
 from iotmon_api.latest_cache import LatestCache
 from iotmon_api.metrics import ApiMetrics, install_metrics
 from iotmon_api.openapi import install_openapi
@@ -139,6 +140,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(api_router())
+    app.include_router(console_router())
     if settings.metrics:
         install_metrics(app, ApiMetrics.create())
     install_openapi(app)

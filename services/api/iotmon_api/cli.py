@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "access_log": settings.access_log,
         "log_config": None,
         "proxy_headers": True,
+        # The console's live streams never end by themselves: close them after this.
+        "timeout_graceful_shutdown": settings.shutdown_grace_s,
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **server)

@@ -261,8 +261,10 @@ class TimeSeriesStore(ABC):
         *,
         types: Sequence[str] | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[StoredEvent]:
-        """Events of a tenant (one device, or all) in [start, end), oldest first."""
+        """Events of a tenant (one device, or all) in [start, end), oldest first (the
+        first ``limit``), or newest first (the last ``limit``)."""
 
     @abstractmethod
     def write_dead_letters(

@@ -404,9 +404,11 @@ class InfluxStore(TimeSeriesStore):
         *,
         types: Sequence[str] | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[StoredEvent]:
         if types is not None and not types:
             return []
+        order = "DESC" if newest_first else "ASC"
         where = [
             f"tenant = {quote_literal(tenant)}",
             f"time >= {quote_literal(_rfc3339(start))}",
@@ -418,7 +420,7 @@ class InfluxStore(TimeSeriesStore):
             where.append("(" + " OR ".join(f"type = {quote_literal(t)}" for t in types) + ")")
         series = self.query(
             f'SELECT "seq", "data", "device", "type" FROM {MEASUREMENT_EVENT} '
-            f"WHERE {' AND '.join(where)} ORDER BY time ASC LIMIT {int(limit)}"
+            f"WHERE {' AND '.join(where)} ORDER BY time {order} LIMIT {int(limit)}"
         )
         found = []
         for ts_ns, seq, data, event_device, kind in series[0]["values"] if series else []:

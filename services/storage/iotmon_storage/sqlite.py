@@ -363,9 +363,11 @@ class SqliteStore(TimeSeriesStore):
         *,
         types: Sequence[str] | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[StoredEvent]:
         if types is not None and not types:
             return []
+        order = "DESC" if newest_first else "ASC"
         where = ["tenant = ?", "ts_ns >= ?", "ts_ns < ?"]
         args: list[object] = [tenant, to_ns(start), to_ns(end)]
         if device is not None:
@@ -376,7 +378,7 @@ class SqliteStore(TimeSeriesStore):
             args.extend(types)
         rows = self._select(
             "SELECT device, type, seq, ts_ns, data FROM device_events "  # noqa: S608
-            f"WHERE {' AND '.join(where)} ORDER BY ts_ns LIMIT ?",
+            f"WHERE {' AND '.join(where)} ORDER BY ts_ns {order} LIMIT ?",
             [*args, int(limit)],
         )
         return [
