@@ -20,6 +20,8 @@ from iotmon_tools.localstack import free_port
 from tests.services.demo.test_demo import IOTMON, get_json, printed_token
 
 LIVE_WITHIN_S = 60.0
+ZIGBEE_CLIMATE = "zb-00158d0002b3c007"
+"""The staff room's Aqara climate sensor: zb-<IEEE address> (zigbee_devices.json)."""
 
 
 def latest_metrics(base: str, token: str, device: str) -> set[str]:
@@ -78,6 +80,12 @@ def test_every_layer_is_live_within_a_minute(tmp_path: Path, embedded: bool) -> 
             deadline,
             "the school's gas meter",
             lambda: "gas_m3_total" in latest_metrics(base, token, "meter-school-gas"),
+        )
+        # The school's Zigbee sensors, through Zigbee2MQTT's shapes and the agent's bridge.
+        until(
+            deadline,
+            "the Zigbee climate sensor",
+            lambda: {"temperature", "humidity"} <= latest_metrics(base, token, ZIGBEE_CLIMATE),
         )
         # Buses: the vehicle's position from its agent, and children boarding as the
         # alert service's bus rules saw them (the readers' events, end to end).

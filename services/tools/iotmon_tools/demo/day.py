@@ -35,6 +35,7 @@ from iotmon_tools.demo.clip import write_clip
 from iotmon_tools.demo.clock import DemoClock
 from iotmon_tools.demo.day_plan import DayPlan, write_rules
 from iotmon_tools.demo.options import Endpoints
+from iotmon_tools.demo.zigbee import bridge_devices
 from iotmon_tools.localstack.webhook_receiver import ReceivedWebhook, WebhookReceiver
 from iotmon_tools.registry_import import import_agent
 from iotmon_video.cameras import CameraConfig, FileSource, VideoConfig
@@ -63,7 +64,14 @@ def register_day(registry: Registry, plan: DayPlan) -> None:
     for site, name in ((plan.school, "School"), (plan.depot, "Depot")):
         if site not in known:
             registry.add_site(plan.tenant, site, name=name)
-    import_agent(registry, plan.sensors, site=plan.school)
+    # The agent's drivers' devices, and the Zigbee sensors its bridge will discover.
+    school = [d for driver in plan.sensors.drivers for d in driver.declared_device_ids()]
+    zigbee = [
+        f"zb-{device['ieee_address'].removeprefix('0x')}"
+        for device in bridge_devices()
+        if device.get("type") != "Coordinator"
+    ]
+    registry.import_gateway(plan.tenant, plan.sensors.agent_id, school + zigbee, site=plan.school)
     import_agent(registry, plan.depot_meters, site=plan.depot)
     for bus in plan.buses:
         registry.import_gateway(plan.tenant, bus.gateway, [bus.vehicle, *bus.devices])

@@ -23,6 +23,7 @@ from iotmon_devices.simulators.school_bus import (
 )
 from iotmon_edge import AgentConfig
 from iotmon_edge.config import HealthConfig
+from iotmon_edge.zigbee2mqtt.config import Zigbee2MqttConfig
 from iotmon_tools.demo.bus_replay import BusDevices
 
 SCHOOL_AGENT = "school-gw"
@@ -116,6 +117,8 @@ def plan_day(tenant: str, sensors: int, interval: float, epoch: datetime, seed: 
             publish_interval_s=interval,
             drivers=[rooms, *school_meters],
             health=HEALTH,
+            # The school's Zigbee sensors, through a Zigbee2MQTT (the demo's stand-in).
+            zigbee2mqtt=Zigbee2MqttConfig(),
         ),
         depot_meters=AgentConfig(
             tenant=tenant,
@@ -145,6 +148,13 @@ rules:
     for_s: 600
     severity: critical
     summary: "Water running at the depot with nobody there ({value} m3 a reading): a leak?"
+  - name: boiler-room-flooded
+    type: threshold
+    devices: ["zb-*"]
+    metric: water_leak
+    above: 0.5
+    severity: critical
+    summary: "Water on the floor at the Zigbee leak sensor {device}"
   - name: room-too-hot
     type: threshold
     devices: ["room-*"]

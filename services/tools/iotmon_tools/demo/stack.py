@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from iotmon_edge import EdgeMqttSettings, build_agent
 from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
-from iotmon_runtime.mqtt import MqttProtocol
+from iotmon_runtime.mqtt import MqttProtocol, MqttSettings
 from iotmon_runtime.workers import Worker
 from iotmon_storage import StoreSettings, open_store
 from iotmon_tools.demo.clock import DemoClock
@@ -38,6 +38,7 @@ from iotmon_tools.demo.day import (
 from iotmon_tools.demo.day_plan import LEAK_AFTER, DayPlan, plan_day
 from iotmon_tools.demo.options import DemoOptions, Endpoints, port_or_free
 from iotmon_tools.demo.wiring import agent_config, build_api, build_devices, build_ingest
+from iotmon_tools.demo.zigbee import Zigbee2MqttStandIn
 from iotmon_tools.localstack import EmbeddedBroker, InfluxdProcess, MosquittoProcess, find_program
 from iotmon_tools.registry_import import import_agent
 
@@ -89,7 +90,8 @@ class DemoStack:
         return [
             ("webhook receiver", lambda: self._start_receiver(state)),
             ("alert service (simulated clock)", lambda: self._start_alerts(state)),
-            (f"school and depot edge agents ({options.devices} room sensors, 5 meters)",
+            (f"school and depot edge agents ({options.devices} room sensors, 5 meters, "
+             "4 Zigbee sensors)",
              self._start_site_agents),
             (f"{buses} buses' edge agents", self._start_bus_agents),
             ("video service (2 cameras)", lambda: self._start_video(state)),
@@ -107,10 +109,16 @@ class DemoStack:
     def _start_site_agents(self) -> None:
         day = self._day
         assert day is not None
+        local = self._edge_mqtt()
+        zigbee = MqttSettings(host=local.host, port=local.port, protocol=local.protocol)
         for config in (day.plan.sensors, day.plan.depot_meters):
-            agent = build_agent(config, self._edge_mqtt(), clock=day.clock)
+            agent = build_agent(config, local, clock=day.clock, zigbee2mqtt=zigbee)
             agent.start()
             self._remember(config.agent_id, agent)
+        # Zigbee2MQTT after the bridge subscribed: it sees the retained bridge/devices either way.
+        stand_in = Zigbee2MqttStandIn(zigbee, day.clock, self._options.interval)
+        stand_in.start()
+        self._remember("zigbee2mqtt", stand_in)
 
     def _start_bus_agents(self) -> None:
         day = self._day
