@@ -37,8 +37,9 @@ class DemoClock:
         starts_at: datetime,
         *,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._simulated = SimulatedClock(epoch, speed, starts_at, wall=wall)
+        self._simulated = SimulatedClock(epoch, speed, starts_at, wall=wall, monotonic=monotonic)
         self._wall = wall
         self.starts_at = starts_at
 
