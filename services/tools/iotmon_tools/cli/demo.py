@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -53,10 +54,15 @@ def _summary(stack: DemoStack, options: DemoOptions) -> Table:
         table.add_row("Console", f"{api}/console (when this build has the operator console)")
         table.add_row("Cameras", f"{endpoints.detector}; snapshots at {endpoints.video_media_url}")
     if endpoints.store.backend == "influxdb":
+        # Configured: GRAFANA_URL (and GRAFANA_TOKEN or _USER/_PASSWORD), which the push
+        # command reads too.
+        grafana = os.environ.get("GRAFANA_URL", "").rstrip("/")
+        push = f"iotmon dashboards push --url {grafana or '<your grafana>'}"
+        where = f"; then {grafana}/d/iotmon-overview" if grafana else ""
         table.add_row(
             "Grafana",
-            f"iotmon dashboards push --url <your grafana> --influx-url {endpoints.store.url}"
-            " (dashboards: overview, devices & edge, meters, buses, video, alerts)",
+            f"{push} --influx-url {endpoints.store.url}{where} (dashboards: overview, "
+            "environment, edge agents, meters, buses, video, alerts)",
         )
     table.add_row("State", str(options.state_dir.resolve()))
     table.add_row("Stop", "Ctrl-C")
@@ -84,6 +90,10 @@ def register(app: typer.Typer) -> None:
         video_model: Annotated[
             Path | None,
             typer.Option(help="ONNX detector weights for the cameras (default: motion-only)."),
+        ] = None,
+        video_clip: Annotated[
+            Path | None,
+            typer.Option(help="A video file the cameras loop (default: a clip drawn at start)."),
         ] = None,
         receiver_port: Annotated[
             int, typer.Option(help="Webhook receiver port (a free one if taken).")
@@ -119,6 +129,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("must be day or sensors", param_hint="--scenario")
         if video_model is not None and not video_model.is_file():
             raise typer.BadParameter(f"{video_model}: no such file", param_hint="--video-model")
+        if video_clip is not None and not video_clip.is_file():
+            raise typer.BadParameter(f"{video_clip}: no such file", param_hint="--video-clip")
         if devices is None:
             devices = 12 if scenario == "day" else 200
         console = Console()
@@ -134,6 +146,7 @@ def register(app: typer.Typer) -> None:
             scenario=scenario,
             speed=speed,
             video_model=video_model,
+            video_clip=video_clip,
             receiver_port=receiver_port,
         )
         stop = threading.Event()

@@ -219,11 +219,11 @@ def alerts_database(state: Path) -> AlertsDatabaseSettings:
 
 
 def video_service(
-    endpoints: Endpoints, state: Path, tenant: str, model: Path | None
+    endpoints: Endpoints, state: Path, tenant: str, model: Path | None, clip: Path | None
 ) -> tuple[VideoService, str]:
     """Two cameras looping a generated clip; the detector when ``model`` is given (else, or
     when it cannot load, motion-only: camera metrics, no object events)."""
-    clip = write_clip(state / "video" / "corridor.avi")
+    clip = clip.resolve() if clip is not None else write_clip(state / "video" / "corridor.avi")
     cameras = [
         CameraConfig(id=camera, source=FileSource(type="file", path=clip, loop=True), fps=5)
         for camera in CAMERAS

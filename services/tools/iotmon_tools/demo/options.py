@@ -29,6 +29,8 @@ class DemoOptions:
     """Simulated seconds per real second (the day scenario)."""
     video_model: Path | None = None
     """Detector weights (ONNX) for the demo cameras; none: motion-only."""
+    video_clip: Path | None = None
+    """Footage the demo cameras loop; none: a clip drawn at start."""
     receiver_port: int = 8099
 
     @property

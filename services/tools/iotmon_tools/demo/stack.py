@@ -153,7 +153,11 @@ class DemoStack:
         day = self._day
         assert day is not None
         service, detector = video_service(
-            self.endpoints, state, self._options.tenant, self._options.video_model
+            self.endpoints,
+            state,
+            self._options.tenant,
+            self._options.video_model,
+            self._options.video_clip,
         )
         service.start()
         self._remember("video", service)
