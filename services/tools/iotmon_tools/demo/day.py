@@ -25,7 +25,7 @@ from iotmon_alerts.config import (
 from iotmon_alerts.routing import EventType, Owner, SubscriptionFilter
 from iotmon_alerts.service import AlertService
 from iotmon_contract import DeviceState
-from iotmon_edge import AgentConfig, DirectOutbox, EdgeAgent, EdgeMqttSettings, build_agent
+from iotmon_edge import AgentConfig, DirectOutbox, EdgeAgent, EdgeMqttSettings
 from iotmon_edge.agent import agent_name, default_client_id
 from iotmon_edge.messages import status_message
 from iotmon_registry import Registry
@@ -127,12 +127,9 @@ def describe(received: ReceivedWebhook, who: str) -> str:
 
 @dataclass
 class DayParts:
-    """What the day scenario started; the stack stops them."""
+    """The webhook endpoints the day scenario subscribed (the receiver's console names them)."""
 
-    receiver: WebhookReceiver | None = None
     endpoints: list[Endpoint] = field(default_factory=list)
-    video_media: str = ""
-    detector: str = "motion-only"
 
 
 def start_receiver(console: Console, port: int, parts: DayParts) -> WebhookReceiver:
@@ -272,7 +269,6 @@ __all__ = [
     "DayParts",
     "alerts_database",
     "alerts_settings",
-    "build_agent",
     "bus_agent",
     "register_day",
     "start_receiver",
