@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -133,6 +134,9 @@ def test_every_layer_is_live_within_a_minute(tmp_path: Path, embedded: bool) -> 
         with pytest.raises(Exception, match="signature"):
             Webhook(secrets["/facility"]).verify(first["body"].replace("leak", "leek"), headers)
         assert elapsed < LIVE_WITHIN_S
+        # The fleet's children are registered: the API (and the console) know them.
+        children = get_json(f"{base}/api/v1/children?tenant=demo", token)["data"]
+        assert {c["child"] for c in children} >= {n["subject"]["child"] for n in notices}
         alerts = get_json(f"{base}/api/v1/alerts?tenant=demo", token)["data"]
         assert "water-leak" in {a["rule"] for a in alerts}
     finally:
@@ -146,7 +150,9 @@ def test_every_layer_is_live_within_a_minute(tmp_path: Path, embedded: bool) -> 
     assert code == 0, output[-3000:]
     assert "demo stopped cleanly" in output
     assert "webhook facility ← water-leak firing" in output
-    assert "Traceback" not in output
+    # No traceback through the platform's code (amqtt, the embedded broker, may log its own
+    # and the client it dropped reconnects).
+    assert not re.search(r'File "[^"]*/iotmon_\w+/', output), output[-5000:]
 
 
 def test_receiver_page_is_json(tmp_path: Path) -> None:

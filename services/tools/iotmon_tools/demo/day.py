@@ -59,7 +59,7 @@ def _protocol(endpoints: Endpoints) -> MqttProtocol:
 
 
 def register_day(registry: Registry, plan: DayPlan) -> None:
-    """Sites, and each agent as the gateway of its devices (with their site)."""
+    """Sites, each agent as the gateway of its devices (with their site), the children."""
     known = {site.site for site in registry.sites(plan.tenant)}
     for site, name in ((plan.school, "School"), (plan.depot, "Depot")):
         if site not in known:
@@ -75,6 +75,15 @@ def register_day(registry: Registry, plan: DayPlan) -> None:
     import_agent(registry, plan.depot_meters, site=plan.depot)
     for bus in plan.buses:
         registry.import_gateway(plan.tenant, bus.gateway, [bus.vehicle, *bus.devices])
+    # The fleet's children and guardians, as the fleet file names them (API scopes, the
+    # console); the same seed makes the same ones, so a second run finds them there.
+    world = plan.simulation.world
+    for child in world.children:
+        if registry.child(plan.tenant, child.id) is None:
+            registry.add_child(plan.tenant, child.id, [child.tag])
+    for guardian in world.guardians:
+        if registry.guardian(plan.tenant, guardian.id) is None:
+            registry.add_guardian(plan.tenant, guardian.id, guardian.children)
 
 
 def bus_agent(

@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from iotmon_edge import EdgeMqttSettings, build_agent
 from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
-from iotmon_runtime.mqtt import MqttProtocol, MqttSettings
+from iotmon_runtime.mqtt import MqttClient, MqttProtocol, MqttSettings
 from iotmon_runtime.workers import Worker
 from iotmon_storage import StoreSettings, open_store
 from iotmon_tools.demo.clock import DemoClock
@@ -60,6 +60,13 @@ class DayState:
             options.tenant, options.devices, options.interval, clock.epoch, options.seed
         )
         return cls(plan, clock, DayParts())
+
+
+def connected(client: MqttClient, name: str) -> None:
+    """One client at a time: the embedded broker (amqtt 0.12) has a race between clients
+    connecting and subscribing at once (it logs a traceback and drops one of them)."""
+    if not client.wait_connected(30):
+        raise RuntimeError(f"{name} did not connect to the broker within 30 s")
 
 
 class DemoStack:
@@ -115,6 +122,7 @@ class DemoStack:
             agent = build_agent(config, local, clock=day.clock, zigbee2mqtt=zigbee)
             agent.start()
             self._remember(config.agent_id, agent)
+            connected(agent.client, config.agent_id)
         # Zigbee2MQTT after the bridge subscribed: it sees the retained bridge/devices either way.
         stand_in = Zigbee2MqttStandIn(zigbee, day.clock, self._options.interval)
         stand_in.start()
@@ -127,6 +135,7 @@ class DemoStack:
             agent = bus_agent(day.plan, bus, self._edge_mqtt(), day.clock, 0.5)
             agent.start()
             self._remember(bus.gateway, agent)
+            connected(agent.client, bus.gateway)
 
     def _start_receiver(self, state: Path) -> None:
         day = self._day
