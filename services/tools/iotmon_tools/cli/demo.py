@@ -122,7 +122,8 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
         ] = None,
     ) -> None:
-        """Start broker, InfluxDB, ingest, simulated devices and the API; Ctrl-C stops all."""
+        """Start broker, InfluxDB, ingest and the API, then a school day through every layer
+        (or sensors only); Ctrl-C stops all."""
         if mode not in ("single", "batch"):
             raise typer.BadParameter("must be single or batch", param_hint="--mode")
         if scenario not in ("day", "sensors"):
