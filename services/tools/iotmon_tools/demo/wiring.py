@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from iotmon_alerts.config import AlertsDatabaseSettings
 from iotmon_api import ApiServer
 from iotmon_api import Settings as ApiSettings
 from iotmon_edge import (
@@ -40,13 +41,16 @@ def build_devices(endpoints: Endpoints, config: AgentConfig) -> EdgeAgent:
     return build_agent(config, mqtt)
 
 
-def build_api(endpoints: Endpoints, port: int) -> ApiServer:
+def build_api(
+    endpoints: Endpoints, port: int, alerts: AlertsDatabaseSettings | None = None
+) -> ApiServer:
     # Warnings only: the demo's console shows the summary, not one line per request.
     settings = ApiSettings(
         host="127.0.0.1",
         port=port,
         store=endpoints.store,
         registry=endpoints.registry,
+        alerts=alerts,
         log_level="WARNING",
     )
     return ApiServer(settings)
