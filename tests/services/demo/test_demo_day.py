@@ -21,6 +21,13 @@ from standardwebhooks import Webhook
 from iotmon_tools.localstack import free_port
 from tests.services.demo.test_demo import IOTMON, get_json, printed_token
 
+
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+        text: str = response.read().decode()
+        return text
+
+
 LIVE_WITHIN_S = 60.0
 ZIGBEE_CLIMATE = "zb-00158d0002b3c007"
 """The staff room's Aqara climate sensor: zb-<IEEE address> (zigbee_devices.json)."""
@@ -139,6 +146,14 @@ def test_every_layer_is_live_within_a_minute(tmp_path: Path, embedded: bool) -> 
         assert {c["child"] for c in children} >= {n["subject"]["child"] for n in notices}
         alerts = get_json(f"{base}/api/v1/alerts?tenant=demo", token)["data"]
         assert "water-leak" in {a["rule"] for a in alerts}
+        # The operator console serves the day: its bus view knows the fleet and the buses
+        # under way or done, from the alert service's own rule files and the stored events.
+        assert get_text(f"{base}/console").lstrip().lower().startswith("<!doctype html")
+        buses = until(deadline, "the console's bus view", lambda: [
+            b for b in get_json(f"{base}/api/v1/console/buses?tenant=demo", token)["data"]
+            if b["events"] > 0
+        ])  # fmt: skip
+        assert {b["bus"] for b in buses} <= {"bus-1", "bus-2", "bus-3"}
     finally:
         demo.send_signal(signal.SIGINT)
         try:

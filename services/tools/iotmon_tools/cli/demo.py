@@ -51,7 +51,7 @@ def _summary(stack: DemoStack, options: DemoOptions) -> Table:
             f"{endpoints.receiver_url} (what the operator, facility and guardians received; "
             f"also printed below as they arrive; secrets in {endpoints.webhooks_file})",
         )
-        table.add_row("Console", f"{api}/console (when this build has the operator console)")
+        table.add_row("Console", f"{api}/console (log in with the token below)")
         table.add_row("Cameras", f"{endpoints.detector}; snapshots at {endpoints.video_media_url}")
     if endpoints.store.backend == "influxdb":
         # Configured: GRAFANA_URL (and GRAFANA_TOKEN or _USER/_PASSWORD), which the push

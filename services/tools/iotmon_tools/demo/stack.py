@@ -281,8 +281,11 @@ class DemoStack:
 
     def _start_api(self) -> None:
         port = port_or_free(self._options.api_port)
-        alerts = alerts_database(self._options.state_dir.resolve()) if self._day else None
-        worker = build_api(self.endpoints, port, alerts)
+        state = self._options.state_dir.resolve()
+        alerts = alerts_database(state) if self._day else None
+        # The console's bus view reads the fleet from the alert service's own rule files.
+        rules = state / "rules" if self._day else None
+        worker = build_api(self.endpoints, port, alerts, rules)
         worker.start()
         self._remember("api", worker)
         self.endpoints.api_url = f"http://127.0.0.1:{port}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from iotmon_alerts.config import AlertsDatabaseSettings
 from iotmon_api import ApiServer
 from iotmon_api import Settings as ApiSettings
+from iotmon_api.console.settings import ConsoleSettings
 from iotmon_edge import (
     AgentConfig,
     EdgeAgent,
@@ -42,7 +43,10 @@ def build_devices(endpoints: Endpoints, config: AgentConfig) -> EdgeAgent:
 
 
 def build_api(
-    endpoints: Endpoints, port: int, alerts: AlertsDatabaseSettings | None = None
+    endpoints: Endpoints,
+    port: int,
+    alerts: AlertsDatabaseSettings | None = None,
+    rules_dir: Path | None = None,
 ) -> ApiServer:
     # Warnings only: the demo's console shows the summary, not one line per request.
     settings = ApiSettings(
@@ -51,6 +55,9 @@ def build_api(
         store=endpoints.store,
         registry=endpoints.registry,
         alerts=alerts,
+        # The simulated day lies in the past (up to a weekend back): the bus view reads far
+        # enough back to find its runs.
+        console=ConsoleSettings(rules_dir=rules_dir, bus_window_h=72),
         log_level="WARNING",
     )
     return ApiServer(settings)
