@@ -170,18 +170,19 @@ def _cell(value: Any) -> str:
 
 
 def _geomap(data: PanelData, width: int, height: int) -> str:
-    points: list[tuple[float, float]] = []
+    # Latitude and longitude may come from one query or from two joined on their tags (as
+    # a "join by field" transformation does in Grafana): keyed by tags, last value each.
+    coordinates: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
     for series in data.series:
+        key = tuple(sorted((series.get("tags") or {}).items()))
         columns = [str(c).lower() for c in series.get("columns", [])]
-        lat = next((i for i, c in enumerate(columns) if c in ("lat", "latitude")), None)
-        lon = next((i for i, c in enumerate(columns) if c in ("lon", "lng", "longitude")), None)
-        if lat is None or lon is None:
-            continue
-        points += [
-            (float(r[lon]), float(r[lat]))
-            for r in series["values"]
-            if r[lat] is not None and r[lon] is not None
-        ]
+        for index, column in enumerate(columns):
+            axis = {"lat": "lat", "latitude": "lat", "lon": "lon", "lng": "lon"}.get(column)
+            axis = axis or ("lon" if column == "longitude" else None)
+            values = [r[index] for r in series["values"] if r[index] is not None]
+            if axis and values:
+                coordinates.setdefault(key, {})[axis] = float(values[-1])
+    points = [(c["lon"], c["lat"]) for c in coordinates.values() if {"lat", "lon"} <= set(c)]
     if not points:
         return '<div class="empty">No data</div>'
     xs, ys = [p[0] for p in points], [p[1] for p in points]

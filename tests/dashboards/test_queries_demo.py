@@ -20,6 +20,8 @@ from iotmon_tools.demo import DemoOptions, DemoStack
 from iotmon_tools.localstack import free_port
 from tests.dashboards.grafana import ALL, TimeRange, dashboard_files, interpolate, load, panels
 from tests.dashboards.grafana import resolve as resolve_variables
+from tests.dashboards.picture import draw, photograph
+from tests.screenshots import publish
 
 LAYERS = {"iotmon-overview", "iotmon-meters", "iotmon-buses", "iotmon-alerts"}
 DATA_WITHIN_S = 90.0
@@ -108,3 +110,28 @@ def test_panel_shows_the_demo_day(
 def test_demo_writes_tenant_demo_only(demo: Demo) -> None:
     tenants = demo.store.query('SHOW TAG VALUES FROM "_device_seen" WITH KEY = "tenant"')
     assert {row[-1] for s in tenants for row in s["values"]} == {"demo"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("uid", ["iotmon-buses", "iotmon-overview"])
+def test_layer_dashboard_picture(demo: Demo, uid: str) -> None:
+    """The README's dashboard picture: the demo day's buses (and the overview), drawn from
+    the same queries by the Grafana stand-in and photographed in headless Chromium."""
+    dashboard = next(d for d in DASHBOARDS if d["uid"] == uid)
+    selection = {"tenant": ["demo"]} | {
+        v["name"]: ALL for v in dashboard["templating"]["list"] if v.get("includeAll")
+    }
+    # The buses: the simulated day so far (it lies in the past), from its start to where
+    # its clock is. The overview also counts what is stamped on the wall clock (devices
+    # seen, cameras), so it spans up to now, as the panel checks above do.
+    elapsed = timedelta(seconds=(time.monotonic() - demo.started) * 600)
+    end = demo.epoch + elapsed if uid == "iotmon-buses" else datetime.now(UTC)
+    span = TimeRange(demo.epoch - timedelta(minutes=10), end, 60)
+    shown, picture = draw(dashboard, demo.store, selection, span)
+    assert len(picture.panels) == len(shown["panels"])
+    empty = [p.title for p in picture.panels if p.drawn_points == 0]
+    assert not empty, f"panels drawn without data: {empty}"
+    image, laid_out = photograph(picture, f"dashboard-{uid.removeprefix('iotmon-')}")
+    assert laid_out == [p.title for p in picture.panels]
+    assert image.stat().st_size > 10_000
+    publish(image, f"dashboard-{uid.removeprefix('iotmon-')}.png")
