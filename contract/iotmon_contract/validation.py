@@ -27,21 +27,13 @@ from iotmon_contract.payloads import (
     WireMessage,
     parse_telemetry_dict,
 )
+from iotmon_contract.readings import ReadingColumns, ValidatedReading
 from iotmon_contract.topics import MessageKind, TopicError, TopicInfo, parse_topic
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_US = 1000
 _NS_PER_S = 1_000_000_000
 _EXCERPT_BYTES = 512
-
-
-class ValidatedReading(NamedTuple):
-    tenant: str
-    device: str
-    metric: str
-    value: float
-    unit: str | None
-    ts_ns: int
 
 
 class ValidatedEvent(NamedTuple):
@@ -66,7 +58,7 @@ class Refusal:
 class ValidatedMessages:
     """What ``validate_many`` made of its messages."""
 
-    readings: list[ValidatedReading] = field(default_factory=list)
+    readings: ReadingColumns = field(default_factory=ReadingColumns)
     """The single readings' messages in order, then each gateway batch's in order."""
     refused: list[Refusal] = field(default_factory=list)
     """In message order."""
@@ -202,7 +194,6 @@ _value_of = attrgetter("value")
 _unit_of = attrgetter("unit")
 _ts_of = attrgetter("ts")
 _device_of = attrgetter("device")
-_new_tuple = tuple.__new__
 _index_of = attrgetter("index")
 
 
@@ -419,7 +410,7 @@ class TelemetryValidator(_ConsumerRules):
         payloads: list[bytes],
         window: tuple[int, int],
         known: dict[_TopicDevice, bool],
-    ) -> list[ValidatedReading]:
+    ) -> ReadingColumns:
         # A JSON escape could spell what the bulk checks look for differently: the models
         # read those payloads.
         if b"\\" in b"".join(payloads):
@@ -439,8 +430,8 @@ class TelemetryValidator(_ConsumerRules):
             if not self._known(place, known):
                 raise NotFast
         tenants, devices = zip(*places, strict=True)
-        rows = zip(tenants, devices, metrics, map(_value_of, decoded), units, stamps, strict=True)
-        return list(map(_new_tuple, repeat(ValidatedReading), rows))
+        values = list(map(_value_of, decoded))
+        return ReadingColumns(list(tenants), list(devices), metrics, values, units, stamps)
 
     def _fast_batch(
         self,
@@ -448,7 +439,7 @@ class TelemetryValidator(_ConsumerRules):
         payload: bytes,
         window: tuple[int, int],
         known: dict[_TopicDevice, bool],
-    ) -> list[ValidatedReading]:
+    ) -> ReadingColumns:
         if b"\\" in payload:
             raise NotFast
         try:
@@ -481,10 +472,8 @@ class TelemetryValidator(_ConsumerRules):
                 owns is not None and not owns(tenant, gateway, child)
             ):
                 raise NotFast
-        rows = zip(
-            repeat(tenant), devices, metrics, map(_value_of, decoded), units, stamps, strict=False
-        )
-        return list(map(_new_tuple, repeat(ValidatedReading), rows))
+        values = list(map(_value_of, decoded))
+        return ReadingColumns([tenant] * len(devices), devices, metrics, values, units, stamps)
 
     @staticmethod
     def _parse(payload: bytes) -> WireMessage:
@@ -553,6 +542,7 @@ __all__ = [
     "EventValidator",
     "KnownDevice",
     "OwnsDevice",
+    "ReadingColumns",
     "Refusal",
     "TelemetryValidator",
     "ValidatedEvent",

@@ -19,6 +19,7 @@ from iotmon_contract import (
     DeadLetterReason,
     EventValidator,
     MessageKind,
+    ReadingColumns,
     StatusEvent,
     TelemetryValidator,
     ValidatedEvent,
@@ -52,7 +53,7 @@ class BatchOutcome:
     """What one batch of messages becomes."""
 
     messages: int = 0
-    readings: list[ValidatedReading] = field(default_factory=list)
+    readings: ReadingColumns = field(default_factory=ReadingColumns)
     statuses: list[StatusEvent] = field(default_factory=list)
     events: list[ValidatedEvent] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
