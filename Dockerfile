@@ -10,6 +10,7 @@
 #   docker build --target tools .    the iotmon CLI (broker identities, dashboards push, demo,
 #                                    benchmarks)
 # Versions are pinned by requirements/constraints.txt, what the test suite passed with.
+# docker-compose.yml tags each image with its distribution's version (iotmon/ingest:0.2.0).
 FROM python:3.11-slim-bookworm AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -34,6 +35,8 @@ COPY services/registry/ services/registry/
 COPY services/ingest/ services/ingest/
 RUN pip install -c requirements/constraints.txt \
     ./contract ./runtime ./services/storage ./services/registry ./services/ingest
+# docker-compose.yml's entry point: each replica claims a slot (its instance id).
+COPY deploy/ingest-slot.sh /usr/local/bin/iotmon-ingest-slot
 USER iotmon
 ENTRYPOINT ["iotmon-ingest"]
 CMD ["run"]

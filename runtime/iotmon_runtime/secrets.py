@@ -31,12 +31,19 @@ PLACEHOLDER_PREFIXES = ("changeme", "change-me", "dev-")
 """Prefixes of the same: docker-compose.yml's defaults are all ``dev-…-password``."""
 
 
+TOKEN_SCHEME_PREFIXES = ("apiv3_",)
+"""Prefixes a token format requires (InfluxDB 3 tokens begin with ``apiv3_``): what
+follows is what makes it a placeholder or not (``apiv3_dev-…`` is one)."""
+
+
 def is_placeholder_secret(secret: SecretStr | str | None) -> bool:
     """True when ``secret`` is set but to a placeholder (an unset secret is not one)."""
     if secret is None:
         return False
     value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
     value = value.strip().lower()
+    for prefix in TOKEN_SCHEME_PREFIXES:
+        value = value.removeprefix(prefix)
     return value in PLACEHOLDER_SECRETS or value.startswith(PLACEHOLDER_PREFIXES)
 
 

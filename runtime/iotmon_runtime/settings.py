@@ -4,6 +4,9 @@ Each service subclasses ``ServiceSettings`` with its own prefix (``IOTMON_INGEST
 nests structured settings with ``__`` (``IOTMON_INGEST_MQTT__HOST``) and builds it
 once in ``main()`` with ``from_environment()``, which also refuses misspelled
 variables: a typo such as ``IOTMON_API_TOKNE`` must fail, not leave the API open.
+
+Every secret can also come from a file: ``IOTMON_INGEST_MQTT__PASSWORD_FILE=/run/secrets/x``
+(Docker and Compose secrets, Kubernetes secret volumes), never both ways at once.
 """
 
 from __future__ import annotations
@@ -14,11 +17,23 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from iotmon_runtime.secret_files import (
+    SECRET_FILE_SUFFIX,
+    FileSecret,
+    SecretFileError,
+    read_secret_file,
+)
 from iotmon_runtime.secrets import is_placeholder_secret
 
 ROOT_PREFIX = "IOTMON_"
@@ -114,6 +129,60 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}; use one of {', '.join(_LOG_LEVELS)}")
         return value.upper()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The *_FILE variables become the secrets they name before the environment is
+        # read, so a secret from a file is validated (and refused) like one set directly.
+        if isinstance(env_settings, EnvSettingsSource) and issubclass(
+            settings_cls, ServiceSettings
+        ):
+            env_settings.env_vars = settings_cls._with_secret_files(env_settings.env_vars)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    @classmethod
+    def _with_secret_files(cls, env_vars: Mapping[str, str | None]) -> dict[str, Any]:
+        """``env_vars`` with each secret's ``*_FILE`` variable replaced by the file's content.
+
+        Raises SettingsError naming every variable whose file cannot be read, and every
+        secret given both ways (which one wins would be a guess).
+        """
+        result: dict[str, Any] = dict(env_vars)
+        # Keys are lower case unless the class is case sensitive: match either way.
+        by_upper = {name.upper(): name for name in env_vars}
+        problems = []
+        for secret in sorted(cls.secret_variables()):
+            file_variable = secret + SECRET_FILE_SUFFIX
+            file_key = by_upper.get(file_variable)
+            if file_key is None:
+                continue
+            path_text = result.pop(file_key)
+            if not path_text:
+                continue  # empty means unset, as for every other variable
+            plain_key = by_upper.get(secret)
+            if plain_key is not None and env_vars[plain_key]:
+                problems.append(
+                    f"{secret} and {file_variable} are both set: give the secret one way"
+                )
+                continue
+            path = Path(path_text)
+            try:
+                value = read_secret_file(path)
+            except SecretFileError as exc:
+                problems.append(f"{file_variable}: {exc}")
+                continue
+            key = plain_key or file_key[: -len(SECRET_FILE_SUFFIX)]
+            result[key] = FileSecret(value, file_variable, path)
+        if problems:
+            raise SettingsError(problems)
+        return result
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
         if self.environment is Environment.DEV:
@@ -138,13 +207,24 @@ class ServiceSettings(BaseSettings):
         return cls.env_prefix() + "__".join(path).upper()
 
     def secrets(self) -> Iterator[tuple[str, SecretStr]]:
-        """Every secret that is set, named by its environment variable."""
+        """Every secret that is set, named by its environment variable (or, when it came
+        from a file, by the ``*_FILE`` variable and the file)."""
         yield from _secrets_of(self, (), type(self))
 
     @classmethod
+    def secret_variables(cls) -> set[str]:
+        """The variables of every secret field; each may also be given as ``<NAME>_FILE``."""
+        return {
+            cls.variable(*path)
+            for path, annotation in _field_paths(cls)
+            if _holds_secret(annotation)
+        }
+
+    @classmethod
     def known_variables(cls) -> set[str]:
-        """Every variable this class reads, nested ones included."""
-        return {cls.variable(*path) for path in _field_paths(cls)}
+        """Every variable this class reads, nested ones and secrets' ``*_FILE`` included."""
+        plain = {cls.variable(*path) for path, _ in _field_paths(cls)}
+        return plain | {name + SECRET_FILE_SUFFIX for name in cls.secret_variables()}
 
     @classmethod
     def unknown_variables(cls, environ: Mapping[str, str]) -> list[str]:
@@ -180,6 +260,8 @@ class ServiceSettings(BaseSettings):
             settings = cls(**overrides)
         except ValidationError as exc:
             problems.extend(describe_settings_error(exc, cls))
+        except SettingsError as exc:  # a *_FILE variable that cannot be used
+            problems.extend(exc.problems)
         if problems or settings is None:
             raise SettingsError(problems)
         return settings
@@ -212,10 +294,23 @@ def _model_classes(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
-def _field_paths(model: type[BaseModel], path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+def _holds_secret(annotation: Any) -> bool:
+    """True for ``SecretStr``, ``SecretStr | None`` and the like."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, SecretStr)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, typing.Annotated):
+        return any(_holds_secret(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def _field_paths(
+    model: type[BaseModel], path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Each field's path with its annotation, nested models' fields included."""
     for name, field in model.model_fields.items():
         here = (*path, name)
-        yield here
+        yield here, field.annotation
         for nested in _model_classes(field.annotation):
             yield from _field_paths(nested, here)
 
@@ -226,7 +321,9 @@ def _secrets_of(
     for name in type(model).model_fields:
         value = getattr(model, name)
         here = (*path, name)
-        if isinstance(value, SecretStr):
+        if isinstance(value, FileSecret):
+            yield value.origin, value
+        elif isinstance(value, SecretStr):
             yield root.variable(*here), value
         elif isinstance(value, BaseModel):
             yield from _secrets_of(value, here, root)

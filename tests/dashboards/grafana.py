@@ -48,7 +48,14 @@ def regex_escape(value: str) -> str:
     return _REGEX_SPECIAL.sub(r"\\\1", value)
 
 
-def format_variable(variable: Mapping[str, Any], values: Sequence[str]) -> str:
+def format_variable(
+    variable: Mapping[str, Any], values: Sequence[str], *, all_selected: bool = False
+) -> str:
+    """The text Grafana puts in an InfluxQL query for the selected values: "All" with a
+    custom ``allValue`` is that value as it is (Grafana's CustomAllValue skips the
+    regex escaping); otherwise each value escaped, several as (a|b)."""
+    if all_selected and variable.get("allValue"):
+        return str(variable["allValue"])
     escaped = [regex_escape(v) for v in values]
     if (variable.get("multi") or variable.get("includeAll")) and len(escaped) != 1:
         return "(" + "|".join(escaped) + ")"
@@ -82,26 +89,69 @@ def interpolate(query: str, variables: Mapping[str, str], time_range: TimeRange 
     return query
 
 
-def resolve_variables(
+@dataclass(frozen=True)
+class Resolved:
+    """The dashboard's variables after selection: as they go into queries, and the values
+    picked (what a repeated panel iterates over)."""
+
+    formatted: dict[str, str]
+    picked: dict[str, list[str]]
+
+
+def resolve(
     dashboard: Mapping[str, Any], store: InfluxStore, selection: Mapping[str, Sequence[str]]
-) -> dict[str, str]:
+) -> Resolved:
     """Run each query variable's own query (in order) and format the selected values.
 
     ``selection[name]`` is the values picked, or ``ALL``; unnamed variables take their
-    first value, as Grafana does on first load.
+    first value, as Grafana does on first load. A datasource variable must offer the
+    InfluxDB datasource the queries run on.
     """
-    resolved: dict[str, str] = {}
+    formatted: dict[str, str] = {}
+    picked: dict[str, list[str]] = {}
     for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "datasource":
+            uids = {"influxdb": DATASOURCE_UID, "prometheus": PROMETHEUS_UID}
+            picked[variable["name"]] = [uids[variable["query"]]]
+            continue
         if variable.get("type") != "query":
             raise AssertionError(f"variable {variable['name']}: only query variables are tested")
-        query = interpolate(variable["query"], resolved, None)
+        query = interpolate(variable["query"], formatted, None)
         values = [row[-1] for s in store.query(query) for row in s["values"]]
         assert values, f"variable {variable['name']} has no values: {query}"
-        picked = list(selection.get(variable["name"], values[:1]))
-        if tuple(picked) == ALL:
+        chosen = list(selection.get(variable["name"], values[:1]))
+        all_selected = tuple(chosen) == ALL
+        if all_selected:
             assert variable.get("includeAll"), f"{variable['name']} cannot select All"
-            picked = values
-        missing = set(picked) - set(values)
+            chosen = values
+        missing = set(chosen) - set(values)
         assert not missing, f"variable {variable['name']} does not offer {missing}: {values}"
-        resolved[variable["name"]] = format_variable(variable, picked)
-    return resolved
+        formatted[variable["name"]] = format_variable(variable, chosen, all_selected=all_selected)
+        picked[variable["name"]] = chosen
+    return Resolved(formatted, picked)
+
+
+def resolve_variables(
+    dashboard: Mapping[str, Any], store: InfluxStore, selection: Mapping[str, Sequence[str]]
+) -> dict[str, str]:
+    return resolve(dashboard, store, selection).formatted
+
+
+@dataclass(frozen=True)
+class PanelInstance:
+    """One panel as Grafana draws it: a repeated panel once per picked value."""
+
+    repeat_value: str | None
+    variables: dict[str, str]
+
+
+def panel_instances(panel: Mapping[str, Any], resolved: Resolved) -> list[PanelInstance]:
+    """A panel with ``repeat`` is drawn once per picked value of that variable, which
+    then holds that one value (escaped, as a single selection would be)."""
+    name = panel.get("repeat")
+    if not name:
+        return [PanelInstance(None, resolved.formatted)]
+    return [
+        PanelInstance(value, {**resolved.formatted, name: regex_escape(value)})
+        for value in resolved.picked[name]
+    ]

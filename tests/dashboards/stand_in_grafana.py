@@ -1,8 +1,13 @@
-"""A stand-in for Grafana's HTTP API, because Grafana cannot run here.
+"""A stand-in for Grafana's HTTP API, because Grafana cannot run here: a mock, named as one.
 
 A real HTTP server on loopback that records each request and answers the few
-endpoints ``iotmon dashboards push`` uses the way Grafana does (status codes
-and the fields the client reads): datasources by uid, folders, dashboards/db.
+endpoints ``iotmon dashboards push`` and its tests use the way Grafana's HTTP API
+documentation says (status codes and the fields clients read): datasources by uid,
+folders, ``POST /api/dashboards/db`` (one dashboard per uid, its ``id`` kept and its
+``version`` raised on every save; 412 ``version-mismatch`` or ``name-exists`` without
+``overwrite``), ``GET /api/dashboards/uid/<uid>`` and ``GET /api/search``. Not modelled:
+permissions, provisioned (read-only) dashboards, and what Grafana does when
+``overwrite`` meets another uid's dashboard of the same title.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -32,7 +38,9 @@ class GrafanaState:
     datasources: dict[str, dict[str, Any]] = field(default_factory=dict)
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """uid -> the last save's request body, its dashboard as stored (id, version)."""
     requests: list[Recorded] = field(default_factory=list)
+    next_dashboard_id: int = 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,7 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized(auth):
             self._reply(401, {"message": "Unauthorized"})
             return
-        route = (method, self.path)
+        query = parse_qs(urlsplit(self.path).query)
+        path = urlsplit(self.path).path
+        route = (method, path)
         if match := re.fullmatch(r"/api/datasources/uid/([\w-]+)", self.path):
             uid = match.group(1)
             if uid not in state.datasources:
@@ -94,19 +104,77 @@ class _Handler(BaseHTTPRequestHandler):
             state.folders[body["uid"]] = {"uid": body["uid"], "title": body["title"], "id": 1}
             self._reply(200, state.folders[body["uid"]])
         elif route == ("POST", "/api/dashboards/db"):
-            dashboard = body["dashboard"]
-            if body.get("folderUid") and body["folderUid"] not in state.folders:
-                self._reply(400, {"message": "folder not found"})
-            elif dashboard["uid"] in state.dashboards and not body.get("overwrite"):
-                self._reply(412, {"status": "version-mismatch", "message": "exists"})
+            self._save_dashboard(body)
+        elif match := re.fullmatch(r"/api/dashboards/uid/([\w-]+)", path):
+            saved = state.dashboards.get(match.group(1))
+            if method != "GET" or saved is None:
+                self._reply(404, {"message": "Dashboard not found"})
             else:
-                state.dashboards[dashboard["uid"]] = body
-                self._reply(
-                    200,
-                    {"id": 1, "uid": dashboard["uid"], "status": "success", "version": 1},
-                )
+                meta = {
+                    "folderUid": saved.get("folderUid", ""),
+                    "version": saved["dashboard"]["version"],
+                }
+                self._reply(200, {"dashboard": saved["dashboard"], "meta": meta})
+        elif route == ("GET", "/api/search"):
+            kinds = query.get("type", ["dash-db"])
+            found = [
+                {
+                    "id": saved["dashboard"]["id"],
+                    "uid": uid,
+                    "title": saved["dashboard"]["title"],
+                    "type": "dash-db",
+                    "folderUid": saved.get("folderUid", ""),
+                }
+                for uid, saved in state.dashboards.items()
+                if "dash-db" in kinds
+            ]
+            self._reply(200, found)
         else:
             self._reply(404, {"message": "Not found"})
+
+    def _save_dashboard(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        dashboard = dict(body["dashboard"])
+        uid, folder = dashboard["uid"], body.get("folderUid", "")
+        existing = state.dashboards.get(uid)
+        if folder and folder not in state.folders:
+            self._reply(400, {"message": "folder not found"})
+            return
+        if not body.get("overwrite"):
+            if existing and dashboard.get("version") != existing["dashboard"]["version"]:
+                message = "The dashboard has been changed by someone else"
+                self._reply(412, {"status": "version-mismatch", "message": message})
+                return
+            same_title = [
+                other
+                for other, saved in state.dashboards.items()
+                if other != uid
+                and saved["dashboard"]["title"] == dashboard["title"]
+                and saved.get("folderUid", "") == folder
+            ]
+            if same_title:
+                message = "A dashboard with the same name in the folder already exists"
+                self._reply(412, {"status": "name-exists", "message": message})
+                return
+        if existing:
+            dashboard["id"] = existing["dashboard"]["id"]
+            dashboard["version"] = existing["dashboard"]["version"] + 1
+        else:
+            dashboard["id"] = state.next_dashboard_id
+            state.next_dashboard_id += 1
+            dashboard["version"] = 1
+        state.dashboards[uid] = {**body, "dashboard": dashboard}
+        self._reply(
+            200,
+            {
+                "id": dashboard["id"],
+                "uid": uid,
+                "url": f"/d/{uid}/{dashboard['title'].lower().replace(' ', '-')}",
+                "status": "success",
+                "version": dashboard["version"],
+                "slug": dashboard["title"].lower().replace(" ", "-"),
+            },
+        )
 
     def do_GET(self) -> None:
         self._handle("GET")

@@ -347,8 +347,12 @@ PROMETHEUS_EXPECTATIONS: dict[str, Check] = {
 }
 
 
+KIND = {PROMETHEUS_UID: "prometheus", DATASOURCE_UID: "influxdb"}
+
+
 def _panels(uid: str) -> list[dict[str, Any]]:
-    return [p for p in panels(DASHBOARD) if p.get("datasource", {}).get("uid") == uid]
+    """The panels on that datasource (chosen through a datasource variable of its kind)."""
+    return [p for p in panels(DASHBOARD) if p.get("datasource", {}).get("type") == KIND[uid]]
 
 
 PROMETHEUS_PANELS = [pytest.param(p, id=p["title"]) for p in _panels(PROMETHEUS_UID)]
@@ -429,6 +433,6 @@ def test_agent_health_panel_on_readings_sent_through_ingest(
 def test_the_dashboard_is_provisioned_from_its_folder(tmp_path: Path) -> None:
     assert DASHBOARD["uid"] == "iotmon-platform-health"
     assert {p["datasource"]["uid"] for p in panels(DASHBOARD) if p["type"] != "row"} == {
-        PROMETHEUS_UID,
-        DATASOURCE_UID,
+        "${prometheus}",
+        "${datasource}",
     }

@@ -22,12 +22,13 @@ from iotmon_tools.localstack import InfluxdProcess
 from tests.dashboards.grafana import (
     ALL,
     DASHBOARDS,
-    DATASOURCE_UID,
     TimeRange,
     dashboard_files,
     interpolate,
     load,
+    panel_instances,
     panels,
+    resolve,
     resolve_variables,
 )
 
@@ -119,37 +120,38 @@ def non_null(rows: list[list[Any]]) -> list[tuple[datetime, float]]:
     return [(datetime.fromtimestamp(ts / 1e9, UTC), v) for ts, v, *_ in rows if v is not None]
 
 
-def metric_series(metric: str) -> Callable[[dict[str, Series], set[str]], None]:
-    def check(results: dict[str, Series], devices: set[str]) -> None:
-        found = by_tag(results["A"], "device")
-        expected = {
-            d: [(at(m), value(d, metric, m)) for m in range(MINUTES)]
-            for d in devices
-            if value(d, metric, 0) is not None
-        }
-        assert {d: non_null(rows) for d, rows in found.items()} == expected
-
-    return check
+Check = Callable[[dict[str, Series], set[str], str | None], None]
+"""An expectation: the panel's results, the devices selected, the repeated value."""
 
 
-def latest(metric: str) -> Callable[[dict[str, Series], set[str]], None]:
-    def check(results: dict[str, Series], devices: set[str]) -> None:
-        found = {d: rows[0][1] for d, rows in by_tag(results["A"], "device").items()}
-        expected = {
-            d: value(d, metric, MINUTES - 1) for d in devices if value(d, metric, 0) is not None
-        }
-        assert found == expected
+def metric_series(results: dict[str, Series], devices: set[str], metric: str | None) -> None:
+    assert metric is not None, "a panel per metric"
+    found = by_tag(results["A"], "device")
+    expected = {
+        d: [(at(m), value(d, metric, m)) for m in range(MINUTES)]
+        for d in devices
+        if value(d, metric, 0) is not None
+    }
+    assert {d: non_null(rows) for d, rows in found.items()} == expected
+    assert {s["name"] for s in results["A"]} == {metric}
 
-    return check
+
+def latest(results: dict[str, Series], devices: set[str], metric: str | None) -> None:
+    assert metric is not None, "a panel per metric"
+    found = {d: rows[0][1] for d, rows in by_tag(results["A"], "device").items()}
+    expected = {
+        d: value(d, metric, MINUTES - 1) for d in devices if value(d, metric, 0) is not None
+    }
+    assert found == expected
 
 
-def availability(results: dict[str, Series], devices: set[str]) -> None:
+def availability(results: dict[str, Series], devices: set[str], metric: str | None) -> None:
     # Tenant-wide, whatever devices are selected: env-1 and env-3 online, env-2 offline.
     assert results["A"][0]["values"][0][1] == 2
     assert results["B"][0]["values"][0][1] == 1
 
 
-def readings_per_second(results: dict[str, Series], devices: set[str]) -> None:
+def readings_per_second(results: dict[str, Series], devices: set[str], metric: str | None) -> None:
     rows = results["A"][0]["values"]
     per_minute = {d: sum(value(d, m, 0) is not None for m in METRICS) for d in devices}
     expected_rate = sum(per_minute.values()) / INTERVAL_S
@@ -158,7 +160,9 @@ def readings_per_second(results: dict[str, Series], devices: set[str]) -> None:
     assert sum(rates.values()) * INTERVAL_S == pytest.approx(MINUTES * sum(per_minute.values()))
 
 
-def dead_letters_by_reason(results: dict[str, Series], devices: set[str]) -> None:
+def dead_letters_by_reason(
+    results: dict[str, Series], devices: set[str], metric: str | None
+) -> None:
     totals = {
         reason: sum(row[1] for row in rows)
         for reason, rows in by_tag(results["A"], "reason").items()
@@ -166,7 +170,7 @@ def dead_letters_by_reason(results: dict[str, Series], devices: set[str]) -> Non
     assert totals == {reason.value: count for reason, count in DEAD_LETTERS.items()}
 
 
-def recent_dead_letters(results: dict[str, Series], devices: set[str]) -> None:
+def recent_dead_letters(results: dict[str, Series], devices: set[str], metric: str | None) -> None:
     (series,) = results["A"]
     assert series["columns"] == ["time", "service", "reason", "topic", "detail", "payload_bytes"]
     rows = series["values"]
@@ -176,22 +180,20 @@ def recent_dead_letters(results: dict[str, Series], devices: set[str]) -> None:
     assert {r[2] for r in rows} == {reason.value for reason in DEAD_LETTERS}
 
 
-EXPECTATIONS: dict[tuple[str, str], Callable[[dict[str, Series], set[str]], None]] = {
+EXPECTATIONS: dict[tuple[str, str], Check] = {
     ("iotmon-environment", "Device availability"): availability,
     ("iotmon-environment", "Readings / s"): readings_per_second,
     ("iotmon-environment", "Dead letters by reason"): dead_letters_by_reason,
-    ("iotmon-environment", "Temperature"): metric_series("temperature"),
-    ("iotmon-environment", "Humidity"): metric_series("humidity"),
-    ("iotmon-environment", "CO2"): metric_series("co2"),
-    ("iotmon-environment", "Latest temperature"): latest("temperature"),
-    ("iotmon-environment", "Latest humidity"): latest("humidity"),
-    ("iotmon-environment", "Latest CO2"): latest("co2"),
+    ("iotmon-environment", "$metric"): metric_series,
+    ("iotmon-environment", "Latest $metric"): latest,
     ("iotmon-environment", "Recent dead letters"): recent_dead_letters,
 }
 
 HAND_MADE = {"iotmon-environment"}
-"""Dashboards checked on this hand-made table; the platform-health dashboard is checked
-on real services, a real Prometheus and real agent telemetry (test_platform_health)."""
+"""Dashboards checked on this hand-made table. The edge-agents dashboard is checked on
+data sent through the pipeline (test_queries_simulated), the platform-health one on real
+services, a real Prometheus and real agent telemetry (test_platform_health), the video one
+in test_queries_video."""
 
 PANEL_CASES = [
     (path.stem, load(path), panel)
@@ -209,12 +211,21 @@ def test_every_panel_with_queries_has_an_expectation() -> None:
     assert titles == set(EXPECTATIONS)
 
 
+def metrics_of(devices: set[str]) -> set[str]:
+    return {m for d in devices for m in METRICS if value(d, m, 0) is not None}
+
+
 @pytest.mark.parametrize(
     ("selection", "devices"),
     [
         pytest.param({"tenant": ["acme"], "device": ALL}, set(DEVICES), id="all-devices"),
         pytest.param({"tenant": ["acme"], "device": ["env-2"]}, {"env-2"}, id="one-device"),
         pytest.param({"tenant": ["acme"], "device": ["env-1", "env-2"]}, set(DEVICES), id="two"),
+        pytest.param(
+            {"tenant": ["acme"], "device": ALL, "metric": ["humidity"]},
+            set(DEVICES),
+            id="one-metric",
+        ),
     ],
 )
 @pytest.mark.parametrize(("dashboard", "panel"), PANELS)
@@ -225,23 +236,39 @@ def test_panel_queries_return_expected_data(
     selection: dict[str, Any],
     devices: set[str],
 ) -> None:
-    variables = resolve_variables(dashboard, store, selection)
-    results = {}
-    for target in panel["targets"]:
-        assert target.get("rawQuery") is True, f"{target['refId']}: raw InfluxQL expected"
-        assert target["datasource"]["uid"] == DATASOURCE_UID
-        query = interpolate(target["query"], variables, time_range())
-        results[target["refId"]] = store.query(query)
-    EXPECTATIONS[(dashboard["uid"], panel["title"])](results, devices)
+    resolved = resolve(dashboard, store, {"metric": ALL, **selection})
+    instances = panel_instances(panel, resolved)
+    if panel.get("repeat") == "metric":
+        # One panel per metric the selected devices report (or per metric picked).
+        wanted = set(selection.get("metric", metrics_of(devices)))
+        assert {i.repeat_value for i in instances} == wanted
+    for instance in instances:
+        results = {}
+        for target in panel["targets"]:
+            assert target.get("rawQuery") is True, f"{target['refId']}: raw InfluxQL expected"
+            assert target["datasource"]["uid"] == "${datasource}"
+            query = interpolate(target["query"], instance.variables, time_range())
+            results[target["refId"]] = store.query(query)
+        EXPECTATIONS[(dashboard["uid"], panel["title"])](results, devices, instance.repeat_value)
 
 
-def test_variables_offer_tenants_and_their_devices(store: InfluxStore) -> None:
+def test_variables_offer_tenants_their_devices_and_metrics(store: InfluxStore) -> None:
     dashboard = load(DASHBOARDS / "json" / "environment.json")
-    assert resolve_variables(dashboard, store, {"tenant": ["acme"], "device": ALL}) == {
+    # "All" is the variable's allValue, a regex, not the list of every device.
+    everything = resolve(dashboard, store, {"tenant": ["acme"], "device": ALL, "metric": ALL})
+    assert everything.formatted == {
         "tenant": "acme",
-        "device": r"(env\-1|env\-2)",
+        "device": ".*",
+        "metric": "[a-z][a-z0-9_]*",
     }
-    assert resolve_variables(dashboard, store, {"tenant": ["other"]}) == {
+    assert everything.picked["device"] == ["env-1", "env-2"]
+    assert everything.picked["metric"] == ["co2", "humidity", "temperature"]
+    # The platform's own measurements (_device_seen…) carry the same tags: not metrics.
+    assert resolve_variables(dashboard, store, {"tenant": ["other"], "metric": ALL}) == {
         "tenant": "other",
         "device": r"env\-9",
+        "metric": "[a-z][a-z0-9_]*",
     }
+    picked = resolve(dashboard, store, {"tenant": ["acme"], "device": ["env-2"], "metric": ALL})
+    assert picked.formatted["device"] == r"env\-2"
+    assert picked.picked["metric"] == ["co2", "temperature"]

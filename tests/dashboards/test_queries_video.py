@@ -25,7 +25,7 @@ from tests.dashboards.grafana import (
     interpolate,
     load,
     panels,
-    resolve_variables,
+    resolve,
 )
 from tests.services.ingest.support import ingest_settings, unique, wait_until
 
@@ -165,9 +165,9 @@ def test_video_panel_shows_what_the_cameras_reported(
     sent: Sent, dashboard: dict[str, Any], panel: dict[str, Any], one: bool
 ) -> None:
     selected = ["cam-b"] if one else ALL
-    variables = resolve_variables(
-        dashboard, sent.store, {"tenant": [sent.tenant], "camera": selected}
-    )
+    resolved = resolve(dashboard, sent.store, {"tenant": [sent.tenant], "camera": selected})
+    assert resolved.formatted["camera"] == (".*" if not one else r"cam\-b")
+    variables = resolved.formatted
     span = TimeRange(sent.t0 - timedelta(minutes=5), datetime.now(UTC) + timedelta(minutes=1), 60)
     results = {
         target["refId"]: sent.store.query(interpolate(target["query"], variables, span))

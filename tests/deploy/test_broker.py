@@ -3,21 +3,24 @@
 The production mosquitto.conf is used as it is, with only the listener, the
 folders and the plugin's path swapped for local ones. Its dynamic-security file
 is made as docker-compose.yml makes it: broker-admin's command (``iotmon broker
-init`` with broker/identities.compose.yaml) and environment. The test's own
-devices are then added over $CONTROL, as an operator would.
+init`` with broker/identities.compose.yaml) and environment, the passwords read
+from the development secrets it mounts. The test's own devices are then added
+over $CONTROL, as an operator would. The TLS listener of docker-compose.tls.yml
+runs on the same configuration with a certificate made here.
 """
 
 from __future__ import annotations
 
 import getpass
-import os
 import queue
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -39,14 +42,27 @@ from iotmon_tools.broker import (
 from iotmon_tools.cli.main import build_app
 from iotmon_tools.localstack import InfluxdProcess, find_dynsec_plugin, find_program, free_port
 from iotmon_tools.localstack.processes import ManagedProcess, port_open
-from tests.deploy.compose import environment, load_compose, simulator_config
+from tests.deploy.compose import (
+    TLS_FILE as TLS,
+)
+from tests.deploy.compose import (
+    broker_init_command,
+    dev_secrets,
+    environment,
+    load_compose,
+    local_environment,
+    local_paths,
+    simulator_config,
+)
 from tests.services.ingest.support import single, stored_values, ts_from_us, unique, wait_until
 from tests.utils.mqtt_peer import NO_MATCHING_SUBSCRIBERS, NOT_AUTHORIZED, TIMEOUT, Peer
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER = REPO / "broker"
-SERVICES = load_compose()["services"]
+COMPOSE = load_compose()
+SERVICES = COMPOSE["services"]
 ADMIN_ENV = environment(SERVICES["broker-admin"])
+SECRETS = dev_secrets()
 AGENT_USER = environment(SERVICES["simulators"])["IOTMON_EDGE_MQTT__USERNAME"]
 AGENT_TENANT, AGENT_ID = simulator_config().tenant, simulator_config().agent_id
 AGENT_CHILDREN = [d for driver in simulator_config().drivers for d in driver.declared_device_ids()]
@@ -54,10 +70,10 @@ NOT_A_CHILD = "env-0000"  # a device of the agent's tenant it is not registered 
 TEST_GATEWAY = ("acme", "gw-9", ["meter-1", "meter-2"])
 
 USERS = {
-    "iotmon-ingest": ADMIN_ENV["IOTMON_MQTT_INGEST_PASSWORD"],
-    "iotmon-health": ADMIN_ENV["IOTMON_MQTT_HEALTH_PASSWORD"],
-    "iotmon-homeassistant": ADMIN_ENV["IOTMON_MQTT_HOMEASSISTANT_PASSWORD"],
-    AGENT_USER: ADMIN_ENV["IOTMON_MQTT_SIMULATOR_PASSWORD"],
+    "iotmon-ingest": SECRETS["mqtt_ingest_password"],
+    "iotmon-health": SECRETS["mqtt_health_password"],
+    AGENT_USER: SECRETS["mqtt_simulator_password"],
+    "iotmon-homeassistant": SECRETS["mqtt_homeassistant_password"],
     "acme/env-1": "env-1-password",
     "acme/env-2": "env-2-password",
     "other/env-1": "other-password",
@@ -67,13 +83,22 @@ USERS = {
 GRANTED_QOS_1 = 1
 
 
-def adapt_config(text: str, *, port: int, data_dir: Path, dynsec_file: Path, plugin: Path) -> str:
+def adapt_config(
+    text: str,
+    *,
+    port: int,
+    data_dir: Path,
+    dynsec_file: Path,
+    plugin: Path,
+    conf_d: Path = BROKER / "conf.d",
+) -> str:
     """The production config with the listener, paths and user fit for a test run."""
     replacements = {
         r"listener 1883": f"listener {port} 127.0.0.1",
         r"plugin \S+": f"plugin {plugin}",
         r"plugin_opt_config_file \S+": f"plugin_opt_config_file {dynsec_file}",
         r"persistence_location \S+": f"persistence_location {data_dir}/",
+        r"include_dir \S+": f"include_dir {conf_d}",
     }
     for pattern, replacement in replacements.items():
         text, count = re.subn(rf"^{pattern}$", replacement, text, flags=re.MULTILINE)
@@ -83,16 +108,14 @@ def adapt_config(text: str, *, port: int, data_dir: Path, dynsec_file: Path, plu
 
 
 def compose_init(dynsec_file: Path) -> None:
-    """broker-admin's command from docker-compose.yml, its mounts mapped to local paths."""
+    """broker-admin's command from docker-compose.yml, its mounts and secrets mapped to
+    local paths."""
     service = SERVICES["broker-admin"]
     mounts = {target: source for source, target in (v.split(":")[:2] for v in service["volumes"])}
     command = [str(part) for part in service["command"]]
-    file_at = command.index("--file") + 1
-    assert mounts[str(Path(command[file_at]).parent)] == "broker-security"
-    command[file_at] = str(dynsec_file)
-    identities_at = command.index("--identities") + 1
-    command[identities_at] = str(REPO / mounts[command[identities_at]])
-    result = CliRunner().invoke(build_app(), command, env=ADMIN_ENV)
+    assert mounts[str(Path(command[command.index("--file") + 1]).parent)] == "broker-security"
+    command = broker_init_command(service, COMPOSE, dynsec_file, dynsec_file.parent)
+    result = CliRunner().invoke(build_app(), command, env=local_environment(service, COMPOSE))
     assert result.exit_code == 0, result.output
     assert oct(dynsec_file.stat().st_mode & 0o777) == "0o600"
 
@@ -101,6 +124,7 @@ def compose_init(dynsec_file: Path) -> None:
 class Broker:
     port: int
     admin: MqttSettings
+    state: Path
 
     def settings(self, username: str) -> MqttSettings:
         return MqttSettings(
@@ -134,7 +158,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     admin = MqttSettings(
         port=port,
         username=ADMIN_ENV["IOTMON_BROKER_MQTT__USERNAME"],
-        password=ADMIN_ENV["IOTMON_MQTT_ADMIN_PASSWORD"],
+        password=SECRETS["mqtt_admin_password"],
     )
     with DynsecSession(admin) as session:
         operator = BrokerAdmin(session)
@@ -142,7 +166,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
             tenant, device = username.split("/")
             operator.add(device_identity(tenant, device), USERS[username])
         operator.add(gateway_identity(*TEST_GATEWAY), USERS["acme/gw-9"])
-    yield Broker(port, admin)
+    yield Broker(port, admin, state)
     process.stop()
 
 
@@ -443,16 +467,23 @@ def test_new_children_replace_the_old_ones(broker: Broker, peers: dict[str, Peer
 def test_compose_health_check_command_works(broker: Broker) -> None:
     kind, command = SERVICES["mosquitto"]["healthcheck"]["test"]
     assert kind == "CMD-SHELL"
-    # Compose turns $$ into $; the container listens on 1883, this broker elsewhere.
+    # Compose turns $$ into $; the container listens on 1883, this broker elsewhere; the
+    # secret is the development file compose mounts.
     command = command.replace("$$", "$").replace("-p 1883", f"-p {broker.port}")
+    command = local_paths(command, SERVICES["mosquitto"], COMPOSE)
     sub = find_program("mosquitto_sub")
     assert sub is not None
     command = command.replace("mosquitto_sub", sub)
-    env = {**os.environ, **environment(SERVICES["mosquitto"])}
-    healthy = subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=30)
+    healthy = subprocess.run(["sh", "-c", command], capture_output=True, timeout=30)
     assert healthy.returncode == 0, healthy.stderr
-    env["IOTMON_MQTT_HEALTH_PASSWORD"] = "wrong"
-    refused = subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=30)
+    wrong = Path(broker.state) / "wrong-password"
+    wrong.write_text("wrong\n")
+    refused_command = command.replace(
+        str(local_paths("/run/secrets/mqtt_health_password", SERVICES["mosquitto"], COMPOSE)),
+        str(wrong),
+    )
+    assert refused_command != command
+    refused = subprocess.run(["sh", "-c", refused_command], capture_output=True, timeout=30)
     assert refused.returncode != 0
 
 
@@ -491,6 +522,109 @@ def test_an_acl_file_grants_a_share_group_subscription_it_cannot_serve(tmp_path:
         assert code == GRANTED_QOS_1
     finally:
         device.close()
+        process.stop()
+
+
+def _certificates(folder: Path) -> Path:
+    """A CA and a server certificate for 127.0.0.1 made with openssl; returns the CA."""
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "openssl is needed to test the TLS listener"
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", "/CN=iotmon-test-ca")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=localhost")  # fmt: skip
+    (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    return folder / "ca.crt"
+
+
+def test_the_tls_listener_of_the_tls_compose_file(tmp_path: Path) -> None:
+    """docker-compose.tls.yml's broker: the production config with broker/tls/ as its
+    conf.d and a certificate where IOTMON_MQTT_TLS_DIR says. A device logs in over TLS
+    with its own password and reaches ingest on the plain listener; without trusting the
+    CA, or without a password, it does not get in."""
+    tls_compose = load_compose({"IOTMON_MQTT_TLS_DIR": str(tmp_path / "certs")}, overrides=[TLS])
+    mosquitto = tls_compose["services"]["mosquitto"]
+    mounts = {t: s for s, t in (v.split(":")[:2] for v in mosquitto["volumes"])}
+    conf_source = mounts["/mosquitto/config/conf.d"]
+    assert conf_source == "./broker/tls"
+    certs = Path(mounts["/mosquitto/certs"])
+    certs.mkdir()
+    ca = _certificates(certs)
+    tls_port, plain_port = free_port(), free_port()
+    assert f"{tls_port}" not in " ".join(mosquitto["ports"])
+    assert any(p.endswith(":8883") for p in mosquitto["ports"])
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    for listener in (REPO / conf_source).glob("*.conf"):
+        text = listener.read_text().replace("/mosquitto/certs", str(certs))
+        text, count = re.subn(
+            r"^listener 8883$", f"listener {tls_port} 127.0.0.1", text, flags=re.M
+        )
+        assert count == 1
+        (conf_d / listener.name).write_text(text)
+    program, plugin = find_program("mosquitto"), find_dynsec_plugin()
+    assert program is not None
+    assert plugin is not None
+    dynsec_file = tmp_path / "dynamic-security.json"
+    compose_init(dynsec_file)
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(
+        adapt_config(
+            (BROKER / "mosquitto.conf").read_text(),
+            port=plain_port,
+            data_dir=tmp_path / "data",
+            dynsec_file=dynsec_file,
+            plugin=plugin,
+            conf_d=conf_d,
+        )
+    )
+    process = ManagedProcess("mosquitto", [program, "-c", str(config)], tmp_path / "m.log")
+    process.start(lambda: port_open("127.0.0.1", tls_port) and port_open("127.0.0.1", plain_port))
+    admin = MqttSettings(
+        port=plain_port, username="iotmon-admin", password=SECRETS["mqtt_admin_password"]
+    )
+    clients: list[MqttClient] = []
+
+    def client(**settings: Any) -> MqttClient:
+        started = MqttClient(MqttSettings(**settings), client_id=unique("tls-"))
+        clients.append(started)
+        started.start()
+        return started
+
+    try:
+        with DynsecSession(admin) as session:
+            BrokerAdmin(session).add(device_identity("acme", "env-1"), USERS["acme/env-1"])
+        received: queue.Queue[bytes] = queue.Queue()
+        ingest = client(port=plain_port, username="iotmon-ingest", password=USERS["iotmon-ingest"])
+        ingest.subscribe("iotmon/v1/+/+/telemetry", lambda m: received.put(m.payload))
+        assert ingest.wait_subscribed(TIMEOUT)
+        device = client(
+            host="127.0.0.1",
+            port=tls_port,
+            username="acme/env-1",
+            password=USERS["acme/env-1"],
+            tls=True,
+            ca_file=ca,
+        )
+        assert device.wait_connected(TIMEOUT)
+        assert device.publish(telemetry_topic("acme", "env-1"), b"over-tls")
+        assert received.get(timeout=TIMEOUT) == b"over-tls"
+        untrusting = client(
+            port=tls_port, username="acme/env-1", password=USERS["acme/env-1"], tls=True
+        )
+        anonymous = client(port=tls_port, tls=True, ca_file=ca)
+        assert not untrusting.wait_connected(2)
+        assert not anonymous.wait_connected(0.5)
+    finally:
+        for started in clients:
+            started.stop()
         process.stop()
 
 

@@ -12,7 +12,6 @@ import importlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import types
 import typing
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings
 from typer.testing import CliRunner
 
@@ -33,6 +32,7 @@ from iotmon_edge.cli import parser as edge_parser
 from iotmon_homeassistant.cli import parser as homeassistant_parser
 from iotmon_ingest.cli import parser as ingest_parser
 from iotmon_ingest.config import DEFAULT_SHARE_GROUP, IngestMqttSettings
+from iotmon_runtime.settings import SettingsError
 from iotmon_tools.broker.dynsec_file import Provisioned
 from iotmon_tools.broker.identities import DEFAULT_ADMIN_USER, IdentityKind
 from iotmon_tools.broker.provisioning import load_identities, resolve
@@ -43,10 +43,14 @@ from iotmon_video.cli import parser as video_parser
 from tests.deploy.compose import (
     COMPOSE_FILE,
     REPO,
+    broker_init_command,
     depends_on,
     environment,
     interpolate,
     load_compose,
+    local_environment,
+    mounted_secrets,
+    secret_files,
     simulator_config,
 )
 
@@ -63,6 +67,9 @@ SETTINGS_MODULES = {
     "IOTMON_VIDEO_": "iotmon_video.config",
 }
 IOTMON_SERVICES = [name for name, s in SERVICES.items() if "build" in s]
+INFLUXDB_BACKENDS = {"influxdb", "influxdb2-init", "influxdb3"}
+"""What a client of InfluxDB waits for: 1.8, or the profile's server (2.x: once its
+init job has run)."""
 ONE_SHOT = {
     dependency
     for service in SERVICES.values()
@@ -87,25 +94,40 @@ def _compose_command() -> list[str] | None:
     return [legacy] if legacy else None
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
+@pytest.mark.parametrize(
+    ("files", "profiles"),
+    [
+        ([COMPOSE_FILE], []),
+        ([COMPOSE_FILE], ["influxdb2", "influxdb3", "video"]),
+        ([COMPOSE_FILE, REPO / "docker-compose.tls.yml"], []),
+    ],
+    ids=["default", "all-profiles", "tls"],
+)
+def test_docker_compose_config_accepts_the_file(files: list[Path], profiles: list[str]) -> None:
     command = _compose_command()
     if command is None:
         pytest.skip("no docker compose plugin or docker-compose here; Python checks below run")
+    args = [arg for file in files for arg in ("-f", str(file))]
+    args += [arg for profile in profiles for arg in ("--profile", profile)]
     done = subprocess.run(
-        [*command, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        [*command, *args, "config", "--quiet"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, "IOTMON_MQTT_TLS_DIR": str(REPO / "broker" / "tls")},
     )
     assert done.returncode == 0, done.stderr
 
 
 def test_the_stack_has_every_part() -> None:
     assert set(SERVICES) >= {"mosquitto", "influxdb", "grafana", "ingest", "api", "simulators"}
-    assert SERVICES["influxdb"]["image"].startswith("influxdb:1.8")
-    assert SERVICES["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
+    assert SERVICES["influxdb"]["image"].startswith("influxdb:1.8.")
+    assert SERVICES["influxdb2"]["image"].startswith("influxdb:2.")
+    assert SERVICES["influxdb3"]["image"].startswith("influxdb:3.")
+    assert SERVICES["influxdb3"]["image"].endswith("-core")
+    assert SERVICES["mosquitto"]["image"].startswith("eclipse-mosquitto:2.")
 
 
 @pytest.mark.parametrize("name", list(SERVICES))
@@ -139,12 +161,28 @@ def test_dependencies_exist_and_wait_for_health(name: str) -> None:
 
 
 def test_dependency_order() -> None:
-    assert {"broker-admin", "registry-init"} == ONE_SHOT
+    assert {"broker-admin", "registry-init", "influxdb2-init"} == ONE_SHOT
     assert set(depends_on(SERVICES["mosquitto"])) == {"broker-admin"}
-    assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "influxdb", "registry-init"}
-    assert set(depends_on(SERVICES["api"])) == {"influxdb", "registry-init"}
-    assert set(depends_on(SERVICES["grafana"])) == {"influxdb"}
+    assert set(depends_on(SERVICES["ingest"])) == {"mosquitto", "registry-init"} | INFLUXDB_BACKENDS
+    assert set(depends_on(SERVICES["api"])) == {"registry-init"} | INFLUXDB_BACKENDS
+    assert set(depends_on(SERVICES["grafana"])) == INFLUXDB_BACKENDS
+    assert set(depends_on(SERVICES["influxdb2-init"])) == {"influxdb2"}
     assert "mosquitto" in depends_on(SERVICES["simulators"])
+
+
+@pytest.mark.parametrize("name", ["ingest", "api", "alerts", "grafana"])
+def test_influxdb_clients_wait_for_whichever_influxdb_serves(name: str) -> None:
+    """1.8 unless its replicas are 0 (Compose then does not wait for it); the 2.x and
+    3 servers only when their profile is on: those dependencies are not required."""
+    service = SERVICES[name]
+    assert set(depends_on(service)) >= INFLUXDB_BACKENDS
+    required = set(depends_on(service, optional=False))
+    assert "influxdb" in required
+    assert not {"influxdb2-init", "influxdb3"} & required
+    assert SERVICES["influxdb2-init"]["profiles"] == SERVICES["influxdb2"]["profiles"]
+    assert SERVICES["influxdb"]["deploy"]["replicas"] == "1"
+    off = load_compose({"IOTMON_INFLUXDB1_REPLICAS": "0"})["services"]["influxdb"]
+    assert off["deploy"]["replicas"] == "0"
 
 
 @pytest.mark.parametrize("name", list(SERVICES))
@@ -211,27 +249,46 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+ENTRYPOINT_VARIABLES = {"INGEST_SHARE_GROUP": REPO / "deploy" / "ingest-slot.sh"}
+"""Read by a service's compose entry point script, which turns them into settings."""
+
+
 @pytest.mark.parametrize("name", IOTMON_SERVICES)
 def test_environment_matches_settings_fields(
     name: str, clean_environment: pytest.MonkeyPatch
 ) -> None:
-    env = environment(SERVICES[name])
+    """Each variable sets a field of the service's real Settings to the value given;
+    a secret's *_FILE variable sets it to the content of the mounted secret."""
+    env = local_environment(SERVICES[name], COMPOSE)
     assert env, f"{name} sets no environment"
-    by_class: dict[type[BaseSettings], dict[str, list[str]]] = {}
+    by_class: dict[type[BaseSettings], dict[str, tuple[list[str], bool]]] = {}
     for variable in env:
         if variable.startswith(DEPLOYMENT_VARIABLES):
             continue  # test_mqtt_clients_have_the_broker_identities_they_log_in_as
+        if not variable.startswith("IOTMON_"):
+            script = ENTRYPOINT_VARIABLES[variable]
+            installed = SERVICES[name]["entrypoint"][1]
+            dockerfile = (REPO / "Dockerfile").read_text()
+            assert f"COPY {script.relative_to(REPO)} {installed}" in dockerfile
+            assert variable in script.read_text()
+            continue
         settings = _settings_class(variable)
-        by_class.setdefault(settings, {})[variable] = field_path(settings, variable)
+        secrets: set[str] = settings.secret_variables()  # type: ignore[attr-defined]
+        plain = variable.removesuffix("_FILE")
+        # Not every *_FILE is a secret's: IOTMON_VIDEO_CAMERAS_FILE is a setting.
+        from_file = plain != variable and plain in secrets
+        path = field_path(settings, plain if from_file else variable)
+        by_class.setdefault(settings, {})[variable] = (path, from_file)
     for settings, paths in by_class.items():
         for variable in paths:
             clean_environment.setenv(variable, env[variable])
         built = settings()
-        for variable, path in paths.items():
+        for variable, (path, from_file) in paths.items():
             read = _read(built, path)
-            assert read.lower() == env[variable].lower(), (
-                f"{variable}={env[variable]!r} -> {read!r}"
-            )
+            expected = env[variable]
+            if from_file:
+                expected = Path(expected).read_text().rstrip("\r\n")
+            assert read.lower() == expected.lower(), f"{variable}={env[variable]!r} -> {read!r}"
 
 
 def _dockerfile_targets() -> dict[str, str]:
@@ -262,6 +319,15 @@ def test_command_is_a_real_command_of_its_image(name: str) -> None:
     target = service["build"]["target"]
     program = _dockerfile_targets()[target]
     command = [str(part) for part in service["command"]]
+    if "entrypoint" in service:
+        # A wrapper in front (ingest's slot script): it ends by running the image's program.
+        entrypoint = [str(part) for part in service["entrypoint"]]
+        assert entrypoint[-1] == program, entrypoint
+        script = Path(entrypoint[1])
+        dockerfile = (REPO / "Dockerfile").read_text()
+        copied = re.search(rf"^COPY (\S+) {re.escape(str(script))}$", dockerfile, re.M)
+        assert copied, f"{name}: the image has no {script}"
+        assert 'exec "$@"' in (REPO / copied.group(1)).read_text()
     if program == "iotmon":
         result = CliRunner().invoke(build_app(), [*command, "--help"])
         assert result.exit_code == 0, result.output
@@ -306,28 +372,44 @@ def test_each_service_image_carries_only_its_service() -> None:
 def test_prod_without_secrets_is_refused(
     name: str, refused: str, clean_environment: pytest.MonkeyPatch
 ) -> None:
-    """IOTMON_ENVIRONMENT=prod with the development defaults must not start a service."""
+    """IOTMON_ENVIRONMENT=prod with the development secrets must not start a service;
+    the refusal names the variable and the secret file to fix."""
     prod = load_compose({"IOTMON_ENVIRONMENT": "prod"})
-    env = environment(prod["services"][name])
+    env = local_environment(prod["services"][name], prod)
     for variable, value in env.items():
         clean_environment.setenv(variable, value)
     settings = _settings_class(refused)
-    with pytest.raises(ValidationError, match=f"{refused}.*placeholder secret"):
-        settings()
+    with pytest.raises(SettingsError) as raised:
+        settings.from_environment()  # type: ignore[attr-defined]
+    (problem,) = raised.value.problems
+    assert problem.startswith(f"{refused}_FILE ({env[refused + '_FILE']})")
+    assert "placeholder secret refused" in problem
+    assert Path(env[refused + "_FILE"]).read_text().strip() not in problem
 
 
 def test_prod_with_placeholder_broker_passwords_creates_no_identities(
     clean_environment: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """broker-admin's init, with compose's prod environment, refuses the dev passwords."""
-    service = load_compose({"IOTMON_ENVIRONMENT": "prod"})["services"]["broker-admin"]
-    command = [str(part) for part in service["command"]]
-    command[command.index("--file") + 1] = str(tmp_path / "dynamic-security.json")
-    command[command.index("--identities") + 1] = str(REPO / "broker" / "identities.compose.yaml")
-    result = CliRunner().invoke(build_app(), command, env=environment(service))
+    """broker-admin's init, with compose's prod environment, refuses the dev passwords:
+    the admin's, and (with a real admin password) each client's, naming its file."""
+    prod = load_compose({"IOTMON_ENVIRONMENT": "prod"})
+    service = prod["services"]["broker-admin"]
+    dynsec_file = tmp_path / "dynamic-security.json"
+    command = broker_init_command(service, prod, dynsec_file, tmp_path)
+    env = local_environment(service, prod)
+    result = CliRunner().invoke(build_app(), command, env=env)
     assert result.exit_code == 2, result.output
-    assert "placeholder" in result.stderr
-    assert not (tmp_path / "dynamic-security.json").exists()
+    assert "placeholder admin password refused" in result.stderr
+    admin = tmp_path / "admin-password"
+    admin.write_text("a-real-admin-password-5e1f\n")
+    command[command.index("--password-file") + 1] = str(admin)
+    result = CliRunner().invoke(build_app(), command, env=env)
+    assert result.exit_code == 2, result.output
+    ingest_file = secret_files(prod)["mqtt_ingest_password"]
+    assert f"{ingest_file}" in result.stderr
+    assert "placeholder secret refused" in result.stderr
+    assert "dev-ingest-password" not in result.output
+    assert not dynsec_file.exists()
 
 
 # -- ingest's state: a stable identity and a spool on a volume ----------------------
@@ -341,13 +423,23 @@ def test_ingest_health_check_reads_the_health_files_ingest_writes(
     from iotmon_ingest.config import IngestSettings
 
     service = SERVICES["ingest"]
-    test = [str(part) for part in service["healthcheck"]["test"]]
-    assert test[0] == "CMD"
+    kind, command = service["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    # The replica's instance id is the slot its entry point claimed (test_deploy_scripts).
+    id_file = re.search(r'IOTMON_INGEST_INSTANCE_ID="\$\(cat (\S+)\)"', command)
+    assert id_file, command
+    assert (
+        f'"${{INGEST_ID_FILE:-{id_file.group(1)}}}"'
+        in (REPO / "deploy" / "ingest-slot.sh").read_text()
+    )
     program = _dockerfile_targets()[service["build"]["target"]]
-    assert test[1] == program
-    assert SERVICE_PARSERS[program]().parse_args(test[2:]).command == "health"
-    for variable, value in environment(service).items():
-        clean_environment.setenv(variable, value)
+    args = command[id_file.end() :].split()
+    assert args[0] == program
+    assert SERVICE_PARSERS[program]().parse_args(args[1:]).command == "health"
+    for variable, value in local_environment(service, COMPOSE).items():
+        if variable.startswith("IOTMON_"):
+            clean_environment.setenv(variable, value)
+    clean_environment.setenv("IOTMON_INGEST_INSTANCE_ID", "ingest-2")
     settings = IngestSettings.from_environment()
     mounts = _volume_mounts(service)
     for path in settings.health_files():
@@ -382,46 +474,48 @@ def test_ingest_spool_is_on_a_volume_the_image_user_owns() -> None:
         assert PurePosixPath(mount) in owned_paths, f"Dockerfile: {mount} is not {user}'s"
 
 
-def test_ingest_identity_survives_a_recreated_container(
-    clean_environment: pytest.MonkeyPatch,
-) -> None:
-    """Same client id (broker session) and spool folder whatever the container's host name."""
-    from iotmon_ingest.config import IngestSettings
-
-    env = environment(SERVICES["ingest"])
-    assert env.get("IOTMON_INGEST_INSTANCE_ID"), "ingest's instance id must not be the hostname"
-    for variable, value in env.items():
-        clean_environment.setenv(variable, value)
-    seen = set()
-    for hostname in ("3f2a9c1b7d4e", "a81c0e55f9b2"):  # two generations of the container
-        clean_environment.setattr(socket, "gethostname", lambda h=hostname: h)
-        settings = IngestSettings()
-        seen.add((settings.client_id, settings.spool_dir / settings.client_id))
-    assert len(seen) == 1, seen
-    assert env["IOTMON_INGEST_INSTANCE_ID"] in next(iter(seen))[0]
-
-
 # -- credentials and ports that must agree between services ---------------------------
 
 
-def _broker_identities() -> dict[str, Provisioned]:
-    """The identities broker-admin creates, with the passwords compose gives them."""
+def _secret_of(service: dict[str, Any], value: str) -> str:
+    """The secret a container path (a *_FILE value) names; fails unless it is mounted."""
+    name = mounted_secrets(service).get(PurePosixPath(value))
+    assert name is not None, f"{value}: not a secret this service mounts"
+    return name
+
+
+def _secret(name: str) -> str:
+    return secret_files(COMPOSE)[name].read_text().rstrip("\r\n")
+
+
+def _broker_identities(work: Path) -> dict[str, Provisioned]:
+    """The identities broker-admin creates, with the passwords of the secrets it mounts."""
     service = SERVICES["broker-admin"]
-    mounts = {t: s for s, t in (v.split(":")[:2] for v in service["volumes"])}
-    command = [str(part) for part in service["command"]]
-    identities = REPO / mounts[command[command.index("--identities") + 1]]
-    env = environment(service)
-    return {p.identity.username: p for p in resolve(load_identities(identities), env)}
+    command = broker_init_command(service, COMPOSE, work / "dynsec.json", work)
+    identities = Path(command[command.index("--identities") + 1])
+    return {p.identity.username: p for p in resolve(load_identities(identities), {})}
 
 
-def test_mqtt_clients_have_the_broker_identities_they_log_in_as() -> None:
-    identities = _broker_identities()
+def test_mqtt_clients_have_the_broker_identities_they_log_in_as(tmp_path: Path) -> None:
+    identities = _broker_identities(tmp_path)
+    admin = SERVICES["broker-admin"]
+    for name, variable in (
+        ("ingest", "IOTMON_INGEST_MQTT__"),
+        ("alerts", "IOTMON_ALERTS_MQTT__"),
+        ("simulators", "IOTMON_EDGE_MQTT__"),
+        ("video", "IOTMON_VIDEO_MQTT__"),
+        ("homeassistant", "IOTMON_HOMEASSISTANT_MQTT__"),
+    ):
+        env = environment(SERVICES[name])
+        account = identities[env[variable + "USERNAME"]]
+        secret = _secret_of(SERVICES[name], env[variable + "PASSWORD_FILE"])
+        assert secret in mounted_secrets(admin).values(), f"{name}: broker-admin lacks {secret}"
+        assert account.password == _secret(secret), name
     ingest = environment(SERVICES["ingest"])
     account = identities[ingest["IOTMON_INGEST_MQTT__USERNAME"]]
     assert account.identity.kind is IdentityKind.SERVICE
-    assert account.password == ingest["IOTMON_INGEST_MQTT__PASSWORD"]
-    # Its role grants both ways ingest subscribes: plainly (one session, the default)
-    # and in its share group (--workers N).
+    # Its role grants both ways ingest subscribes: plainly (one replica, the default)
+    # and in its share group (replicas, --workers N).
     assert IngestMqttSettings().share_group is None
     granted = {acl.topic for acl in account.identity.role.acls}
     assert telemetry_filter() in granted
@@ -433,7 +527,6 @@ def test_mqtt_clients_have_the_broker_identities_they_log_in_as() -> None:
     assert config.mode is PublishMode.BATCH
     gateway = identities[username]
     assert gateway.identity.kind is IdentityKind.GATEWAY
-    assert gateway.password == simulators["IOTMON_EDGE_MQTT__PASSWORD"]
     # Every sensor the agent announces is a registered child, and nothing more.
     declared = [d for driver in config.drivers for d in driver.declared_device_ids()]
     assert devices_of(gateway.identity.role.acls) == [config.agent_id, *declared]
@@ -441,15 +534,17 @@ def test_mqtt_clients_have_the_broker_identities_they_log_in_as() -> None:
     cameras = load_cameras(REPO / "services" / "video" / "video.example.yaml")
     camera_gateway = identities[video["IOTMON_VIDEO_MQTT__USERNAME"]]
     assert camera_gateway.identity.kind is IdentityKind.GATEWAY
-    assert camera_gateway.password == video["IOTMON_VIDEO_MQTT__PASSWORD"]
     assert video["IOTMON_VIDEO_MQTT__USERNAME"] == f"{cameras.tenant}/video-0"
     assert devices_of(camera_gateway.identity.role.acls) == [
         "video-0",
         *(camera.id for camera in cameras.cameras),
     ]
     health = identities["iotmon-health"]
-    assert health.password == environment(SERVICES["mosquitto"])["IOTMON_MQTT_HEALTH_PASSWORD"]
-    assert "-u iotmon-health" in SERVICES["mosquitto"]["healthcheck"]["test"][1]
+    command = SERVICES["mosquitto"]["healthcheck"]["test"][1]
+    assert "-u iotmon-health" in command
+    used = re.findall(r"/run/secrets/\w+", command)
+    assert [_secret_of(SERVICES["mosquitto"], path) for path in used] == ["mqtt_health_password"]
+    assert health.password == _secret("mqtt_health_password")
 
 
 def test_broker_admin_and_mosquitto_share_the_dynamic_security_file() -> None:
@@ -463,8 +558,9 @@ def test_broker_admin_and_mosquitto_share_the_dynamic_security_file() -> None:
     assert _volume_mounts(SERVICES["mosquitto"])[str(read.parent)] == volume
     # The admin it creates is the one the admin commands log in as.
     env = environment(admin)
-    password_env = command[command.index("--password-env") + 1]
-    assert env["IOTMON_BROKER_MQTT__PASSWORD"] == env[password_env]
+    password_file = command[command.index("--password-file") + 1]
+    assert env["IOTMON_BROKER_MQTT__PASSWORD_FILE"] == password_file
+    assert _secret_of(admin, password_file) == "mqtt_admin_password"
     assert env["IOTMON_BROKER_MQTT__USERNAME"] == DEFAULT_ADMIN_USER
     assert "--admin-user" not in command
     assert env["IOTMON_BROKER_MQTT__HOST"] == "mosquitto"
@@ -473,27 +569,62 @@ def test_broker_admin_and_mosquitto_share_the_dynamic_security_file() -> None:
 
 
 def test_influxdb_accounts_agree() -> None:
-    influx = environment(SERVICES["influxdb"])
-    ingest = environment(SERVICES["ingest"])
-    api = environment(SERVICES["api"])
-    grafana = environment(SERVICES["grafana"])
-    assert (ingest["IOTMON_INGEST_STORE__USERNAME"], ingest["IOTMON_INGEST_STORE__PASSWORD"]) == (
-        influx["INFLUXDB_WRITE_USER"],
-        influx["INFLUXDB_WRITE_USER_PASSWORD"],
+    """Writer and reader: the same usernames and secrets in InfluxDB 1.8's init, the 2.x
+    init job and every client; one database and one URL everywhere."""
+    influx = SERVICES["influxdb"]
+    influx_env = environment(influx)
+    init = SERVICES["influxdb2-init"]
+    init_env = environment(init)
+    writer = (
+        influx_env["INFLUXDB_WRITE_USER"],
+        _secret_of(influx, influx_env["INFLUXDB_WRITE_USER_PASSWORD_FILE"]),
     )
-    reader = (influx["INFLUXDB_READ_USER"], influx["INFLUXDB_READ_USER_PASSWORD"])
-    assert (api["IOTMON_API_STORE__USERNAME"], api["IOTMON_API_STORE__PASSWORD"]) == reader
-    assert (grafana["IOTMON_INFLUXDB_USER"], grafana["IOTMON_INFLUXDB_PASSWORD"]) == reader
-    database = influx["INFLUXDB_DB"]
-    assert ingest["IOTMON_INGEST_STORE__DATABASE"] == database
-    assert api["IOTMON_API_STORE__DATABASE"] == database
-    assert grafana["IOTMON_INFLUXDB_DATABASE"] == database
-    for url in (ingest["IOTMON_INGEST_STORE__URL"], api["IOTMON_API_STORE__URL"]):
-        assert url == "http://influxdb:8086"
+    reader = (
+        influx_env["INFLUXDB_READ_USER"],
+        _secret_of(influx, influx_env["INFLUXDB_READ_USER_PASSWORD_FILE"]),
+    )
+    assert (
+        init_env["IOTMON_WRITER"],
+        _secret_of(init, init_env["IOTMON_WRITER_PASSWORD_FILE"]),
+    ) == writer
+    assert (
+        init_env["IOTMON_READER"],
+        _secret_of(init, init_env["IOTMON_READER_PASSWORD_FILE"]),
+    ) == reader
+    clients = {
+        "ingest": ("IOTMON_INGEST_STORE__", writer),
+        "alerts": ("IOTMON_ALERTS_STORE__", writer),
+        "api": ("IOTMON_API_STORE__", reader),
+    }
+    database = influx_env["INFLUXDB_DB"]
+    assert init_env["IOTMON_DATABASE"] == database
+    assert environment(SERVICES["influxdb2"])["DOCKER_INFLUXDB_INIT_BUCKET"] == database
+    for name, (prefix, account) in clients.items():
+        env = environment(SERVICES[name])
+        password = _secret_of(SERVICES[name], env[prefix + "PASSWORD_FILE"])
+        assert (env[prefix + "USERNAME"], password) == account, name
+        assert env[prefix + "DATABASE"] == database, name
+        assert env[prefix + "URL"] == "http://influxdb:8086", name
+    grafana = SERVICES["grafana"]
+    grafana_env = environment(grafana)
+    datasource = yaml.safe_load(
+        (REPO / "dashboards/provisioning/datasources/influxdb.yaml").read_text()
+    )["datasources"][0]
+    read_from = re.fullmatch(r"\$__file\{(\S+)\}", datasource["secureJsonData"]["password"])
+    assert read_from, datasource["secureJsonData"]
+    grafana_account = (grafana_env["IOTMON_INFLUXDB_USER"], _secret_of(grafana, read_from[1]))
+    assert grafana_account == reader
+    assert grafana_env["IOTMON_INFLUXDB_DATABASE"] == database
+    # One variable moves them all to another InfluxDB (the profiles').
+    moved = load_compose({"IOTMON_INFLUXDB_URL": "http://influxdb3:8181"})["services"]
+    for name, (prefix, _) in clients.items():
+        assert environment(moved[name])[prefix + "URL"] == "http://influxdb3:8181"
+    assert environment(moved["grafana"])["IOTMON_INFLUXDB_URL"] == "http://influxdb3:8181"
 
 
-def test_grafana_gets_every_variable_its_provisioning_uses() -> None:
+def test_grafana_gets_every_variable_and_file_its_provisioning_uses() -> None:
     grafana = environment(SERVICES["grafana"])
+    mounted = {str(path) for path in mounted_secrets(SERVICES["grafana"])}
     for file in (REPO / "dashboards" / "provisioning").rglob("*.yaml"):
         # Dumped back without comments: only values count.
         values = yaml.safe_dump(yaml.safe_load(file.read_text()))
@@ -501,6 +632,8 @@ def test_grafana_gets_every_variable_its_provisioning_uses() -> None:
             assert grafana.get(name), (
                 f"{file.name} uses ${{{name}}}, grafana's environment lacks it"
             )
+        for path in re.findall(r"\$__file\{([^}]+)\}", values):
+            assert path in mounted, f"{file.name} reads {path}, grafana mounts no such secret"
 
 
 def test_api_port_and_health_check_agree() -> None:
@@ -579,19 +712,24 @@ def test_registry_init_imports_the_agent_the_simulators_run() -> None:
 def test_prod_api_without_a_token_refuses_to_start(
     clean_environment: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The compose stack in prod: an empty IOTMON_API_TOKEN and an empty registry stop the API;
-    IOTMON_API_TOKEN set in .env starts it."""
+    """The compose stack in prod with real secrets: an empty api_token secret and an empty
+    registry stop the API; a token in the secret file starts it."""
     from iotmon_api.cli import startup_refusal
     from iotmon_api.config import Settings as ApiSettings
 
-    secrets = {"IOTMON_ENVIRONMENT": "prod", "IOTMON_INFLUXDB_READ_PASSWORD": "r3al-read-pw-81"}
-    for token, refused in (("", True), ("a-real-random-token-0c1d", False)):
-        env = environment(load_compose({**secrets, "IOTMON_API_TOKEN": token})["services"]["api"])
+    for name in secret_files(COMPOSE):
+        (tmp_path / name).write_text(f"r3al-{name}-81\n")
+    prod = {"IOTMON_ENVIRONMENT": "prod", "IOTMON_SECRETS_DIR": str(tmp_path)}
+    for token, refused in (("", True), ("a-real-random-token-0c1d\n", False)):
+        (tmp_path / "api_token").write_text(token)
+        compose = load_compose(prod)
+        env = local_environment(compose["services"]["api"], compose)
+        assert env["IOTMON_API_TOKEN_FILE"] == str(tmp_path / "api_token")
         for variable, value in env.items():
             clean_environment.setenv(variable, value)
         # The container's path, moved to a folder of this test.
         clean_environment.setenv("IOTMON_API_REGISTRY__URL", f"sqlite:///{tmp_path / 'r.db'}")
-        refusal = startup_refusal(ApiSettings())
+        refusal = startup_refusal(ApiSettings.from_environment())
         assert (refusal is not None) is refused, refusal
         if refused:
             assert refusal is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +14,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from iotmon_edge.config import Settings
 from iotmon_runtime.secrets import is_placeholder_secret, refuse_placeholder_secrets
 from iotmon_runtime.settings import describe_settings_error
-from tests.deploy.compose import COMPOSE_FILE
+from tests.deploy.compose import dev_secrets
 
 IOTMON_EDGE = Path(sys.executable).with_name("iotmon-edge")
 REAL_SECRET = "k9Vx-7fQ2-real-broker-secret"
 
 
 def compose_dev_passwords() -> list[str]:
-    """Every development default docker-compose.yml falls back to when .env is absent."""
-    found = sorted(set(re.findall(r"\$\{IOTMON_\w+:-(dev-[^}]+)\}", COMPOSE_FILE.read_text())))
+    """Every development secret docker-compose.yml mounts when IOTMON_SECRETS_DIR is unset."""
+    found = sorted({value for value in dev_secrets().values() if value})
     assert len(found) >= 5, found
     return found
 
@@ -54,7 +53,15 @@ def test_placeholders_are_recognised(value: str | SecretStr) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [None, REAL_SECRET, "developer-9f3b1c77a2", "s3cr3t-passw0rd-71c2", "tokenized-42x"]
+    "value",
+    [
+        None,
+        REAL_SECRET,
+        "developer-9f3b1c77a2",
+        "s3cr3t-passw0rd-71c2",
+        "tokenized-42x",
+        "apiv3_Qm9vL3Jh-real-influxdb3-token",  # an InfluxDB 3 token's prefix is no placeholder
+    ],
 )
 def test_real_secrets_and_unset_ones_are_not_placeholders(value: str | None) -> None:
     assert not is_placeholder_secret(value)

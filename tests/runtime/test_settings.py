@@ -3,11 +3,12 @@ depth, misspelled IOTMON_* variables refused with the nearest valid name."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -202,3 +203,184 @@ def test_the_demo_token_variable_does_not_trip_the_api(clean_env: pytest.MonkeyP
     """`export IOTMON_TOKEN=…` (printed by the demo) is close to IOTMON_API_TOKEN."""
     clean_env.setenv("IOTMON_TOKEN", REAL_SECRET)
     assert ApiSettings.from_environment().token is None
+
+
+# -- secrets from files (*_FILE) ------------------------------------------------------------
+
+SERVICE_SETTINGS: list[type[ServiceSettings]] = [
+    importlib.import_module(module).Settings
+    for module in (
+        "iotmon_alerts.config",
+        "iotmon_api.config",
+        "iotmon_edge.config",
+        "iotmon_ingest.config",
+        "iotmon_tools.broker.settings",
+        "iotmon_video.config",
+    )
+]
+
+
+def _secret_file(tmp_path: Path, content: str, name: str = "secret") -> Path:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def test_a_secret_comes_from_the_file_its_file_variable_names(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setenv("IOTMON_EXAMPLE_TOKEN_FILE", str(_secret_file(tmp_path, REAL_SECRET + "\n")))
+    nested = _secret_file(tmp_path, " inner secret with spaces\r\n\n", "inner")
+    clean_env.setenv("IOTMON_EXAMPLE_INNER__PASSWORD_FILE", str(nested))
+    settings = _Example.from_environment()
+    assert settings.token is not None
+    assert settings.token.get_secret_value() == REAL_SECRET  # the trailing newline is dropped
+    assert settings.inner.password is not None
+    # Only line breaks at the end go: the rest, spaces included, is the secret.
+    assert settings.inner.password.get_secret_value() == " inner secret with spaces"
+    assert REAL_SECRET not in repr(settings)
+
+
+def test_every_secret_field_of_every_service_takes_a_file(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for settings_class in SERVICE_SETTINGS:
+        secrets = settings_class.secret_variables()
+        assert any(name.endswith("PASSWORD") for name in secrets), settings_class
+        # A SecretStr field nobody listed by hand: found from the annotations.
+        assert {s + "_FILE" for s in secrets} <= settings_class.known_variables()
+        expected = {}
+        for index, variable in enumerate(sorted(secrets)):
+            # Database URLs are secrets too (they carry passwords): give each a valid one.
+            value = (
+                f"sqlite:///{tmp_path}/s{index}.db" if variable.endswith("URL") else f"{index}-rEal"
+            )
+            path = _secret_file(tmp_path, value + "\n", f"{variable}.txt")
+            clean_env.setenv(variable + "_FILE", str(path))
+            expected[variable] = value
+        built = settings_class.from_environment()
+        read = {
+            name.split(" ")[0].removesuffix("_FILE"): secret.get_secret_value()
+            for name, secret in built.secrets()
+        }
+        assert read == expected, settings_class
+        for variable in secrets:
+            clean_env.delenv(variable + "_FILE")
+
+
+def test_a_file_variable_for_a_setting_that_is_not_secret_is_refused(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setenv("IOTMON_EXAMPLE_BATCH_SIZE_FILE", str(_secret_file(tmp_path, "5")))
+    with pytest.raises(SettingsError) as raised:
+        _Example.from_environment()
+    assert raised.value.problems[0].startswith(
+        "IOTMON_EXAMPLE_BATCH_SIZE_FILE: not a setting of example"
+    )
+
+
+def test_a_secret_given_both_ways_is_refused_naming_both(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setenv("IOTMON_EXAMPLE_INNER__PASSWORD", REAL_SECRET)
+    clean_env.setenv("IOTMON_EXAMPLE_INNER__PASSWORD_FILE", str(_secret_file(tmp_path, "other")))
+    with pytest.raises(SettingsError) as raised:
+        _Example.from_environment()
+    assert raised.value.problems == [
+        "IOTMON_EXAMPLE_INNER__PASSWORD and IOTMON_EXAMPLE_INNER__PASSWORD_FILE are both set: "
+        "give the secret one way"
+    ]
+    assert REAL_SECRET not in str(raised.value)
+    assert "other" not in str(raised.value)
+
+
+def test_an_empty_file_variable_means_unset(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As for every variable (compose writes `NAME: ${X:-}`): the plain one, if any, counts."""
+    clean_env.setenv("IOTMON_EXAMPLE_TOKEN", REAL_SECRET)
+    clean_env.setenv("IOTMON_EXAMPLE_TOKEN_FILE", "")
+    token = _Example.from_environment().token
+    assert token is not None
+    assert token.get_secret_value() == REAL_SECRET
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing", "cannot read {path}: No such file or directory"),
+        (lambda d: d, "cannot read {path}: Is a directory"),
+        (
+            lambda d: _write_bytes(d / "big", b"x" * (64 * 1024 + 1)),
+            "{path} is larger than 64 KiB: not a secret file",
+        ),
+        (
+            lambda d: _write_bytes(d / "binary", b"\xff\xfe" + REAL_SECRET.encode()),
+            "{path} is not UTF-8 text",
+        ),
+    ],
+    ids=["missing", "directory", "too-big", "not-utf8"],
+)
+def test_an_unusable_secret_file_is_named_with_its_variable(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, make: Any, message: str
+) -> None:
+    path = make(tmp_path)
+    clean_env.setenv("IOTMON_EXAMPLE_INNER__PASSWORD_FILE", str(path))
+    with pytest.raises(SettingsError) as raised:
+        _Example.from_environment()
+    assert raised.value.problems == [
+        f"IOTMON_EXAMPLE_INNER__PASSWORD_FILE: {message.format(path=path)}"
+    ]
+    assert REAL_SECRET not in str(raised.value)
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("environment", [Environment.TEST, Environment.PROD])
+def test_a_placeholder_in_a_secret_file_is_refused_naming_the_file(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, environment: Environment
+) -> None:
+    path = _secret_file(tmp_path, "dev-ingest-password\n")
+    clean_env.setenv("IOTMON_EXAMPLE_ENVIRONMENT", environment.value)
+    clean_env.setenv("IOTMON_EXAMPLE_INNER__PASSWORD_FILE", str(path))
+    with pytest.raises(SettingsError) as raised:
+        _Example.from_environment()
+    assert raised.value.problems == [
+        f"IOTMON_EXAMPLE_INNER__PASSWORD_FILE ({path}): placeholder secret refused when "
+        f"environment is {environment.value!r}; set a real value"
+    ]
+    assert "dev-ingest-password" not in str(raised.value)
+    path.write_text(REAL_SECRET)
+    assert _Example.from_environment().environment is environment
+
+
+def test_a_service_process_reads_its_secret_files_and_names_a_bad_one(tmp_path: Path) -> None:
+    """The real CLI, as a container runs it: `config check` with secrets from files."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTMON_")}
+    env["IOTMON_INGEST_ENVIRONMENT"] = "prod"
+    env["IOTMON_INGEST_REGISTRY__URL"] = f"sqlite:///{tmp_path / 'registry.db'}"
+    env["IOTMON_INGEST_MQTT__PASSWORD_FILE"] = str(_secret_file(tmp_path, REAL_SECRET, "mqtt"))
+    env["IOTMON_INGEST_STORE__PASSWORD_FILE"] = str(_secret_file(tmp_path, REAL_SECRET, "influx"))
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "iotmon-ingest"), "config", "check"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = check()
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "influx").write_text("changeme\n")
+    refused = check()
+    assert refused.returncode == 2, refused.stderr
+    assert (
+        f"IOTMON_INGEST_STORE__PASSWORD_FILE ({tmp_path / 'influx'}): placeholder secret refused"
+        in refused.stderr
+    )
+    assert REAL_SECRET not in refused.stdout + refused.stderr

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from iotmon_runtime.config_files import ConfigError
 from iotmon_tools.broker.dynsec_file import (
@@ -159,6 +160,41 @@ def test_placeholder_passwords_are_refused_outside_dev() -> None:
     with pytest.raises(ProvisioningError, match="HEALTH_PW: placeholder") as raised:
         resolve(identities, environ, environment="prod")
     assert "dev-health-password" not in str(raised.value)
+
+
+def test_passwords_come_from_the_file_named(tmp_path: Path) -> None:
+    """What docker-compose.yml does: each password is a compose secret under /run/secrets."""
+    secret = tmp_path / "mqtt_ingest_password"
+    secret.write_text("s3cret-from-a-file\n")
+    identities = _identities(type="service", name="ingest", password_file=str(secret))
+    [provisioned] = resolve(identities, {})
+    assert provisioned.password == "s3cret-from-a-file"
+    secret.write_text("dev-ingest-password\n")
+    with pytest.raises(ProvisioningError) as raised:
+        resolve(identities, {}, environment="prod")
+    assert str(raised.value).startswith(f"{secret}: placeholder secret refused")
+    assert "dev-ingest-password" not in str(raised.value)
+    secret.write_text("\n")
+    with pytest.raises(ProvisioningError, match=rf"clients\.0\.password_file: {secret} is empty"):
+        resolve(identities, {})
+    secret.unlink()
+    with pytest.raises(ProvisioningError) as missing:
+        resolve(identities, {})
+    assert str(missing.value) == (
+        f"clients.0.password_file: cannot read {secret}: No such file or directory"
+    )
+
+
+@pytest.mark.parametrize(
+    "sources", [{}, {"password_env": "PW", "password_file": "/run/secrets/pw"}], ids=str
+)
+def test_an_entry_gives_its_password_exactly_one_way(
+    tmp_path: Path, sources: dict[str, str]
+) -> None:
+    file = tmp_path / "identities.yaml"
+    file.write_text(yaml.safe_dump({"clients": [{"type": "health", **sources}]}))
+    with pytest.raises(ConfigError, match="give exactly one of password_env and password_file"):
+        load_identities(file)
 
 
 def test_a_gateway_that_is_its_own_child_names_the_entry() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from iotmon_alerts.domain.model import Alert, NoticeOut, Role, Subject, Target
+from iotmon_alerts.domain.model import Alert, NoticeOut, Role, StatusIn, Subject, Target
 from iotmon_contract import AlertSeverity, AlertState, ValidatedEvent
 from iotmon_contract.fields import OPAQUE_ID_PATTERN
 
@@ -89,6 +89,9 @@ class BusChannel:
     """A contract event as the engine's input, or None when it is not the bus rules' business."""
     child_of_tag: Callable[[str], str | None]
     """The child id a tag belongs to (for the subject and the guardians' scope)."""
+    to_bus_status: Callable[[StatusIn], Any | None] | None = None
+    """A device's availability as the engine's input (its readers' outages leave a run's
+    occupancy unknown), or None when the device is not the bus rules' business."""
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -195,7 +195,14 @@ class AlertEngine:
         if rules is None:
             return Outcome()
         signals = [s for e in rules.evaluators.values() for s in e.on_status(status, now)]
-        return self._signals(status.tenant, signals, now)
+        outcome = self._signals(status.tenant, signals, now)
+        channel = rules.bus
+        if channel is not None and channel.to_bus_status is not None:
+            bus_event = channel.to_bus_status(status)
+            if bus_event is not None:
+                decided = channel.engine.handle(bus_event, now)
+                outcome.extend(self._bus_notifications(status.tenant, channel, decided, now))
+        return outcome
 
     def fault(self, fault: FaultIn, now: datetime) -> Outcome:
         rules = self._tenants.get(fault.tenant)

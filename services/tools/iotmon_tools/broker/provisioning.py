@@ -1,13 +1,14 @@
-"""The identities a broker starts with, from YAML; passwords come from environment variables.
+"""The identities a broker starts with, from YAML; passwords come from files or variables.
 
 Used by ``iotmon broker init --identities FILE`` (docker-compose.yml provisions its
-services and simulator this way). The file names variables, never passwords, so
-it can be committed::
+services and simulator this way). The file names where each password is, never a
+password, so it can be committed: a secret file (compose ``secrets:``) or an
+environment variable::
 
     clients:
       - type: service
         name: ingest
-        password_env: IOTMON_MQTT_INGEST_PASSWORD
+        password_file: /run/secrets/mqtt_ingest_password
       - type: gateway
         tenant: demo
         id: sim-0001
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_runtime.config_files import load_yaml_model
+from iotmon_runtime.secret_files import SecretFileError, read_secret_file
 from iotmon_runtime.secrets import refuse_placeholder_secrets
 from iotmon_tools.broker.dynsec_file import Provisioned
 from iotmon_tools.broker.identities import (
@@ -47,9 +49,27 @@ class ProvisioningError(ValueError):
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    password_env: str = Field(
-        pattern=_VARIABLE, description="Environment variable that holds the client's password."
+    password_env: str | None = Field(
+        default=None,
+        pattern=_VARIABLE,
+        description="Environment variable that holds the client's password.",
     )
+    password_file: Path | None = Field(
+        default=None,
+        description="File that holds the client's password (a compose secret, "
+        "/run/secrets/<name>); its trailing line break is not part of it.",
+    )
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> Self:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password_env and password_file")
+        return self
+
+    @property
+    def password_source(self) -> str:
+        """Where the password is, for errors: the variable or the file."""
+        return self.password_env or str(self.password_file)
 
 
 class DeviceEntry(_Entry):
@@ -130,16 +150,33 @@ def load_identities(path: Path) -> IdentitiesFile:
 def resolve(
     identities: IdentitiesFile, environ: Mapping[str, str], *, environment: str = "dev"
 ) -> list[Provisioned]:
-    """Each entry with its password from ``environ``; outside ``dev`` placeholders are refused."""
-    missing = sorted(
-        {e.password_env for e in identities.clients if not environ.get(e.password_env)}
-    )
-    if missing:
-        raise ProvisioningError(f"{', '.join(missing)}: not set (each holds a broker password)")
+    """Each entry with its password from its file or ``environ``; outside ``dev``
+    placeholders are refused. Errors name the variable or file, never a password."""
+    passwords: dict[int, str] = {}
+    problems = []
+    for index, entry in enumerate(identities.clients):
+        if entry.password_file is not None:
+            try:
+                password = read_secret_file(entry.password_file)
+            except SecretFileError as exc:
+                problems.append(f"clients.{index}.password_file: {exc}")
+                continue
+            if not password:
+                problems.append(f"clients.{index}.password_file: {entry.password_file} is empty")
+                continue
+        else:
+            assert entry.password_env is not None  # _one_password_source
+            password = environ.get(entry.password_env, "")
+            if not password:
+                problems.append(f"{entry.password_env}: not set (it holds a broker password)")
+                continue
+        passwords[index] = password
+    if problems:
+        raise ProvisioningError("; ".join(sorted(set(problems))))
     if environment != "dev":
         try:
             refuse_placeholder_secrets(
-                {e.password_env: environ[e.password_env] for e in identities.clients},
+                {e.password_source: passwords[i] for i, e in enumerate(identities.clients)},
                 environment,
             )
         except ValueError as exc:
@@ -150,5 +187,5 @@ def resolve(
             identity = entry.identity()
         except IdentityError as exc:
             raise ProvisioningError(f"clients.{index}: {exc}") from None
-        provisioned.append(Provisioned(identity, environ[entry.password_env]))
+        provisioned.append(Provisioned(identity, passwords[index]))
     return provisioned

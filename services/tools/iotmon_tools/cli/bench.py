@@ -1,4 +1,5 @@
-"""`iotmon bench ingest` and `iotmon bench alerts`: real servers, real clients, real figures."""
+"""`iotmon bench ingest`, `iotmon bench alerts` and `iotmon bench edge`: real servers, real
+clients, real figures."""
 
 from __future__ import annotations
 
@@ -71,6 +72,62 @@ def bench_ingest(
         raise typer.Exit(1)
 
 
+@bench_app.command("edge")
+def bench_edge(
+    sensors: Annotated[int, typer.Option(min=1, help="Simulated sensors (3 metrics each).")] = 20,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between reads.")] = 1.0,
+    warmup: Annotated[float, typer.Option(min=0, help="Seconds before measuring.")] = 10.0,
+    steady: Annotated[float, typer.Option(min=5, help="Seconds measured, steady.")] = 60.0,
+    backlog: Annotated[int, typer.Option(min=1000, help="Readings in the backlog.")] = 1_000_000,
+    drain_rate: Annotated[
+        float, typer.Option(min=0, help="Backlog msg/s; 0 = as fast as acknowledged.")
+    ] = 0.0,
+    venv: Annotated[
+        Path | None, typer.Option(help="Agent venv (default .state/bench/edge-venv).")
+    ] = None,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are added to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Add the figures to --output.")] = True,
+    timeout: Annotated[float, typer.Option(help="Longest wait for the drain, seconds.")] = 900.0,
+) -> None:
+    """The edge agent's RSS and CPU with 20 sensors at 1 Hz, and while draining a backlog."""
+    import tempfile
+
+    from rich.console import Console
+
+    from iotmon_tools.bench.edge import EdgeBenchOptions, run_edge_benchmark
+    from iotmon_tools.bench.edge_report import append_edge_markdown, print_edge_table
+    from iotmon_tools.bench.ingest import BenchError
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    options = EdgeBenchOptions(
+        sensors=sensors,
+        interval_s=interval,
+        warmup_s=warmup,
+        steady_s=steady,
+        backlog=backlog,
+        drain_rate=drain_rate,
+        venv=venv,
+        timeout_s=timeout,
+    )
+    with tempfile.TemporaryDirectory(prefix="iotmon-bench-edge-") as folder:
+        try:
+            result = run_edge_benchmark(options, console, repo=Path.cwd(), state=Path(folder))
+        except BenchError as exc:
+            console.print(f"[red]benchmark failed:[/red] {exc}")
+            raise typer.Exit(1) from None
+    print_edge_table(result, console)
+    if write:
+        append_edge_markdown(result, output)
+        console.print(f"added to {output}")
+    if not all(step.verified for step in result.steps):
+        console.print("[red]a step did not check out (see ok)[/red]")
+        raise typer.Exit(1)
+
+
 @bench_app.command("alerts")
 def bench_alerts(
     triggers: Annotated[int, typer.Option(min=10, help="Alerts to time, one at a time.")] = 300,
@@ -95,6 +152,43 @@ def bench_alerts(
             handle.write(text)
         typer.echo(f"appended to {output}")
     if result.lost or result.bad_signatures:
+        raise typer.Exit(1)
+
+
+@bench_app.command("bus")
+def bench_bus(
+    bus_days: Annotated[
+        int, typer.Option(min=1, help="At least this many bus-days per scenario.")
+    ] = 200,
+    days: Annotated[int, typer.Option(min=1, max=500, help="School days per fleet.")] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="First fleet's seed.")] = 1,
+    stress: Annotated[
+        bool, typer.Option(help="Also run the design with a child asleep in 20 % of runs.")
+    ] = True,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Append the figures to --output.")] = True,
+) -> None:
+    """Replay simulated school days through the bus-safety core and score the decisions."""
+    from rich.console import Console
+
+    from iotmon_tools.bench.bus import BusBenchOptions, run_bus_benchmark
+    from iotmon_tools.bench.bus_report import append_bus_markdown, print_bus_table
+    from iotmon_tools.bench.machine import machine_info
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=220)
+    options = BusBenchOptions(bus_days=bus_days, days=days, seed=seed, stress=stress)
+    result = run_bus_benchmark(options, progress=console.print)
+    machine = machine_info(Path.cwd())
+    print_bus_table(result, machine, console)
+    if write:
+        append_bus_markdown(result, machine, output)
+        console.print(f"appended to {output}")
+    if any(r.score.missed or r.score.privacy_violations for r in result.results):
+        console.print("[red]a child with evidence was missed, or a notice went astray[/red]")
         raise typer.Exit(1)
 
 

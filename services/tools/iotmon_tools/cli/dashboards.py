@@ -1,7 +1,14 @@
 """`iotmon dashboards push`: upload the Grafana datasource and dashboards through its HTTP API.
 
 The same files Grafana provisions from disk (dashboards/provisioning/, dashboards/json/)
-are sent to a Grafana that cannot mount them, e.g. a managed one.
+are sent to a Grafana that cannot mount them, e.g. a managed one. Pushing is idempotent:
+datasources are updated by uid, dashboards saved by uid with ``overwrite`` (Grafana
+keeps one dashboard per uid and bumps its version).
+
+The dashboard files are in Grafana's import format: ``__inputs`` names the datasource
+to choose on import. Push fills them in as Grafana's own import does (every
+``${DS_…}`` replaced by the uid of the pushed datasource of that plugin), so a pushed
+dashboard is the one a person importing it by hand would get.
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-DATASOURCE_FILE = Path("provisioning/datasources/influxdb.yaml")
+DATASOURCE_FOLDER = Path("provisioning/datasources")
 DASHBOARD_FOLDER = Path("json")
 FOLDER_UID = "iotmon"
 FOLDER_TITLE = "iotmon"
 
 # Keys of a provisioning entry that the HTTP API does not take.
 _PROVISIONING_ONLY = ("editable", "orgId", "version")
-# Grafana's own expansion rules for provisioning files: $VAR or ${VAR}; $$ is a literal $.
-_ENV_REFERENCE = re.compile(r"\$\$|\$\{(\w+)\}|\$(\w+)")
+# Grafana's own expansion rules for provisioning files (pkg/services/provisioning/values):
+# $$ is a literal $; ${VAR}, $__env{VAR} and $__file{path} first, then $VAR.
+_EXPANDER = re.compile(r"\$(|__\w+)\{([^}]+)\}")
+_BARE = re.compile(r"\$(\w+)")
+_INPUT_REFERENCE = re.compile(r"\$\{([^}]+)\}")
 
 
 class DashboardsError(RuntimeError):
@@ -38,17 +48,37 @@ def default_dashboards_dir() -> Path:
 
 
 def expand_variables(text: str, variables: Mapping[str, str], where: str) -> str:
-    """Expand ``$VAR`` / ``${VAR}`` as Grafana does, but refuse variables nobody set."""
+    """Expand a provisioning value as Grafana does, but refuse variables nobody set.
 
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1) or match.group(2)
+    ``$__file{path}`` is the file's content, stripped of surrounding white space as
+    Grafana strips it; a file this machine does not have expands to nothing (it is
+    Grafana's path, e.g. a compose secret): the value is then not sent, and Grafana
+    keeps what it has.
+    """
+
+    def variable(name: str) -> str:
         if name not in variables:
             raise DashboardsError(f"{where}: ${{{name}}} has no value")
         return variables[name]
 
-    return _ENV_REFERENCE.sub(replace, text)
+    def braced(match: re.Match[str]) -> str:
+        kind, argument = match.group(1), match.group(2)
+        if kind in ("", "__env"):
+            return variable(argument)
+        if kind == "__file":
+            try:
+                return Path(argument).read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                return ""
+            except (OSError, UnicodeDecodeError) as exc:
+                raise DashboardsError(f"{where}: cannot read {argument}: {exc}") from None
+        raise DashboardsError(f"{where}: ${kind}{{…}} is not supported by push")
+
+    parts = [
+        _BARE.sub(lambda m: variable(m.group(1)), _EXPANDER.sub(braced, part))
+        for part in text.split("$$")
+    ]
+    return "$".join(parts)
 
 
 def _expand(value: Any, variables: Mapping[str, str], where: str) -> Any:
@@ -61,8 +91,15 @@ def _expand(value: Any, variables: Mapping[str, str], where: str) -> Any:
     return value
 
 
-def load_datasources(path: Path, variables: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The datasources of a provisioning file as HTTP API payloads, variables expanded."""
+def load_datasources(
+    path: Path, variables: Mapping[str, str], secure: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The datasources of a provisioning file as HTTP API payloads, variables expanded.
+
+    ``secure`` replaces ``secureJsonData`` values (e.g. the password a
+    ``$__file{/run/secrets/…}`` would read on Grafana's host) of the datasources that
+    have that key.
+    """
     try:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -77,11 +114,46 @@ def load_datasources(path: Path, variables: Mapping[str, str]) -> list[dict[str,
             payload.pop(key, None)
         if not payload.get("user"):
             payload.pop("user", None)
-        secure = {k: v for k, v in payload.pop("secureJsonData", {}).items() if v}
-        if secure:
-            payload["secureJsonData"] = secure
+        given = payload.pop("secureJsonData", {})
+        given.update({k: v for k, v in (secure or {}).items() if k in given and v})
+        kept = {k: v for k, v in given.items() if v}
+        if kept:
+            payload["secureJsonData"] = kept
         payloads.append(payload)
     return payloads
+
+
+def resolve_inputs(
+    dashboard: Mapping[str, Any], datasources: list[dict[str, Any]], where: str
+) -> dict[str, Any]:
+    """The dashboard as Grafana's import makes it: each ``${INPUT}`` of ``__inputs``
+    replaced, in every string, by the uid of the one datasource of its plugin;
+    ``__inputs`` dropped. An input with no datasource of its plugin, or several, is an
+    error: the import would have asked which."""
+    values = {}
+    for entry in dashboard.get("__inputs", []):
+        name, kind = entry.get("name"), entry.get("type")
+        if kind != "datasource":
+            raise DashboardsError(f"{where}: input {name} of type {kind!r} is not supported")
+        uids = [d["uid"] for d in datasources if d.get("type") == entry.get("pluginId")]
+        if len(uids) != 1:
+            raise DashboardsError(
+                f"{where}: input {name} wants one {entry.get('pluginId')} datasource, "
+                f"the provisioning files have {len(uids)}"
+            )
+        values[name] = uids[0]
+
+    def replace(value: Any) -> Any:
+        if isinstance(value, str):
+            return _INPUT_REFERENCE.sub(lambda m: values.get(m.group(1), m.group(0)), value)
+        if isinstance(value, dict):
+            return {k: replace(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [replace(v) for v in value]
+        return value
+
+    resolved: dict[str, Any] = replace({k: v for k, v in dashboard.items() if k != "__inputs"})
+    return resolved
 
 
 def load_dashboards(folder: Path) -> list[dict[str, Any]]:
@@ -104,6 +176,8 @@ def load_dashboards(folder: Path) -> list[dict[str, Any]]:
 class PushResult:
     datasources: list[str]
     dashboards: list[str]
+    versions: dict[str, int]
+    """Each dashboard's version in Grafana after the push."""
 
 
 def push(
@@ -120,6 +194,9 @@ def push(
     """
     from grafana_client.client import GrafanaClientError
 
+    # Every dashboard's inputs first: a file that cannot be pushed stops the push before
+    # Grafana is changed at all.
+    resolved = [resolve_inputs(d, datasources, f"dashboard {d['uid']}") for d in dashboards]
     for datasource in datasources:
         uid = datasource["uid"]
         try:
@@ -136,8 +213,10 @@ def push(
         if exc.status_code != 404:
             raise
         grafana.folder.create_folder(folder_title, uid=folder_uid)
-    for dashboard in dashboards:
-        grafana.dashboard.update_dashboard(
+    versions = {}
+    for dashboard in resolved:
+        # No id and overwrite: Grafana saves by uid, a new version of the same dashboard.
+        saved = grafana.dashboard.update_dashboard(
             {
                 "dashboard": {**dashboard, "id": None},
                 "folderUid": folder_uid,
@@ -145,7 +224,8 @@ def push(
                 "message": "iotmon dashboards push",
             }
         )
-    return PushResult([d["uid"] for d in datasources], [d["uid"] for d in dashboards])
+        versions[dashboard["uid"]] = int(saved.get("version", 0))
+    return PushResult([d["uid"] for d in datasources], [d["uid"] for d in dashboards], versions)
 
 
 def push_command(
@@ -175,6 +255,21 @@ def push_command(
     influx_password: Annotated[
         str, typer.Option(envvar="IOTMON_INFLUXDB_PASSWORD", help="That user's password.")
     ] = "",
+    prometheus_url: Annotated[
+        str,
+        typer.Option(
+            envvar="IOTMON_PROMETHEUS_URL",
+            help="Prometheus URL as Grafana's server reaches it (the platform-health dashboard).",
+        ),
+    ] = "http://prometheus:9090",
+    influx_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="IOTMON_INFLUXDB_PASSWORD_FILE",
+            help="A file holding that password (its first line): keeps it off the command "
+            "line and out of the environment.",
+        ),
+    ] = None,
     dashboards_dir: Annotated[
         Path | None, typer.Option(help="The dashboards/ folder (default: this checkout's).")
     ] = None,
@@ -191,15 +286,35 @@ def push_command(
     credential: str | tuple[str, str] | None = token
     if user and password:
         credential = (user, password)
+    if influx_password and influx_password_file:
+        raise typer.BadParameter("give --influx-password or --influx-password-file, not both")
+    if influx_password_file is not None:
+        try:
+            lines = influx_password_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            typer.echo(f"error: --influx-password-file {influx_password_file}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        influx_password = lines[0] if lines else ""
     folder = dashboards_dir or default_dashboards_dir()
     variables = {
         "IOTMON_INFLUXDB_URL": influx_url,
         "IOTMON_INFLUXDB_DATABASE": influx_database,
         "IOTMON_INFLUXDB_USER": influx_user,
-        "IOTMON_INFLUXDB_PASSWORD": influx_password,
+        "IOTMON_PROMETHEUS_URL": prometheus_url,
     }
     try:
-        datasources = load_datasources(folder / DATASOURCE_FILE, variables)
+        files = sorted((folder / DATASOURCE_FOLDER).glob("*.yaml"))
+        if not files:
+            raise DashboardsError(
+                f"no datasource provisioning file in {folder / DATASOURCE_FOLDER}"
+            )
+        # The InfluxDB password replaces what $__file{} reads on Grafana's host; only the
+        # datasources with a password take it.
+        datasources = [
+            datasource
+            for file in files
+            for datasource in load_datasources(file, variables, {"password": influx_password})
+        ]
         dashboards = load_dashboards(folder / DASHBOARD_FOLDER)
         grafana = GrafanaApi.from_url(url, credential=credential, timeout=timeout)
         result = push(grafana, datasources, dashboards)
@@ -209,9 +324,9 @@ def push_command(
     except (GrafanaException, OSError) as exc:
         typer.echo(f"error: Grafana at {url} refused the push: {exc}", err=True)
         raise typer.Exit(1) from None
+    pushed = ", ".join(f"{uid} (version {result.versions[uid]})" for uid in result.dashboards)
     typer.echo(
-        f"pushed datasource(s) {', '.join(result.datasources)} and dashboard(s) "
-        f"{', '.join(result.dashboards)} to {url}"
+        f"pushed datasource(s) {', '.join(result.datasources)} and dashboard(s) {pushed} to {url}"
     )
 
 

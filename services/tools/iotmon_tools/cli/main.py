@@ -11,6 +11,7 @@ from iotmon_tools.cli import (
     api,
     bench,
     broker,
+    bus,
     config,
     contract,
     dashboards,
@@ -53,6 +54,7 @@ def build_app() -> typer.Typer:
 
     areas = (
         demo, ingest, api, registry, tokens, simulate, bench, broker, dashboards, config, contract,
+        bus,
     )  # fmt: skip
     for module in areas:
         module.register(app)

@@ -1,0 +1,1 @@
+"""School-bus tooling: write a simulated fleet's files, replay events through the core."""
