@@ -214,10 +214,12 @@ BAD_FIELDS: dict[str, list[Any]] = {
 
 @st.composite
 def one_thing_wrong(draw: st.DrawFn) -> tuple[list[str], list[bytes]]:
-    messages = draw(st.lists(good_messages, min_size=1, max_size=12))
+    messages: list[tuple[str, dict[str, Any]]] = draw(
+        st.lists(good_messages, min_size=1, max_size=12)
+    )
     index = draw(st.integers(0, len(messages) - 1))
     _topic, body = messages[index]
-    target = body
+    target: dict[str, Any] = body
     if "readings" in body:
         target = body["readings"][draw(st.integers(0, len(body["readings"]) - 1))]
     fields = [name for name in BAD_FIELDS if name in {"metric", "value", "ts", "unit", "extra"}]

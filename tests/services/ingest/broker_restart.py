@@ -380,8 +380,6 @@ def start_ingest(
         "IOTMON_INGEST_SPOOL_DIR": str(folder / "spool"),
         "IOTMON_INGEST_FLUSH_INTERVAL_S": "0.05",
         "IOTMON_INGEST_STATS_INTERVAL_S": "5",
-        # A free port: the default one may be taken by another ingest on this machine.
-        "IOTMON_INGEST_METRICS__PORT": "0",
         **settings.ingest_env,
     }
     code = "from iotmon_tools.cli.main import run; run()"

@@ -70,8 +70,6 @@ def start_ingest_process(
         "IOTMON_INGEST_STATS_INTERVAL_S": "2",
         "IOTMON_INGEST_HEALTH_INTERVAL_S": "0.1",
         "IOTMON_INGEST_STORE_RETRY_MAX_S": "1",
-        # A free port: the default one may be taken by another ingest on this machine.
-        "IOTMON_INGEST_METRICS__PORT": "0",
         **{f"IOTMON_INGEST_{name.upper()}": value for name, value in settings.items()},
     }
     program = (
