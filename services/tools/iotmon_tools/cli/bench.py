@@ -80,9 +80,6 @@ def bench_ingest(
     if not result.nothing_lost:
         console.print("[red]some messages were lost[/red]")
         raise typer.Exit(1)
-    if result.soak is not None and not result.soak.bounded:
-        console.print("[red]ingest's memory grew during the soak[/red]")
-        raise typer.Exit(1)
 
 
 @bench_app.command("edge")
