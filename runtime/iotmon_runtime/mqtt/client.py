@@ -330,6 +330,8 @@ class MqttClient:
             return
         if offline is not None and self._connected.is_set():
             info = client.publish(offline.topic, offline.payload, offline.qos, offline.retain)
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._count(accepted=1)
             try:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
@@ -653,7 +655,11 @@ class MqttClient:
             client.unsubscribe(stale)
         if self._online is not None:
             online = self._online
-            client.publish(online.topic, online.payload, online.qos, online.retain)
+            info = client.publish(online.topic, online.payload, online.qos, online.retain)
+            # Its acknowledgement is counted as completed like any other: counted as taken
+            # too, or ``flush`` would take it for another message's and return early.
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._count(accepted=1)
         self._connected.set()
         # Held messages go out from the dispatcher thread, not from this callback.
         self._dispatch.put(self._release_held_now)

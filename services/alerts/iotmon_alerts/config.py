@@ -9,9 +9,17 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -19,7 +27,7 @@ from sqlalchemy.exc import ArgumentError
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_registry import RegistrySettings
 from iotmon_runtime.mqtt import MqttSettings
-from iotmon_runtime.settings import ServiceSettings
+from iotmon_runtime.settings import Environment, ServiceSettings
 from iotmon_storage import StoreSettings
 
 SERVICE_NAME = "alerts"
@@ -122,6 +130,28 @@ class WebhookSettings(BaseModel):
     )
 
 
+class SimulatedClockSettings(BaseModel):
+    """A clock that starts at ``epoch`` and runs ``speed`` times faster than real time.
+
+    For simulated school days through the live service, demos and incident re-runs; the
+    device events' times must then lie near ``epoch`` (they are checked against it).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    epoch: AwareDatetime = Field(
+        description="What the clock reads at ``starts_at`` (RFC 3339 with a time zone)."
+    )
+    speed: float = Field(
+        default=1.0, gt=0, le=10_000, description="Simulated seconds per real second."
+    )
+    starts_at: AwareDatetime | None = Field(
+        default=None,
+        description="The real (wall) time at which the clock reads ``epoch``; unset: when "
+        "the service starts. Set it to share one clock with another process.",
+    )
+
+
 class AlertsSettings(ServiceSettings):
     """Everything one alert-service process needs; secrets as SecretStr."""
 
@@ -184,6 +214,17 @@ class AlertsSettings(ServiceSettings):
     stats_interval_s: float = Field(
         default=60.0, gt=0, description="How often the counters are logged."
     )
+    clock: SimulatedClockSettings | None = Field(
+        default=None,
+        description="A simulated clock (epoch and speed) for tests and demos; unset: the "
+        "wall clock. Refused when the environment is prod.",
+    )
+
+    @model_validator(mode="after")
+    def _no_simulated_clock_in_production(self) -> Self:
+        if self.clock is not None and self.environment is Environment.PROD:
+            raise ValueError("clock: a simulated clock is refused when environment is 'prod'")
+        return self
 
     @property
     def client_id(self) -> str:

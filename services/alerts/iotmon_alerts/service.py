@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 from iotmon_alerts.adapters.database import AlertsDatabase, DatabaseUnavailable
 from iotmon_alerts.adapters.webhooks import WebhookDispatcher
+from iotmon_alerts.clock import Clock, SimulatedClock, utc_now
 from iotmon_alerts.config import SERVICE_NAME, AlertsSettings
 from iotmon_alerts.counters import AlertsCounters
 from iotmon_alerts.domain.engine import AlertEngine
@@ -69,17 +70,11 @@ from iotmon_storage import AlertEvent, StoreError, TimeSeriesStore, open_store
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-
 _BATCH = 500
 """Messages taken per round: one transaction and one ack for all of them."""
 _QUEUE_PAUSE_AT = 20_000
 _DB_RETRY_MAX_S = 5.0
 _SITE_CACHE_LIMIT = 100_000
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _Window(NamedTuple):
@@ -113,13 +108,14 @@ class AlertService:
         settings: AlertsSettings,
         stop_event: threading.Event | None = None,
         *,
-        clock: Clock = utc_now,
+        clock: Clock | None = None,
         bus_factory: BusFactory | None = None,
         store: TimeSeriesStore | None = None,
     ) -> None:
         self._settings = settings
         self._stop_event = stop_event or threading.Event()
-        self._clock = clock
+        self._given_clock = clock
+        self._clock: Clock = clock or utc_now
         self._bus_factory = bus_factory if bus_factory is not None else default_bus_factory()
         self._store = store
         self._owns_store = store is None
@@ -167,9 +163,25 @@ class AlertService:
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    @property
+    def clock(self) -> Clock:
+        """What the service reads as "now" (the wall clock unless settings say otherwise)."""
+        return self._clock
+
+    def _make_clock(self) -> Clock:
+        if self._given_clock is not None:
+            return self._given_clock
+        simulated = self._settings.clock
+        if simulated is None:
+            return utc_now
+        clock = SimulatedClock(simulated.epoch, simulated.speed, simulated.starts_at)
+        logger.warning("alerts run on a simulated clock: %r", clock)
+        return clock
+
     def start(self) -> None:
         """Start; raises ConfigError (bad rule files) or DatabaseUnavailable."""
         settings = self._settings
+        self._clock = self._make_clock()
         loaded = load_all(settings.rules_dir, self._bus_factory)
         database = AlertsDatabase(settings.database).open()
         self._database = database
@@ -197,7 +209,7 @@ class AlertService:
         self._watcher.start(loaded)
         self._subscriptions = database.subscriptions()
         self._revision = database.revision()
-        self._dispatcher = WebhookDispatcher(database, settings.webhooks)
+        self._dispatcher = WebhookDispatcher(database, settings.webhooks, clock=self._clock)
         self._dispatcher.start()
         self._client = self._build_client()
         self._stopping.clear()

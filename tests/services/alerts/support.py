@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,9 +13,16 @@ from typing import Any
 from pydantic import SecretStr
 
 from iotmon_alerts.adapters.database import AlertsDatabase
-from iotmon_alerts.config import AlertsDatabaseSettings, AlertsSettings, WebhookSettings
+from iotmon_alerts.config import (
+    SERVICE_NAME,
+    AlertsDatabaseSettings,
+    AlertsSettings,
+    WebhookSettings,
+)
+from iotmon_contract import service_status_topic
 from iotmon_registry import RegistrySettings
 from iotmon_tools.localstack import MosquittoProcess
+from tests.utils.mqtt_peer import Peer
 
 
 def database_settings(folder: Path) -> AlertsDatabaseSettings:
@@ -65,3 +73,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str =
 
 def open_database(settings: AlertsSettings) -> AlertsDatabase:
     return AlertsDatabase(settings.database).open()
+
+
+def wait_online(peer: Peer, settings: AlertsSettings, timeout: float = 30.0) -> None:
+    """Until the service's availability says ``online``.
+
+    The service publishes it on the connection right after its SUBSCRIBE, and the broker
+    handles a connection's packets in order: once ``online`` is seen, the service's
+    subscriptions (and its persistent session) exist, so nothing published from here on
+    is lost. A log line such as "started" comes before the connection is even made.
+    """
+    topic = service_status_topic(SERVICE_NAME, settings.instance_id)
+    peer.subscribe(topic)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the alert service did not say online on {topic}")
+        try:
+            message = peer.messages.get(timeout=left)
+        except queue.Empty:
+            continue
+        if message.topic == topic and json.loads(message.payload or b"{}").get("state") == "online":
+            return

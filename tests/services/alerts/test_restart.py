@@ -21,7 +21,13 @@ from iotmon_alerts.config import AlertsSettings
 from iotmon_alerts.routing import Owner
 from iotmon_contract import telemetry_topic
 from iotmon_tools.localstack import MosquittoProcess, WebhookReceiver
-from tests.services.alerts.support import make_settings, reading, wait_until, write_rules
+from tests.services.alerts.support import (
+    make_settings,
+    reading,
+    wait_online,
+    wait_until,
+    write_rules,
+)
 from tests.utils.mqtt_peer import Peer
 
 RULES = """\
@@ -114,7 +120,7 @@ def test_receiver_down_and_service_killed_every_webhook_arrives_once_by_id(
                 peer.publish(topic("acme", f"env-{index}"), reading("temperature", 40 + index))
 
         # Phase 1: all well. The session exists from here on (queued while killed).
-        wait_until(lambda: "started" in (folder / "alerts.log").read_text(), 30, "start")
+        wait_online(peer, settings)
         fire(0, 5)
         assert len(receiver.wait_for(5, 20)) == 5
         # Phase 2: the receiver goes down; deliveries fail and wait for their retries.

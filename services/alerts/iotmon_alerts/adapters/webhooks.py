@@ -68,14 +68,17 @@ class WebhookDispatcher:
         settings: WebhookSettings,
         *,
         clock: Callable[[], datetime] = utc_now,
+        wall: Callable[[], datetime] = utc_now,
         jitter: Callable[[], float] = random.random,
         on_delivered: Callable[[str], None] | None = None,
     ) -> None:
         self._database = database
         self._settings = settings
-        # The delivery clock is the wall clock even when the rules run on a simulated
-        # one: signatures carry real time (receivers refuse stale timestamps).
+        # The outbox runs on the service's clock (what is due, when to retry: a simulated
+        # day retries on simulated time), signatures on the wall clock: receivers refuse
+        # timestamps far from their own time.
         self._clock = clock
+        self._wall = wall
         self._jitter = jitter
         self._on_delivered = on_delivered
         self._thread: threading.Thread | None = None
@@ -196,8 +199,7 @@ class WebhookDispatcher:
         attempts: int,
         subscription: Subscription,
     ) -> None:
-        now = self._clock()
-        headers = sign(subscription.secret, item_id, now, body)
+        headers = sign(subscription.secret, item_id, self._wall(), body)
         self._count(attempts=1)
         status: int | None = None
         try:
