@@ -51,6 +51,7 @@ from iotmon_contract.payloads import (
     TelemetryMessage,
     parse_telemetry,
 )
+from iotmon_contract.readings import ReadingColumns, ValidatedReading
 from iotmon_contract.status import StatusEvent, parse_status
 from iotmon_contract.topics import (
     CONTRACT_VERSION,
@@ -89,7 +90,6 @@ from iotmon_contract.validation import (
     EventValidator,
     TelemetryValidator,
     ValidatedEvent,
-    ValidatedReading,
 )
 
 __all__ = [
@@ -129,6 +129,7 @@ __all__ = [
     "PositionEvent",
     "Reading",
     "ReadingBatch",
+    "ReadingColumns",
     "RunEndEvent",
     "RunStartEvent",
     "ServiceMessageKind",

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 
 from iotmon_contract import (
     ContractViolation,
@@ -18,6 +19,7 @@ from iotmon_contract import (
     DeadLetterReason,
     EventValidator,
     MessageKind,
+    ReadingColumns,
     StatusEvent,
     TelemetryValidator,
     ValidatedEvent,
@@ -51,7 +53,7 @@ class BatchOutcome:
     """What one batch of messages becomes."""
 
     messages: int = 0
-    readings: list[ValidatedReading] = field(default_factory=list)
+    readings: ReadingColumns = field(default_factory=ReadingColumns)
     statuses: list[StatusEvent] = field(default_factory=list)
     events: list[ValidatedEvent] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
@@ -72,44 +74,82 @@ def decode_batch(
 ) -> BatchOutcome:
     """Validate every message on its own: a bad one becomes a dead letter, the rest go on.
 
-    This loop is ingest's hot path: no per-message logging or allocation beyond
-    what the contract validator does.
+    This is ingest's hot path. Plain telemetry, nearly every message, is validated all
+    at once by ``validate_many`` (the same answers as one by one, several times faster);
+    statuses, events and retained telemetry one at a time.
     """
     outcome = BatchOutcome(messages=len(messages))
-    readings = outcome.readings
-    extend = readings.extend
-    validate = validator.validate
-    for topic, payload, _token, retained in messages:
-        try:
-            if topic.endswith(_STATUS_SUFFIX):
-                status = parse_status(topic, payload, received_ns)
-                if status is None:
-                    outcome.ignored += 1
-                else:
-                    outcome.statuses.append(status)
-            elif events is not None and topic.endswith(_EVENT_SUFFIX):
-                # The validator refuses a retained event itself (reason retained).
-                outcome.events.append(events.validate(topic, payload, retained=retained))
-            elif retained:
-                # A retained reading would be handed to every new subscriber (MQTT 3.1.1
-                # resends it on each subscribe): refuse it rather than store it again.
-                raise ContractViolation(DeadLetterReason.RETAINED, _RETAINED_DETAIL)
+    topics = [message.topic for message in messages]
+    if not any(message.retained for message in messages) and all(
+        map(str.endswith, topics, repeat(_TELEMETRY_SUFFIX))
+    ):
+        telemetry: Sequence[InboundMessage] = messages
+    else:
+        telemetry = []
+        for message in messages:
+            topic, payload, _token, retained = message
+            if not retained and topic.endswith(_TELEMETRY_SUFFIX):
+                telemetry.append(message)
             else:
-                extend(validate(topic, payload))
-        except ContractViolation as violation:
-            outcome.rejected.append(
-                Rejected(violation.dead_letter(service, topic, payload), topic, payload)
-            )
-        except Exception as exc:
-            # A validator bug must cost one message, not the batch.
-            logger.exception("unexpected error validating a message on %s", topic[:200])
-            internal = ContractViolation(
-                DeadLetterReason.SCHEMA, f"internal error while validating: {exc!r}"[:500]
-            )
-            outcome.rejected.append(
-                Rejected(internal.dead_letter(service, topic, payload), topic, payload)
-            )
+                _decode_one(message, validator, events, outcome, service, received_ns)
+        topics = [message.topic for message in telemetry]
+    if not telemetry:
+        return outcome
+    try:
+        validated = validator.validate_many(topics, [message.payload for message in telemetry])
+    except Exception:
+        # A validator bug must cost one message, not the batch: one by one, each caught.
+        logger.exception("unexpected error validating %d messages at once", len(telemetry))
+        for message in telemetry:
+            _decode_one(message, validator, events, outcome, service, received_ns)
+        return outcome
+    outcome.readings.extend(validated.readings)
+    for refusal in validated.refused:
+        topic, payload = topics[refusal.index], telemetry[refusal.index].payload
+        letter = refusal.violation.dead_letter(service, topic, payload)
+        outcome.rejected.append(Rejected(letter, topic, payload))
     return outcome
+
+
+def _decode_one(
+    message: InboundMessage,
+    validator: TelemetryValidator,
+    events: EventValidator | None,
+    outcome: BatchOutcome,
+    service: str,
+    received_ns: int,
+) -> None:
+    """One message's validation, its refusal caught and turned into a dead letter."""
+    topic, payload, _token, retained = message
+    try:
+        if topic.endswith(_STATUS_SUFFIX):
+            status = parse_status(topic, payload, received_ns)
+            if status is None:
+                outcome.ignored += 1
+            else:
+                outcome.statuses.append(status)
+        elif events is not None and topic.endswith(_EVENT_SUFFIX):
+            # The validator refuses a retained event itself (reason retained).
+            outcome.events.append(events.validate(topic, payload, retained=retained))
+        elif retained:
+            # A retained reading would be handed to every new subscriber (MQTT 3.1.1
+            # resends it on each subscribe): refuse it rather than store it again.
+            raise ContractViolation(DeadLetterReason.RETAINED, _RETAINED_DETAIL)
+        else:
+            outcome.readings.extend(validator.validate(topic, payload))
+    except ContractViolation as violation:
+        outcome.rejected.append(
+            Rejected(violation.dead_letter(service, topic, payload), topic, payload)
+        )
+    except Exception as exc:
+        # A validator bug must cost one message, not the batch.
+        logger.exception("unexpected error validating a message on %s", topic[:200])
+        internal = ContractViolation(
+            DeadLetterReason.SCHEMA, f"internal error while validating: {exc!r}"[:500]
+        )
+        outcome.rejected.append(
+            Rejected(internal.dead_letter(service, topic, payload), topic, payload)
+        )
 
 
 class StoreGate:

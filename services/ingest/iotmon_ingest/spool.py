@@ -14,7 +14,7 @@ import errno
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +50,7 @@ class SpooledBatch:
     """What a spool file holds: the store records of one batch."""
 
     seen_at_ns: int
-    readings: list[ValidatedReading]
+    readings: Sequence[ValidatedReading]
     statuses: list[StatusEvent]
     dead_letters: list[DeadLetter]
     events: list[ValidatedEvent] = field(default_factory=list)

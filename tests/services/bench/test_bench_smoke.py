@@ -42,6 +42,30 @@ def test_bench_ingest_runs_every_step_and_appends_its_figures(tmp_path: Path) ->
 
 
 @pytest.mark.integration
+def test_bench_ingest_soak_runs_rounds_and_reports_memory(tmp_path: Path) -> None:
+    output = tmp_path / "benchmarks.md"
+    argv = [
+        str(IOTMON), "bench", "ingest", "--soak", "--soak-minutes", "0.1", "--publishers", "2",
+        "--batch-messages", "4", "--batch-readings", "500", "--workers", "1",
+        "--output", str(output), "--timeout", "60",
+    ]  # fmt: skip
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    text = output.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| (")]
+    assert rows[0].split("|")[1].strip() == "(a') InfluxDB alone, 5,000-point writes"
+    soak = rows[1].split("|")
+    # Rounds of 2,000 readings, every one stored with the value sums agreeing.
+    assert soak[1].strip().startswith("(d) soak, 1 worker(s), ")
+    rounds = int(soak[1].split(",")[2].split()[0])
+    assert rounds >= 1
+    assert soak[2].strip() == f"{rounds * 2000:,} points"
+    assert soak[6].strip() == "yes"
+    assert int(soak[9].strip()) > 10  # ingest's peak RSS, MiB
+    assert "- Soak: ingest RSS (MiB, processes summed) 0 min " in text
+
+
+@pytest.mark.integration
 def test_bench_api_runs_every_step_and_inserts_its_figures(tmp_path: Path) -> None:
     output = tmp_path / "benchmarks.md"
     output.write_text("# Benchmarks\n\n### API runs\n\nearlier API run\n\n## Runs\n\ningest runs\n")

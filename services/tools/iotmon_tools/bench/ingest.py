@@ -8,13 +8,18 @@
 (a') InfluxDB alone: the gateway batches' points, pre-encoded as line protocol,
     posted in 5,000-point requests by two concurrent writers; points/s until the
     last write is acknowledged.
-(c) the ratios of (b) to (a) for single readings and to (a') for batches.
+(c) the ratios of (b) to (a) for single readings and to (a') for batches; ingest's CPU
+    per message beside mosquitto's in the same step; ingest's peak RSS per step.
+(d) with ``--soak``: the batches published round after round for ten minutes (each
+    round with its own timestamps) into ingest with the most workers asked for, paced
+    so that at most two rounds are outstanding; its RSS sampled throughout.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from pydantic import SecretStr
@@ -45,11 +51,21 @@ from iotmon_storage import StoreSettings, open_store
 from iotmon_storage.base import MEASUREMENT_SEEN
 from iotmon_storage.influx import InfluxStore, quote_identifier, quote_literal
 from iotmon_storage.line_protocol import encode_readings
-from iotmon_tools.bench.machine import Machine, find_pid, machine_info, process_cpu_seconds
+from iotmon_tools.bench.machine import (
+    Machine,
+    find_pid,
+    machine_info,
+    peak_rss_bytes,
+    process_cpu_seconds,
+    reset_peak_rss,
+    rss_bytes,
+)
 from iotmon_tools.bench.payloads import PayloadSet, batch_children, write_batches, write_singles
 from iotmon_tools.localstack import InfluxdProcess, MosquittoProcess, find_program
 
 _POLL_S = 0.1
+# The soak's progress query sums a growing number of _device_seen points.
+_SOAK_POLL_S = 0.25
 _FULL_COUNT_EVERY_S = 2.0
 _INFLUX_BATCH_POINTS = 5000
 _INFLUX_WRITERS = 2
@@ -66,6 +82,8 @@ class BenchOptions:
     publisher_inflight: int = 1000
     timeout_s: float = 300.0
     state_dir: Path | None = None
+    soak_s: float = 0.0
+    """Length of the soak (d); 0 leaves it out."""
 
 
 @dataclass(slots=True)
@@ -77,6 +95,9 @@ class StepResult:
     verified: bool
     detail: str = ""
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss: int = 0
+    """Ingest's peak resident memory in the step, bytes (each process's peak, summed)."""
+    workers: int = 0
 
     @property
     def rate(self) -> float:
@@ -92,11 +113,43 @@ class BenchResult:
     ceiling: StepResult | None = None
     store_ceiling: StepResult | None = None
     steps: list[StepResult] = field(default_factory=list)
+    soak: SoakResult | None = None
+    load: str = ""
+    """The machine's 1-minute load average at the start and the end (it is shared)."""
 
     @property
     def nothing_lost(self) -> bool:
         measured = [self.ceiling, self.store_ceiling, *self.steps]
+        if self.soak is not None:
+            measured.append(self.soak.step)
         return all(step.verified for step in measured if step is not None)
+
+
+class RssSample(NamedTuple):
+    seconds: float
+    """Since the soak started."""
+    rss: int
+    """Ingest's resident memory then, bytes (its processes summed)."""
+
+
+@dataclass(slots=True)
+class SoakResult:
+    step: StepResult
+    rounds: int
+    samples: list[RssSample]
+
+    def peak_between(self, start_s: float, end_s: float) -> int:
+        inside = [s.rss for s in self.samples if start_s <= s.seconds < end_s]
+        return max(inside, default=0)
+
+    @property
+    def bounded(self) -> bool:
+        """The second half's highest RSS sample within 10 % (and 16 MiB) of the first half's
+        after its first minute (start-up and the first batches' allocations excluded)."""
+        half = self.step.seconds / 2
+        first = self.peak_between(min(60.0, half / 2), half)
+        second = self.peak_between(half, math.inf)
+        return second <= first * 1.10 + 16 * 2**20
 
 
 class BenchError(RuntimeError):
@@ -194,6 +247,8 @@ class _Bench:
         output = self._state / "c-clients.out"
         total = payloads.messages
         task = progress.add_task("(a) C clients: mosquitto_pub → mosquitto_sub", total=total)
+        # The subscriber's own CPU: the only child reaped between these two readings.
+        children_before = _children_cpu()
         with output.open("wb") as sink:
             subscriber = subprocess.Popen(
                 [
@@ -224,6 +279,7 @@ class _Bench:
                 # ~40 bytes a line: progress only, the count comes from the file.
                 progress.update(task, completed=min(total, size // 40))
                 time.sleep(_POLL_S)
+            subscriber_cpu = _children_cpu() - children_before
             self._wait_publishers(publishers, 30)
             cpu_after = self._cpu()
         finally:
@@ -244,7 +300,10 @@ class _Bench:
             seconds=seconds,
             verified=len(times) == total,
             detail=f"first→last received; publish start→last {times[-1] - started:.2f}s",
-            cpu_seconds={k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after},
+            cpu_seconds={
+                **{k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after},
+                "mosquitto_sub": subscriber_cpu,
+            },
         )
 
     # -- (a') InfluxDB's own ceiling ----------------------------------------------
@@ -364,10 +423,12 @@ class _Bench:
         metric: str,
         unit: str,
         progress: Progress,
+        workers: int,
     ) -> StepResult:
         tenant = f"bench-{self._run_id}-{uuid.uuid4().hex[:4]}"
         expected = payloads.readings
         task = progress.add_task(name, total=expected)
+        reset_peak_rss(ingest.pid)
         cpu_before = self._cpu()
         ingest_before = process_cpu_seconds(ingest.pid, with_children=True)
         started = time.perf_counter()
@@ -381,6 +442,7 @@ class _Bench:
         deadline = time.monotonic() + self._options.timeout_s
         next_full_count = time.monotonic() + _FULL_COUNT_EVERY_S
         stored = 0
+        seconds = 0.0
         while stored < expected:
             if ingest.poll() is not None:
                 raise BenchError(f"ingest exited with {ingest.returncode}; see its log")
@@ -393,11 +455,17 @@ class _Bench:
             written = _seen_readings(store, tenant)
             progress.update(task, completed=min(written, expected))
             if written >= expected or time.monotonic() >= next_full_count:
+                # _device_seen points travel in the same write as their readings: the
+                # moment they add up is when every reading was stored. The full count
+                # that confirms it (a few hundred ms) is not ingest's time.
+                seconds = time.perf_counter() - started
                 stored = store.count_readings(tenant, metric)
                 next_full_count = time.monotonic() + _FULL_COUNT_EVERY_S
-        seconds = time.perf_counter() - started
+        if stored < expected:
+            seconds = time.perf_counter() - started
         cpu_after = self._cpu()
         ingest_cpu = process_cpu_seconds(ingest.pid, with_children=True) - ingest_before
+        peak = peak_rss_bytes(ingest.pid)
         self._wait_publishers(publishers, 30)
         # Nothing extra may arrive late either: count again after the publishers ended.
         time.sleep(0.5)
@@ -416,7 +484,122 @@ class _Bench:
             detail=f"stored {stored}/{expected} readings, value sum "
             f"{'matches' if sums_match else 'DIFFERS'}",
             cpu_seconds=cpu,
+            peak_rss=peak,
+            workers=workers,
         )
+
+    # -- (d) the soak -------------------------------------------------------------
+
+    def soak(
+        self,
+        ingest: subprocess.Popen[bytes],
+        store: InfluxStore,
+        payloads: PayloadSet,
+        second: datetime,
+        workers: int,
+        progress: Progress,
+    ) -> SoakResult:
+        """Round after round of the batches for ``soak_s``, ingest's RSS sampled each second.
+
+        Every round's readings share one wall-clock second (``second`` in the files),
+        rewritten per round to an earlier second: the same fleet, never the same point.
+        Round r starts once round r - 2 is stored, so the backlog stays within two rounds
+        and the rate is ingest's (and InfluxDB's), not the publishers'.
+        """
+        tenant = f"soak-{self._run_id}"
+        with Registry(self._registry) as registry:
+            for index in range(len(payloads.files)):
+                registry.import_gateway(tenant, f"gw-{index}", batch_children(index))
+        originals = [path.read_bytes() for path in payloads.files]
+        marker = f'"ts":"{second:%Y-%m-%dT%H:%M:%S}'.encode()
+        if any(
+            original.count(marker) != payloads.readings // len(originals) for original in originals
+        ):
+            raise BenchError("the soak's batches must all lie within one second")
+        folder = self._state / "soak"
+        folder.mkdir(exist_ok=True)
+        duration = self._options.soak_s
+        task = progress.add_task(f"(d) soak, {workers} worker(s)", total=duration)
+        reset_peak_rss(ingest.pid)
+        cpu_before = self._cpu()
+        ingest_before = process_cpu_seconds(ingest.pid, with_children=True)
+        started = time.perf_counter()
+        samples: list[RssSample] = []
+        next_sample = 0.0
+        published = 0
+        rounds: list[list[subprocess.Popen[bytes]]] = []
+        written = 0
+
+        def elapsed() -> float:
+            return time.perf_counter() - started
+
+        def sample() -> None:
+            nonlocal next_sample, written
+            if ingest.poll() is not None:
+                raise BenchError(f"ingest exited with {ingest.returncode}; see its log")
+            if elapsed() >= next_sample:
+                samples.append(RssSample(elapsed(), rss_bytes(ingest.pid)))
+                next_sample += 1.0
+            written = _seen_readings(store, tenant)
+            progress.update(task, completed=min(elapsed(), duration))
+
+        while elapsed() < duration:
+            # At most two rounds outstanding (one publishing, one being stored).
+            while written < published - payloads.readings:
+                time.sleep(_SOAK_POLL_S)
+                sample()
+            round_second = second - timedelta(seconds=len(rounds) + 1)
+            replacement = f'"ts":"{round_second:%Y-%m-%dT%H:%M:%S}'.encode()
+            files = []
+            for index, original in enumerate(originals):
+                # Two sets of files: the previous round's publishers still read theirs.
+                path = folder / f"round-{len(rounds) % 2}-{index}.txt"
+                path.write_bytes(original.replace(marker, replacement))
+                files.append(path)
+            if rounds:
+                self._wait_publishers(rounds[-1], self._options.timeout_s)
+            rounds.append(self._publishers(files, tenant, "gw-"))
+            published += payloads.readings
+            sample()
+        self._wait_publishers(rounds[-1], self._options.timeout_s)
+        deadline = time.monotonic() + self._options.timeout_s
+        while written < published and time.monotonic() < deadline:
+            time.sleep(_SOAK_POLL_S)
+            sample()
+        seconds = elapsed()
+        first = second - timedelta(seconds=len(rounds))
+        stored, stored_sum = _count_and_sum(store, tenant, "power_w", first, second)
+        # A redelivered message (a PUBACK lost under load) adds _device_seen points
+        # twice but overwrites its readings: the count has the last word.
+        while stored < published and time.monotonic() < deadline:
+            time.sleep(_FULL_COUNT_EVERY_S)
+            stored, stored_sum = _count_and_sum(store, tenant, "power_w", first, second)
+            seconds = elapsed()
+        cpu_after = self._cpu()
+        ingest_cpu = process_cpu_seconds(ingest.pid, with_children=True) - ingest_before
+        peak = peak_rss_bytes(ingest.pid)
+        samples.append(RssSample(seconds, rss_bytes(ingest.pid)))
+        progress.update(task, completed=duration)
+        time.sleep(0.5)
+        stored, stored_sum = _count_and_sum(store, tenant, "power_w", first, second)
+        expected_sum = payloads.value_sum * len(rounds)
+        sums_match = math.isclose(stored_sum, expected_sum, rel_tol=1e-9)
+        cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
+        cpu["ingest"] = ingest_cpu
+        step = StepResult(
+            name=f"(d) soak, {workers} worker(s), {len(rounds)} rounds of "
+            f"{payloads.messages} batches",
+            items=published,
+            unit="points",
+            seconds=seconds,
+            verified=stored == published and sums_match,
+            detail=f"stored {stored}/{published} readings (_device_seen sum {written}), "
+            f"value sum {'matches' if sums_match else 'DIFFERS'}",
+            cpu_seconds=cpu,
+            peak_rss=peak,
+            workers=workers,
+        )
+        return SoakResult(step=step, rounds=len(rounds), samples=samples)
 
     def warm_up(self, ingest: subprocess.Popen[bytes], store: InfluxStore) -> None:
         """Publish until ingest stores one reading: its subscriptions and session exist."""
@@ -431,6 +614,11 @@ class _Bench:
             time.sleep(0.3)
         # Let every worker of a multi-process ingest finish subscribing.
         time.sleep(1.0)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _seen_readings(store: InfluxStore, tenant: str) -> int:
@@ -448,6 +636,27 @@ def _sum(store: InfluxStore, tenant: str, metric: str) -> float:
         f"WHERE tenant = {quote_literal(tenant)}"
     )
     return float(series[0]["values"][0][1]) if series else 0.0
+
+
+def _count_and_sum(
+    store: InfluxStore, tenant: str, metric: str, start: datetime, end: datetime
+) -> tuple[int, float]:
+    """Count and value sum over [start, end), ten seconds (rounds) per query: one query
+    over a whole soak's points outlasts the store's 30-second timeout."""
+    count, total = 0, 0.0
+    at = int(start.timestamp())
+    stop = int(end.timestamp())
+    while at < stop:
+        upto = min(at + 10, stop)
+        series = store.query(
+            f'SELECT count("value"), sum("value") FROM {quote_identifier(metric)} '  # noqa: S608
+            f"WHERE tenant = {quote_literal(tenant)} AND time >= {at}s AND time < {upto}s"
+        )
+        if series:
+            count += int(series[0]["values"][0][1])
+            total += float(series[0]["values"][0][2])
+        at = upto
+    return count, total
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, message: str) -> None:
@@ -468,6 +677,7 @@ def run_ingest_benchmark(options: BenchOptions, console: Console, repo: Path) ->
             "influxd": _version([_program("influxd"), "version"]),
         },
     )
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="iotmon-bench-", dir=options.state_dir) as tmp:
         state = Path(tmp)
         bench = _Bench(options, console, state)
@@ -497,42 +707,83 @@ def run_ingest_benchmark(options: BenchOptions, console: Console, repo: Path) ->
             )
             progress.remove_task(setup)
             try:
-                result.ceiling = bench.c_clients(singles, progress)
-                result.store_ceiling = bench.influx_ceiling(batches, progress)
-                for workers in options.workers:
-                    database = f"bench_{bench._run_id}_w{workers}"
-                    store = open_store(StoreSettings(url=bench.influxd.url, database=database))
-                    assert isinstance(store, InfluxStore)
-                    store.ensure_schema()
-                    try:
-                        with bench.ingest(workers, database) as ingest:
-                            bench.warm_up(ingest, store)
-                            result.steps.append(
-                                bench.ingest_step(
-                                    f"(b) ingest, {workers} worker(s), single readings",
-                                    ingest,
-                                    store,
-                                    singles,
-                                    "temperature",
-                                    "msg",
-                                    progress,
-                                )
-                            )
-                            result.steps.append(
-                                bench.ingest_step(
-                                    f"(b) ingest, {workers} worker(s), "
-                                    f"batches of {options.batch_readings:,}",
-                                    ingest,
-                                    store,
-                                    batches,
-                                    "power_w",
-                                    "points",
-                                    progress,
-                                )
-                            )
-                    finally:
-                        store.close()
+                if options.soak_s > 0:
+                    result.store_ceiling = bench.influx_ceiling(batches, progress)
+                    result.soak = _soak(bench, options, state, progress)
+                else:
+                    result.ceiling = bench.c_clients(singles, progress)
+                    result.store_ceiling = bench.influx_ceiling(batches, progress)
+                    for workers in options.workers:
+                        result.steps += _ingest_steps(
+                            bench, options, workers, singles, batches, progress
+                        )
             finally:
                 bench.broker.stop()
                 bench.influxd.stop()
+    result.load = f"{load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
     return result
+
+
+def _ingest_steps(
+    bench: _Bench,
+    options: BenchOptions,
+    workers: int,
+    singles: PayloadSet,
+    batches: PayloadSet,
+    progress: Progress,
+) -> list[StepResult]:
+    database = f"bench_{bench._run_id}_w{workers}"
+    store = open_store(StoreSettings(url=bench.influxd.url, database=database))
+    assert isinstance(store, InfluxStore)
+    store.ensure_schema()
+    try:
+        with bench.ingest(workers, database) as ingest:
+            bench.warm_up(ingest, store)
+            return [
+                bench.ingest_step(
+                    f"(b) ingest, {workers} worker(s), single readings",
+                    ingest,
+                    store,
+                    singles,
+                    "temperature",
+                    "msg",
+                    progress,
+                    workers,
+                ),
+                bench.ingest_step(
+                    f"(b) ingest, {workers} worker(s), batches of {options.batch_readings:,}",
+                    ingest,
+                    store,
+                    batches,
+                    "power_w",
+                    "points",
+                    progress,
+                    workers,
+                ),
+            ]
+    finally:
+        store.close()
+
+
+def _soak(bench: _Bench, options: BenchOptions, state: Path, progress: Progress) -> SoakResult:
+    workers = max(options.workers)
+    # Every round's timestamps within one whole second, an hour ago and going back.
+    second = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    base_us = int(second.timestamp()) * 1_000_000
+    batches = write_batches(
+        state / "soak-payloads",
+        options.batch_messages,
+        options.batch_readings,
+        options.publishers,
+        base_us,
+    )
+    database = f"bench_{bench._run_id}_soak"
+    store = open_store(StoreSettings(url=bench.influxd.url, database=database))
+    assert isinstance(store, InfluxStore)
+    store.ensure_schema()
+    try:
+        with bench.ingest(workers, database) as ingest:
+            bench.warm_up(ingest, store)
+            return bench.soak(ingest, store, batches, second, workers, progress)
+    finally:
+        store.close()

@@ -74,16 +74,7 @@ def machine_info(repo: Path) -> Machine:
 def process_cpu_seconds(pid: int, *, with_children: bool = False) -> float:
     """User + system CPU seconds of a live process (and its direct children)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    pids = [pid]
-    if with_children:
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == pid:
-                    pids.append(int(entry.name))
+    pids = _family(pid) if with_children else [pid]
     total = 0.0
     for one in pids:
         try:
@@ -106,3 +97,49 @@ def find_pid(needle: str) -> int | None:
         if needle in cmdline:
             return int(entry.name)
     return None
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and its direct children (ingest's worker processes)."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Restart the kernel's peak-RSS count of a process and its children (Linux 4.0+)."""
+    done = True
+    for one in _family(pid):
+        try:
+            Path(f"/proc/{one}/clear_refs").write_text("5")
+        except OSError:
+            done = False
+    return done
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """Sum over a process and its children of each one's peak RSS (VmHWM) since the last
+    reset: an upper bound of their combined peak."""
+    return sum(_status_kib(one, "VmHWM:") for one in _family(pid)) * 1024
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its children now."""
+    return sum(_status_kib(one, "VmRSS:") for one in _family(pid)) * 1024

@@ -38,8 +38,17 @@ def bench_ingest(
     ),
     write: Annotated[bool, typer.Option(help="Append the figures to --output.")] = True,
     timeout: Annotated[float, typer.Option(help="Longest wait for one step, seconds.")] = 300.0,
+    soak: Annotated[
+        bool,
+        typer.Option(
+            help="Instead of (a) and (b): InfluxDB alone, then the batches into ingest (the "
+            "most --workers) round after round for --soak-minutes, its RSS sampled each second."
+        ),
+    ] = False,
+    soak_minutes: Annotated[float, typer.Option(min=0.1, help="Length of --soak.")] = 10.0,
 ) -> None:
-    """Start mosquitto + influxd, measure (a) the C clients, (b) ingest, (c) their ratio."""
+    """Start mosquitto + influxd, measure (a) the C clients, (a') InfluxDB alone, (b) ingest,
+    (c) their ratios; or, with --soak, ingest's memory over ten minutes of batches."""
     from rich.console import Console
 
     from iotmon_tools.bench import BenchOptions, run_ingest_benchmark
@@ -57,6 +66,7 @@ def bench_ingest(
         batch_readings=batch_readings,
         ingest_batch_size=ingest_batch_size,
         timeout_s=timeout,
+        soak_s=soak_minutes * 60 if soak else 0.0,
     )
     try:
         result = run_ingest_benchmark(options, console, repo=Path.cwd())
