@@ -219,6 +219,15 @@ class AlertsSettings(ServiceSettings):
         description="A simulated clock (epoch and speed) for tests and demos; unset: the "
         "wall clock. Refused when the environment is prod.",
     )
+    bus_journal_retention_s: float = Field(
+        default=4 * 86_400.0,
+        ge=3600,
+        le=30 * 86_400.0,
+        description="How far back the bus rules' input journal reaches: at start (and when "
+        "a rule file changes) the bus rules are rebuilt from it, so runs in progress "
+        "survive a restart. Longer than the bus rules' run retention (36 h) and a long "
+        "weekend, so a Monday's runs still know Friday's last run end.",
+    )
 
     @model_validator(mode="after")
     def _no_simulated_clock_in_production(self) -> Self:

@@ -38,7 +38,7 @@ from iotmon_alerts.domain.engine import AlertEngine
 from iotmon_alerts.domain.lifecycle import Manager, UnknownAlert
 from iotmon_alerts.domain.model import FaultIn, Outcome, ReadingIn, StatusIn
 from iotmon_alerts.routing import Subscription, Webhook, alert_message, notice_message, route
-from iotmon_alerts.rules_loader import BusFactory, RuleWatcher, load_all
+from iotmon_alerts.rules_loader import BusFactory, LoadedRules, RuleWatcher, load_all
 from iotmon_contract import (
     ContractViolation,
     DeviceState,
@@ -75,6 +75,7 @@ _BATCH = 500
 _QUEUE_PAUSE_AT = 20_000
 _DB_RETRY_MAX_S = 5.0
 _SITE_CACHE_LIMIT = 100_000
+_JOURNAL_PRUNE_INTERVAL_S = 600.0
 
 
 class _Window(NamedTuple):
@@ -201,6 +202,7 @@ class AlertService:
         now = self._clock()
         engine = AlertEngine(site_of=self._site_of)
         for rules in loaded:
+            self._rebuild_bus(rules, now)
             engine.set_rules(rules.file, now, bus=rules.bus)
         engine.restore((s.alert, s.manager, s.last_notified_at) for s in database.active_alerts())
         engine.set_silences(database.silences(now=now))
@@ -325,7 +327,7 @@ class AlertService:
 
     def _loop(self) -> None:
         settings = self._settings
-        next_tick = next_actions = next_reload = next_stats = time.monotonic()
+        next_tick = next_actions = next_reload = next_stats = next_prune = time.monotonic()
         while not self._stopping.is_set():
             now_mono = time.monotonic()
             wait = max(0.0, min(next_tick, next_actions, next_reload) - now_mono)
@@ -344,6 +346,9 @@ class AlertService:
                     next_reload = now_mono + settings.reload_interval_s
                     self._reload(force=self._reload_requested.is_set())
                     self._reload_requested.clear()
+                if now_mono >= next_prune:
+                    next_prune = now_mono + _JOURNAL_PRUNE_INTERVAL_S
+                    self._prune_journal()
                 if now_mono >= next_stats:
                     next_stats = now_mono + settings.stats_interval_s
                     logger.info("alerts counters: %s", self.counters.snapshot())
@@ -501,7 +506,9 @@ class AlertService:
             delay = 0.2
             while True:
                 try:
-                    new = database.record(outcome.changes, outcome.notices, webhooks, managers, now)
+                    new = database.record(
+                        outcome.changes, outcome.notices, webhooks, managers, now, outcome.journal
+                    )
                     break
                 except DatabaseUnavailable as exc:
                     self.counters.add(database_failures=1)
@@ -627,7 +634,7 @@ class AlertService:
                 outcome = engine.acknowledge(
                     action.tenant, action.fingerprint, action.by, action.reason, now
                 )
-            except UnknownAlert as exc:
+            except (UnknownAlert, ValueError) as exc:
                 database.finish_action(action.id, False, str(exc), now)
                 self.counters.refused("action")
                 continue
@@ -646,6 +653,7 @@ class AlertService:
             self.counters.refused("rule_file")
             logger.error("rule file refused: %s", error)
         for rules in report.loaded:
+            self._rebuild_bus(rules, now)
             self._commit(engine.set_rules(rules.file, now, bus=rules.bus), [])
             self.counters.add(rule_reloads=1)
             logger.info("rules of tenant %s (re)loaded from %s", rules.file.tenant, rules.path)
@@ -653,6 +661,40 @@ class AlertService:
             self._commit(engine.remove_tenant(tenant, now), [])
             logger.info("rules of tenant %s removed (its file is gone)", tenant)
         self._refresh_sites()
+
+    def _rebuild_bus(self, rules: LoadedRules, now: datetime) -> None:
+        """A tenant's new bus rules rebuilt from its journal: runs in progress go on."""
+        channel, database = rules.bus, self._database
+        if channel is None or database is None:
+            return
+        since = now - timedelta(seconds=self._settings.bus_journal_retention_s)
+        records = database.journal(rules.file.tenant, since)
+        started = time.monotonic()
+        rebuilt = channel.engine.rebuild(records)
+        self.counters.add(journal_rebuilt=rebuilt.entries, journal_unreadable=rebuilt.unreadable)
+        logger.info(
+            "bus rules of tenant %s rebuilt from %d journal line(s) since %s in %.2fs "
+            "(%d decision(s) already told, %d unreadable line(s), %d acknowledgement(s) refused)",
+            rules.file.tenant,
+            rebuilt.entries,
+            since.isoformat(),
+            time.monotonic() - started,
+            rebuilt.notifications,
+            rebuilt.unreadable,
+            rebuilt.refused,
+        )
+
+    def _prune_journal(self) -> None:
+        database = self._database
+        assert database is not None
+        before = self._clock() - timedelta(seconds=self._settings.bus_journal_retention_s)
+        try:
+            pruned = database.prune_journal(before)
+        except DatabaseUnavailable as exc:
+            logger.warning("could not prune the bus journal: %s", exc)
+            return
+        if pruned:
+            logger.info("bus journal: %d line(s) before %s forgotten", pruned, before.isoformat())
 
     # -- sites ---------------------------------------------------------------------------
 
