@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from iotmon_contract import DeviceState
+from iotmon_contract import DeviceState, FaultSeverity
 from iotmon_devices import (
     AvailabilityChange,
     DeviceReading,
@@ -26,9 +26,18 @@ from iotmon_devices import (
     SimulatedEnvironmentConfig,
     default_registry,
 )
-from iotmon_edge.config import AgentConfig, EdgeMqttSettings, PublishMode
-from iotmon_edge.messages import EventEncoder, TelemetryEncoder, status_message
+from iotmon_edge.config import (
+    AgentConfig,
+    EdgeMqttSettings,
+    HealthConfig,
+    PublishMode,
+    QueueConfig,
+)
+from iotmon_edge.durable_outbox import DurableOutbox, QueuePolicy
+from iotmon_edge.health import HealthProbe, health_readings
+from iotmon_edge.messages import EventEncoder, SequenceBook, TelemetryEncoder, status_message
 from iotmon_edge.outbox import DirectOutbox, Outbox
+from iotmon_edge.watchdog import Notifier
 from iotmon_edge.zigbee2mqtt import (
     ActionRecord,
     AvailabilityRecord,
@@ -49,6 +58,10 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
+DROP_WARNING_INTERVAL_S = 60.0
+"""Least time between two warning events about dropped messages."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -65,6 +78,7 @@ def agent_name() -> str:
 class AgentStats:
     cycles: int
     readings: int
+    """Readings taken: from the drivers, and the agent's own health readings."""
     messages: int
     """Messages the outbox took."""
     dropped: int
@@ -74,7 +88,8 @@ class AgentStats:
     overruns: int
     """Cycles that started late because the previous one ran past its interval."""
     events: int = 0
-    """Device events put (driver events, Zigbee2MQTT actions)."""
+    """Device events put (driver events, Zigbee2MQTT actions, the queue's warnings)."""
+    watchdog_pings: int = 0
 
 
 class EdgeAgent:
@@ -100,6 +115,8 @@ class EdgeAgent:
         outbox: Outbox,
         clock: Clock = utc_now,
         stop_timeout_s: float = 5.0,
+        notifier: Notifier | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         zigbee2mqtt: Zigbee2MqttBridge | None = None,
     ) -> None:
         self._config = config
@@ -108,11 +125,26 @@ class EdgeAgent:
         self._outbox = outbox
         self._clock = clock
         self._stop_timeout_s = stop_timeout_s
+        self._notifier = notifier
+        self._monotonic = monotonic
+        self._sequences = SequenceBook()
+        self._encoder = TelemetryEncoder(
+            config.tenant, config.agent_id, config.batch_max_readings, self._sequences
+        )
+        self._events = EventEncoder(config.tenant, self._sequences)
+        self._health = HealthProbe(
+            outbox.stats,
+            client.stats,
+            thermal_zone=config.health.thermal_zone,
+            monotonic=monotonic,
+        )
+        self._next_health = 0.0
+        self._reported_drops = 0
+        self._next_drop_warning = 0.0
+        self._next_ping = 0.0
         self._zigbee = zigbee2mqtt
         # Filled by the bridge's MQTT thread, emptied by the agent's (deque ops are atomic).
         self._bridged: deque[list[BridgeOutput]] = deque()
-        self._encoder = TelemetryEncoder(config.tenant, config.agent_id, config.batch_max_readings)
-        self._events = EventEncoder(config.tenant)
         # Drivers send events from their own threads; the agent's thread publishes them.
         self._driver_output: queue.SimpleQueue[DriverOutput] = queue.SimpleQueue()
         self._availability: dict[str, DeviceState] = {}
@@ -135,6 +167,10 @@ class EdgeAgent:
         return self._client
 
     @property
+    def outbox(self) -> Outbox:
+        return self._outbox
+
+    @property
     def failure(self) -> str | None:
         """Why the agent stopped on its own (e.g. the broker refused the login), or None."""
         return self._client.failure
@@ -154,13 +190,17 @@ class EdgeAgent:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("agent already started")
+        # The queue first: numbering goes on from what it committed before a restart.
+        self._outbox.start()
+        self._sequences.restore(self._outbox.sequences())
+        self._reported_drops = self._outbox.stats().dropped
+        self._report_damaged_queue()
         EventHub(self._drivers, self._take_driver_output).attach()
         for driver in self._drivers:
             driver.start()
         self._started_at = time.monotonic()
         self._register_commands()
         self._client.add_listener(self._on_connection)
-        self._outbox.start()
         self._client.start()
         self._thread = threading.Thread(
             target=self._run, name=f"edge-agent-{self._config.agent_id}", daemon=True
@@ -194,7 +234,11 @@ class EdgeAgent:
 
     def _command_stats(self, _data: Mapping[str, Any]) -> dict[str, Any]:
         client = self._client.stats()
-        stats = {"agent": asdict(self.stats()), "mqtt": asdict(client)}
+        stats = {
+            "agent": asdict(self.stats()),
+            "mqtt": asdict(client),
+            "outbox": asdict(self._outbox.stats()),
+        }
         if self._zigbee is not None:
             stats["zigbee2mqtt"] = asdict(self._zigbee.stats())
         return stats
@@ -229,7 +273,10 @@ class EdgeAgent:
             for device in [*self.device_ids, self._config.agent_id]:
                 self._put(self._status(device, DeviceState.OFFLINE, now))
             if not self._outbox.flush(self._stop_timeout_s):
-                logger.warning("stopping with messages undelivered after %ss", self._stop_timeout_s)
+                kept = " (kept in the queue for the next start)" if self._durable() else ""
+                logger.warning(
+                    "stopping with messages undelivered after %ss%s", self._stop_timeout_s, kept
+                )
         self._outbox.stop()
         self._client.stop()
         for driver in self._drivers:
@@ -250,12 +297,14 @@ class EdgeAgent:
                 logger.exception("driver %s failed to read", type(driver).__name__)
         # Faults the reads raised go out with (before) the cycle's readings.
         self._publish_driver_output()
+        self._warn_about_drops(now)
+        health = self._health_readings(now)
         if self._config.mode is PublishMode.BATCH:
-            encoded = self._encoder.batches(readings)
+            encoded = self._encoder.batches(readings + health)
         else:
-            encoded = self._encoder.singles(readings)
-        put = sum(self._put(message) for message in encoded.messages)
-        self._count(cycles=1, readings=len(readings), invalid=encoded.invalid)
+            encoded = self._encoder.singles(readings + health)
+        put = self._put_many(encoded.messages)
+        self._count(cycles=1, readings=len(readings) + len(health), invalid=encoded.invalid)
         return put
 
     def publish_event(self, device: str, fields: Mapping[str, Any]) -> bool:
@@ -268,7 +317,62 @@ class EdgeAgent:
             self._count(invalid=1)
             return False
         self._count(events=1)
-        return self._put(message)
+        return self._put_many([message]) == 1
+
+    def _health_readings(self, now: datetime) -> list[DeviceReading]:
+        health = self._config.health
+        at = self._monotonic()
+        if not health.enabled or at < self._next_health:
+            return []
+        self._next_health = at + health.interval_s
+        return health_readings(self._config.agent_id, self._health.snapshot(), now)
+
+    def _warn_about_drops(self, now: datetime) -> None:
+        """A warning event when the queue's bound dropped messages: at most one a minute,
+        with what was dropped since the last one (the health counter has the total)."""
+        at = self._monotonic()
+        stats = self._outbox.stats()
+        dropped = stats.dropped - self._reported_drops
+        if dropped <= 0 or at < self._next_drop_warning:
+            return
+        self._reported_drops = stats.dropped
+        self._next_drop_warning = at + DROP_WARNING_INTERVAL_S
+        bound = self._config.queue
+        limits = (
+            f"max_bytes {int(bound.max_bytes)}, max_age_s {bound.max_age_s:g}" if bound else "?"
+        )
+        self.publish_event(
+            self._config.agent_id,
+            {
+                "type": "fault",
+                "ts": now,
+                "component": "queue",
+                "code": "messages_dropped",
+                "severity": FaultSeverity.WARNING,
+                "detail": f"dropped the {dropped} oldest queued message(s) to stay within "
+                f"{limits}; {stats.dropped} in all",
+            },
+        )
+
+    def _report_damaged_queue(self) -> None:
+        report = self._outbox.open_report if isinstance(self._outbox, DurableOutbox) else None
+        if report is None or report.damaged_moved_to is None:
+            return
+        self.publish_event(
+            self._config.agent_id,
+            {
+                "type": "fault",
+                "ts": self._clock(),
+                "component": "queue",
+                "code": "queue_damaged",
+                "severity": FaultSeverity.ERROR,
+                "detail": f"queue file was damaged and replaced; kept as "
+                f"{report.damaged_moved_to.name}",
+            },
+        )
+
+    def _durable(self) -> bool:
+        return self._outbox.stats().durable
 
     def announce(self, now: datetime) -> None:
         """Publish the agent online, and each device it serves as its drivers last saw it
@@ -309,6 +413,7 @@ class EdgeAgent:
                 self._wake.clear()
                 if self._stopping.is_set() or self._client.failure is not None:
                     break
+                self._keep_watchdog_fed()
                 self._publish_driver_output()
                 if self._announce.is_set():
                     self._announce.clear()
@@ -316,7 +421,7 @@ class EdgeAgent:
                 self._drain_bridged()
                 wait_s = next_tick - time.monotonic()
                 if wait_s > 0:
-                    self._wake.wait(wait_s)
+                    self._wake.wait(min(wait_s, self._ping_interval()))
                     continue
                 self.publish_cycle(self._clock())
                 next_tick += interval
@@ -333,6 +438,29 @@ class EdgeAgent:
             if not self._stopping.is_set():
                 # Stopped on its own (auth failure, crash): let wait() return.
                 self._stopped.set()
+
+    def _ping_interval(self) -> float:
+        interval = self._notifier.ping_interval_s if self._notifier is not None else None
+        return interval if interval is not None else 3600.0
+
+    def _keep_watchdog_fed(self) -> None:
+        """Ping systemd's watchdog while this loop and the outbox's both go round."""
+        notifier = self._notifier
+        interval = notifier.ping_interval_s if notifier is not None else None
+        if notifier is None or interval is None:
+            return
+        at = self._monotonic()
+        if at < self._next_ping:
+            return
+        # The outbox goes round at least every second when idle; silent for the whole
+        # watchdog timeout (twice the ping interval, 3 s at least) it hangs, and the
+        # withheld ping lets systemd restart the agent.
+        if not self._outbox.alive(max(3.0, 2 * interval)):
+            logger.error("edge outbox is not responding; withholding the watchdog ping")
+            return
+        if notifier.notify("WATCHDOG=1"):
+            self._count(watchdog_pings=1)
+        self._next_ping = at + interval
 
     def _on_bridged(self, outputs: list[BridgeOutput]) -> None:
         # Runs on the bridge client's thread: queue for the agent's thread, wake it.
@@ -374,8 +502,7 @@ class EdgeAgent:
             encoded = self._encoder.batches(readings)
         else:
             encoded = self._encoder.singles(readings)
-        for message in encoded.messages:
-            self._put(message)
+        self._put_many(encoded.messages)
         self._count(readings=len(readings), invalid=encoded.invalid)
 
     def _on_connection(self, event: ConnectionEvent) -> None:
@@ -388,12 +515,13 @@ class EdgeAgent:
         return status_message(self._config.tenant, device, state, now, self._agent_name)
 
     def _put(self, message: OutgoingMessage) -> bool:
-        ok = self._outbox.put(message.topic, message.payload, message.qos, message.retain)
-        if ok:
-            self._count(messages=1)
-        else:
-            self._count(dropped=1)
-        return ok
+        return self._put_many([message]) == 1
+
+    def _put_many(self, messages: Sequence[OutgoingMessage]) -> int:
+        """Put messages with the sequence numbers that numbered them (stored together)."""
+        taken = self._outbox.put_many(messages, self._sequences.changes())
+        self._count(messages=taken, dropped=len(messages) - taken)
+        return taken
 
     def _count(self, **increments: int) -> None:
         # Only the agent's thread (and stop(), after joining it) writes counters.
@@ -408,22 +536,33 @@ def build_agent(
     registry: DriverRegistry | None = None,
     clock: Clock = utc_now,
     stop_timeout_s: float = 5.0,
+    notifier: Notifier | None = None,
     zigbee2mqtt: MqttSettings | None = None,
 ) -> EdgeAgent:
     """Wire an agent: drivers from the registry, an MQTT client whose will marks it offline,
-    and, when the config has a ``zigbee2mqtt`` section, a bridge with its own client on
-    the local broker ``zigbee2mqtt`` (default 127.0.0.1:1883)."""
+    a durable outbox when the config has a ``queue`` (in memory otherwise), and, when it
+    has a ``zigbee2mqtt`` section, a bridge with its own client on the local broker
+    ``zigbee2mqtt`` (default 127.0.0.1:1883)."""
     registry = registry or default_registry()
     drivers = [registry.create(driver) for driver in config.drivers]
     will = status_message(config.tenant, config.agent_id, DeviceState.OFFLINE, None, agent_name())
     limits = mqtt if isinstance(mqtt, EdgeMqttSettings) else EdgeMqttSettings()
+    queue_config = config.queue
     client = MqttClient(
-        mqtt,
+        agent_mqtt_settings(config, mqtt),
         client_id=mqtt.client_id or default_client_id(config),
         will=will,
-        max_inflight=limits.max_inflight,
+        # A durable outbox keeps its own window (queue.max_inflight). paho's limit on
+        # top of it would cost a scan of every message in flight per PUBACK
+        # (Client._update_inflight): a quarter of the drain rate at 1,000 in flight.
+        max_inflight=0 if queue_config is not None else limits.max_inflight,
         max_queued=limits.max_queued,
         name=f"edge-{config.agent_id}",
+    )
+    outbox: Outbox = (
+        DurableOutbox(client, queue_policy(queue_config))
+        if queue_config is not None
+        else DirectOutbox(client)
     )
     bridge = None
     if config.zigbee2mqtt is not None:
@@ -441,11 +580,35 @@ def build_agent(
         config,
         drivers=drivers,
         client=client,
-        outbox=DirectOutbox(client),
+        outbox=outbox,
         clock=clock,
         stop_timeout_s=stop_timeout_s,
+        notifier=notifier,
         zigbee2mqtt=bridge,
     )
+
+
+def queue_policy(queue: QueueConfig) -> QueuePolicy:
+    return QueuePolicy(
+        path=queue.path,
+        max_bytes=int(queue.max_bytes),
+        max_age_s=queue.max_age_s,
+        drain_rate=queue.drain_rate,
+        max_inflight=queue.max_inflight,
+        synchronous=queue.synchronous,
+    )
+
+
+def agent_mqtt_settings(config: AgentConfig, mqtt: MqttSettings) -> MqttSettings:
+    """The agent's own broker identity: with a password but no user name, it logs in as
+    ``<tenant>/<agent_id>``, the user name ``iotmon broker`` gives a device or gateway."""
+    if mqtt.username is None and mqtt.password is not None:
+        return mqtt.model_copy(update={"username": default_username(config)})
+    return mqtt
+
+
+def default_username(config: AgentConfig) -> str:
+    return f"{config.tenant}/{config.agent_id}"
 
 
 def default_client_id(config: AgentConfig) -> str:
@@ -462,6 +625,8 @@ def simulated_agent_config(
     agent_id: str = "sim-0001",
     id_prefix: str = "env",
     faults: FaultProfile | None = None,
+    health: HealthConfig | None = None,
+    queue: QueueConfig | None = None,
 ) -> AgentConfig:
     """An agent with one simulated environment driver of ``devices`` sensors."""
     driver = SimulatedEnvironmentConfig(
@@ -473,6 +638,8 @@ def simulated_agent_config(
         publish_interval_s=interval,
         mode=PublishMode(mode),
         drivers=[driver],
+        health=health or HealthConfig(),
+        queue=queue,
     )
 
 

@@ -11,12 +11,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from iotmon_contract import MAX_BATCH_READINGS
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_devices import DriverConfig
+from iotmon_edge.health import THERMAL_ZONE
+from iotmon_edge.queue_store import Synchronous
 from iotmon_edge.zigbee2mqtt.config import Zigbee2MqttConfig
 from iotmon_runtime.config_files import ConfigError, load_yaml_model, parse_yaml_model
 from iotmon_runtime.mqtt import MqttSettings
@@ -74,6 +76,65 @@ class Settings(ServiceSettings):
     )
 
 
+MAX_QUEUE_AGE_S = 30 * 86400
+"""Ingest refuses readings older than 30 days (the contract validator's max_age)."""
+
+
+class QueueConfig(BaseModel):
+    """The durable on-disk queue (SQLite): where it is, how big and how old it may get."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(
+        Path("/var/lib/iotmon-edge/queue.db"),
+        description="Queue file (SQLite, WAL mode); relative paths are from the working "
+        "directory. Its folder must be writable.",
+    )
+    max_bytes: ByteSize = Field(
+        ByteSize(256 * 1024 * 1024),
+        ge=64 * 1024,
+        description="Bound on what is queued (payloads plus a per-message overhead), e.g. "
+        "256MiB or 2GB. Over it the oldest messages are dropped (counted, with a warning "
+        "event). The file itself may reach twice this, never more.",
+    )
+    max_age_s: float = Field(
+        7 * 86400.0,
+        gt=0,
+        le=MAX_QUEUE_AGE_S,
+        description="Messages queued longer are dropped (counted, with a warning event). "
+        "At most 30 days: ingest refuses older readings.",
+    )
+    drain_rate: float = Field(
+        5000.0,
+        ge=0,
+        description="Backlog messages per second sent after a reconnect, beside live data "
+        "(which goes first); 0 = as fast as the broker acknowledges.",
+    )
+    max_inflight: int = Field(
+        1000, ge=1, le=65_535, description="Messages sent and awaiting the broker's PUBACK."
+    )
+    synchronous: Synchronous = Field(
+        Synchronous.FULL,
+        description="full: every commit waits for the disk (a power cut loses nothing "
+        "committed); normal: fewer writes for SD cards, a power cut may lose the last seconds.",
+    )
+
+
+class HealthConfig(BaseModel):
+    """The agent's own health readings (queue, connection, process, CPU temperature)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Publish the agent's health as its telemetry.")
+    interval_s: float = Field(
+        60.0, ge=1, le=86400, description="Seconds between health readings (at most one a cycle)."
+    )
+    thermal_zone: Path | None = Field(
+        THERMAL_ZONE,
+        description="sysfs file with the CPU temperature in millidegrees, read when present.",
+    )
+
+
 class AgentConfig(BaseModel):
     """What one edge agent is and runs: the YAML file."""
 
@@ -97,6 +158,14 @@ class AgentConfig(BaseModel):
     )
     drivers: list[DriverConfig] = Field(
         default_factory=list, description="Device drivers, each with a `type`."
+    )
+    queue: QueueConfig | None = Field(
+        None,
+        description="Durable store-and-forward queue on disk. Without it messages wait in "
+        "memory while the broker is away and are lost if the agent stops.",
+    )
+    health: HealthConfig = Field(
+        default_factory=HealthConfig, description="The agent's own health telemetry."
     )
     zigbee2mqtt: Zigbee2MqttConfig | None = Field(
         default=None,
@@ -142,7 +211,9 @@ __all__ = [
     "AgentConfig",
     "ConfigError",
     "EdgeMqttSettings",
+    "HealthConfig",
     "PublishMode",
+    "QueueConfig",
     "Settings",
     "load_agent_config",
     "parse_agent_config",

@@ -45,41 +45,88 @@ def status_message(
     return OutgoingMessage(status_topic(tenant, device), payload.encode(), rule.qos, rule.retain)
 
 
+class SequenceBook:
+    """The next sequence number of each stream an agent numbers, and which changed.
+
+    Streams: ``telemetry:<device>`` (single readings), ``batch`` (the agent's
+    ``ReadingBatch`` messages), ``event:<device>``. A durable outbox stores the
+    changes in the transaction that stores the messages they numbered, and the
+    book is restored from it at start: numbering goes on across restarts, so a
+    message sent twice is recognisable and a lost one leaves a gap.
+    """
+
+    def __init__(self, saved: Mapping[str, int] | None = None) -> None:
+        self._next: dict[str, int] = dict(saved or {})
+        self._changed: dict[str, int] = {}
+
+    def restore(self, saved: Mapping[str, int]) -> None:
+        self._next.update(saved)
+
+    def peek(self, stream: str) -> int:
+        return self._next.get(stream, 0)
+
+    def advance(self, stream: str) -> int:
+        """Use the next number of ``stream``; returns it."""
+        number = self._next.get(stream, 0)
+        self._next[stream] = self._changed[stream] = number + 1
+        return number
+
+    def changes(self) -> dict[str, int]:
+        """Streams advanced since the last call, with their next number."""
+        changed, self._changed = self._changed, {}
+        return changed
+
+
+def telemetry_stream(device: str) -> str:
+    return f"telemetry:{device}"
+
+
+def event_stream(device: str) -> str:
+    return f"event:{device}"
+
+
+BATCH_STREAM = "batch"
+
 _EVENT_ADAPTER: TypeAdapter[DeviceEvent] = TypeAdapter(DeviceEvent)
 
 
 class EventEncoder:
-    """Device events on ``.../<device>/event``, numbered per device (the contract's ``seq``)."""
+    """Device events on ``.../<device>/event``, numbered per device."""
 
-    def __init__(self, tenant: str) -> None:
+    def __init__(self, tenant: str, sequences: SequenceBook | None = None) -> None:
         self._tenant = tenant
-        self._seq: dict[str, int] = {}
+        self._sequences = sequences if sequences is not None else SequenceBook()
 
     def encode(self, device: str, fields: Mapping[str, Any]) -> OutgoingMessage | None:
         """The event ``fields`` (``type``, ``ts`` and the type's own; not ``seq``) as a
         message, or None (logged) when they break the contract."""
-        seq = self._seq.get(device, 0)
+        stream = event_stream(device)
         try:
             topic = event_topic(self._tenant, device)
-            event = _EVENT_ADAPTER.validate_python({**fields, "seq": seq})
+            event = _EVENT_ADAPTER.validate_python({**fields, "seq": self._sequences.peek(stream)})
         except (ValidationError, ValueError) as exc:
             logger.warning("dropping invalid event of %s: %s", device, exc)
             return None
-        self._seq[device] = seq + 1
+        self._sequences.advance(stream)
         rule = topic_rule(MessageKind.EVENT)
         payload = event.model_dump_json(exclude_none=True).encode()
         return OutgoingMessage(topic, payload, rule.qos, rule.retain)
 
 
 class TelemetryEncoder:
-    """Encodes one agent's readings; keeps the per-device and per-batch sequence numbers."""
+    """Encodes one agent's readings, numbering them in a ``SequenceBook``."""
 
-    def __init__(self, tenant: str, agent_id: str, batch_max_readings: int) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        agent_id: str,
+        batch_max_readings: int,
+        sequences: SequenceBook | None = None,
+    ) -> None:
         self._tenant = tenant
         self._agent_id = agent_id
         self._batch_max_readings = batch_max_readings
-        self._device_seq: dict[str, int] = {}
-        self._batch_seq = 0
+        self._sequences = sequences if sequences is not None else SequenceBook()
         self._topics: dict[str, str] = {}
 
     def singles(self, readings: Iterable[DeviceReading]) -> Encoded:
@@ -87,16 +134,19 @@ class TelemetryEncoder:
         rule = topic_rule(MessageKind.TELEMETRY)
         messages: list[OutgoingMessage] = []
         invalid = 0
+        sequences = self._sequences
         for reading in readings:
-            seq = self._device_seq.get(reading.device, 0)
+            stream = telemetry_stream(reading.device)
             try:
                 topic = self._topic(reading.device)
-                payload = reading.to_single(seq).model_dump_json(exclude_none=True)
+                payload = reading.to_single(sequences.peek(stream)).model_dump_json(
+                    exclude_none=True
+                )
             except (ValidationError, ValueError) as exc:
                 invalid += 1
                 logger.warning("dropping invalid reading %r: %s", reading, exc)
                 continue
-            self._device_seq[reading.device] = seq + 1
+            sequences.advance(stream)
             messages.append(OutgoingMessage(topic, payload.encode(), rule.qos, rule.retain))
         return Encoded(messages, invalid)
 
@@ -124,12 +174,12 @@ class TelemetryEncoder:
         return Encoded(messages, invalid)
 
     def _fit(self, chunk: list[Reading]) -> list[bytes]:
-        payload = ReadingBatch(readings=chunk, seq=self._batch_seq).model_dump_json(
-            exclude_none=True
-        )
+        payload = ReadingBatch(
+            readings=chunk, seq=self._sequences.peek(BATCH_STREAM)
+        ).model_dump_json(exclude_none=True)
         encoded = payload.encode()
         if len(encoded) <= MAX_PAYLOAD_BYTES or len(chunk) == 1:
-            self._batch_seq += 1
+            self._sequences.advance(BATCH_STREAM)
             return [encoded]
         half = len(chunk) // 2
         return self._fit(chunk[:half]) + self._fit(chunk[half:])

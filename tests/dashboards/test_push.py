@@ -46,6 +46,7 @@ def test_first_push_creates_datasource_folder_and_dashboards() -> None:
         assert code == 0, output
         assert "iotmon-influxdb" in output
         assert "iotmon-environment" in output
+        assert "iotmon-edge-agents" in output
         assert "iotmon-video" in output
         calls = [(r.method, r.path) for r in grafana.state.requests]
         assert calls == [

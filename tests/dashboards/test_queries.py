@@ -190,8 +190,10 @@ EXPECTATIONS: dict[tuple[str, str], Check] = {
 }
 
 HAND_MADE = {"iotmon-environment"}
-"""Dashboards checked on this hand-made table; the platform-health dashboard is checked
-on real services, a real Prometheus and real agent telemetry (test_platform_health)."""
+"""Dashboards checked on this hand-made table. The edge-agents dashboard is checked on
+data sent through the pipeline (test_queries_simulated), the platform-health one on real
+services, a real Prometheus and real agent telemetry (test_platform_health), the video one
+in test_queries_video."""
 
 PANEL_CASES = [
     (path.stem, load(path), panel)

@@ -7,6 +7,7 @@ so there is no timing assertion here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,7 +27,9 @@ from iotmon_contract.validation import to_ns
 from iotmon_devices import FaultProfile, default_registry
 from iotmon_edge import AgentConfig, EdgeAgent, PublishMode
 from iotmon_edge.agent import default_client_id, simulated_agent_config
-from iotmon_runtime.mqtt import MqttClient, MqttSettings
+from iotmon_edge.config import HealthConfig
+from iotmon_edge.outbox import OutboxStats
+from iotmon_runtime.mqtt import MqttClient, MqttSettings, OutgoingMessage
 
 FLEET = 5000
 METRICS = {"temperature", "humidity", "co2"}
@@ -60,8 +63,25 @@ class RecordingOutbox:
         self.messages.append(Put(topic, payload, qos, retain))
         return True
 
+    def put_many(
+        self, messages: Sequence[OutgoingMessage], sequences: Mapping[str, int] | None = None
+    ) -> int:
+        return sum(self.put(m.topic, m.payload, m.qos, m.retain) for m in messages)
+
+    def sequences(self) -> dict[str, int]:
+        return {}
+
     def flush(self, timeout: float) -> bool:
         return True
+
+    def alive(self, within_s: float) -> bool:
+        return True
+
+    def stats(self) -> OutboxStats:
+        return OutboxStats(
+            durable=False, depth=0, bytes=0, oldest_age_s=None, in_flight=0, delivered=0,
+            rejected=0, refused=0, dropped=0, dropped_bytes=0, errors=0,
+        )  # fmt: skip
 
 
 def fleet_agent(config: AgentConfig, outbox: RecordingOutbox) -> EdgeAgent:
@@ -78,8 +98,16 @@ def fleet_agent(config: AgentConfig, outbox: RecordingOutbox) -> EdgeAgent:
 
 
 def fleet_config(mode: PublishMode, batch_max_readings: int | None = None) -> AgentConfig:
+    # The agent's own health readings are tested in tests/edge; here only the fleet counts.
     config = simulated_agent_config(
-        TENANT, FLEET, 10.0, mode, seed=7, agent_id=AGENT_ID, faults=NO_FAULTS
+        TENANT,
+        FLEET,
+        10.0,
+        mode,
+        seed=7,
+        agent_id=AGENT_ID,
+        faults=NO_FAULTS,
+        health=HealthConfig(enabled=False),
     )
     if batch_max_readings is None:
         return config

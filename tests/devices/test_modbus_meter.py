@@ -229,9 +229,17 @@ def test_simulate_mode_serves_and_reads_a_loopback_meter() -> None:
     )
     driver = default_registry().create(config)
     driver.start()
+    # The twin meter answers for the time the agent reads at, not the wall clock: ten
+    # minutes of consumption must show, however fast or slow the two reads come.
+    read_at = [T0]
+    meter = driver.inner if isinstance(driver, SupervisedDriver) else driver
+    assert isinstance(meter, ModbusMeterDriver)
+    assert meter.twin is not None
+    meter.twin.clock = lambda: read_at[0]
     try:
         first = {r.metric: r.value for r in driver.read(T0)}
-        second = {r.metric: r.value for r in driver.read(T0 + timedelta(minutes=10))}
+        read_at[0] = T0 + timedelta(minutes=10)
+        second = {r.metric: r.value for r in driver.read(read_at[0])}
     finally:
         driver.stop()
     assert first["power_w"] > 0

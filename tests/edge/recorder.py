@@ -8,9 +8,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from iotmon_contract import DeviceStatus
@@ -26,13 +29,23 @@ class Received:
 
 
 class Recorder:
-    """Subscribes inside on_connect, so it follows a broker restart like the agent does."""
+    """Subscribes inside on_connect, so it follows a broker restart like the agent does.
 
-    def __init__(self, host: str, port: int, filters: Sequence[str]) -> None:
+    ``persistent``: a session the broker keeps (and saves across its own restart), so
+    messages published while the recorder is away are still recorded.
+    """
+
+    def __init__(
+        self, host: str, port: int, filters: Sequence[str], *, persistent: bool = False
+    ) -> None:
         self._host = host
         self._port = port
         self._filters = list(filters)
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        self._persistent = persistent
+        client_id = f"recorder-{uuid4().hex[:12]}" if persistent else ""
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+        )
         self._client.reconnect_delay_set(1, 1)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
@@ -42,7 +55,12 @@ class Recorder:
         self._subscribed = 0
 
     def start(self, timeout: float = 10.0) -> None:
-        self._client.connect(self._host, self._port)
+        if self._persistent:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 3600
+            self._client.connect(self._host, self._port, clean_start=False, properties=properties)
+        else:
+            self._client.connect(self._host, self._port)
         self._client.loop_start()
         if not self.wait_for(lambda _: self._subscribed > 0, timeout):
             raise TimeoutError("subscription not acknowledged")
@@ -98,8 +116,8 @@ class Recorder:
 
 
 @contextmanager
-def recording(host: str, port: int, *filters: str) -> Iterator[Recorder]:
-    recorder = Recorder(host, port, filters)
+def recording(host: str, port: int, *filters: str, persistent: bool = False) -> Iterator[Recorder]:
+    recorder = Recorder(host, port, filters, persistent=persistent)
     recorder.start()
     try:
         yield recorder

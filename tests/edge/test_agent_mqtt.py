@@ -98,7 +98,8 @@ def test_single_mode_publishes_valid_readings_per_device(
             assert message.topic == telemetry_topic(tenant, reading.device)
             assert isinstance(parse_telemetry(message.payload), SingleReading)
         devices = {validator.validate(m.topic, m.payload)[0].device for m in _telemetry(recorder)}
-        assert devices == {f"env-{n:04d}" for n in range(1, 6)}
+        # The sensors, and the agent's own health readings.
+        assert devices == {f"env-{n:04d}" for n in range(1, 6)} | {"gw-1"}
         seqs = [
             parse_telemetry(m.payload).seq
             for m in _telemetry(recorder)
@@ -120,7 +121,9 @@ def test_batch_mode_publishes_reading_batches_on_the_agent_topic(
             batch = parse_telemetry(message.payload)
             assert isinstance(batch, ReadingBatch)
             assert all(reading.device is not None for reading in batch.readings)
-            readings = validator.validate(message.topic, message.payload)
+            readings = [
+                r for r in validator.validate(message.topic, message.payload) if r.device != "gw-1"
+            ]
             assert len(readings) == 120  # 40 devices x 3 metrics, one batch per cycle
             assert {r.device for r in readings} == {f"env-{n:04d}" for n in range(1, 41)}
 

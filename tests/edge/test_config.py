@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,130 @@ def test_log_level_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IOTMON_EDGE_LOG_LEVEL", "loud")
     with pytest.raises(ValidationError, match="unknown log level"):
         Settings()
+
+
+QUEUED = VALID + "queue:\n  path: {path}\n  max_bytes: 64MiB\n  drain_rate: 2000\n"
+
+
+@pytest.mark.parametrize(
+    ("queue_yaml", "expected"),
+    [
+        ("queue: {max_age_s: 2600000}", "queue.max_age_s: Input should be less than or equal to"),
+        ("queue: {max_bytes: 1KiB}", "queue.max_bytes: Input should be greater than or equal to"),
+        ("queue: {max_bytes: lots}", "queue.max_bytes: could not parse value and unit"),
+        (
+            "queue: {synchronous: sometimes}",
+            "queue.synchronous: Input should be 'full' or 'normal'",
+        ),
+        ("queue: {drain_rate: -1}", "queue.drain_rate: Input should be greater than or equal"),
+        (
+            "health: {interval_s: 0}",
+            "health.interval_s: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_queue_and_health_mistakes_name_their_key(queue_yaml: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_agent_config(VALID + queue_yaml + "\n", source="site.yaml")
+    assert str(caught.value).startswith("site.yaml: "), caught.value
+    assert expected in str(caught.value)
+
+
+def test_config_check_says_where_the_queue_is_and_who_the_agent_logs_in_as(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__PASSWORD", "k9Vx-7fQ2-real-broker-secret")
+    path = _write(tmp_path, QUEUED.format(path=tmp_path / "state" / "queue.db"))
+    assert main(["config", "check", str(path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "broker: mqtt://127.0.0.1:1883 as acme/gw-01, MQTT 5" in out
+    assert f"queue: {tmp_path / 'state' / 'queue.db'} (at most 64.0MiB and 7 days" in out
+    assert "drained at 2000 msg/s, live data first" in out
+    assert "health: every 60s as agent_* telemetry of gw-01" in out
+    memory_only = _write(tmp_path, VALID)
+    assert main(["config", "check", str(memory_only)]) == EXIT_OK
+    assert "queue: none: messages wait in memory" in capsys.readouterr().out
+
+
+def test_config_check_refuses_a_queue_it_could_not_create(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    path = _write(tmp_path, QUEUED.format(path=blocker / "queue.db"))
+    assert main(["config", "check", str(path)]) == EXIT_BAD_CONFIG
+    assert f"{path}: queue.path: cannot create {blocker / 'queue.db'}" in capsys.readouterr().err
+
+
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA, a client certificate it signed, and an unrelated key (openssl CLI)."""
+    folder = tmp_path_factory.mktemp("pki")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ca",
+             "-keyout", folder / "ca.key", "-out", folder / "ca.pem")  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=gw-01",
+             "-keyout", folder / "client.key", "-out", folder / "client.csr")  # fmt: skip
+    _openssl("x509", "-req", "-in", folder / "client.csr", "-CA", folder / "ca.pem",
+             "-CAkey", folder / "ca.key", "-CAcreateserial", "-days", "2",
+             "-out", folder / "client.pem")  # fmt: skip
+    _openssl("genrsa", "-out", folder / "other.key", "2048")
+    (folder / "garbage.pem").write_text("not a certificate\n")
+    return folder
+
+
+def _tls_env(monkeypatch: pytest.MonkeyPatch, **files: Path) -> None:
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__TLS", "true")
+    for name, path in files.items():
+        monkeypatch.setenv(f"IOTMON_EDGE_MQTT__{name.upper()}", str(path))
+
+
+def test_config_check_accepts_a_working_client_certificate(
+    pki: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tls_env(
+        monkeypatch,
+        ca_file=pki / "ca.pem",
+        cert_file=pki / "client.pem",
+        key_file=pki / "client.key",
+    )
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__PORT", "8883")
+    assert main(["config", "check", str(_write(tmp_path, VALID))]) == EXIT_OK
+    assert "broker: mqtts://127.0.0.1:8883 anonymously (TLS, client certificate)" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"ca_file": "missing.pem"}, "IOTMON_EDGE_MQTT__CA_FILE: cannot read"),
+        ({"ca_file": "garbage.pem"}, "IOTMON_EDGE_MQTT__CA_FILE: {pki}/garbage.pem is not a PEM"),
+        (
+            {"cert_file": "client.pem", "key_file": "other.key"},
+            "IOTMON_EDGE_MQTT__CERT_FILE / IOTMON_EDGE_MQTT__KEY_FILE: the certificate and key "
+            "do not load together",
+        ),
+    ],
+)
+def test_config_check_and_run_refuse_tls_files_that_cannot_work(
+    pki: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    expected: str,
+) -> None:
+    _tls_env(monkeypatch, **{name: pki / file for name, file in files.items()})
+    monkeypatch.setenv("IOTMON_EDGE_MQTT__PORT", "1")  # run must stop before connecting
+    path = _write(tmp_path, VALID)
+    assert main(["config", "check", str(path)]) == EXIT_BAD_CONFIG
+    assert expected.format(pki=pki) in capsys.readouterr().err
+    assert main(["run", "--config", str(path)]) == EXIT_BAD_CONFIG
+    assert expected.format(pki=pki) in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

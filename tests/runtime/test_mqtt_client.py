@@ -268,6 +268,12 @@ def test_online_on_connect_and_offline_on_stop(
     client.start()
     assert client.wait_connected(TIMEOUT)
     assert observer_inbox.wait_for(1)
+    # The online message is one the client waits for like any other: were its
+    # acknowledgement left uncounted on the taken side, flush would take it for a later
+    # message's and return before that one reached the broker.
+    assert client.flush(TIMEOUT)
+    stats = client.stats()
+    assert (stats.accepted, stats.completed) == (1, 1)
     client.stop(offline=status(DeviceState.OFFLINE))
     assert observer_inbox.wait_for(2)
     states = [json.loads(p)["state"] for p in observer_inbox.payloads]

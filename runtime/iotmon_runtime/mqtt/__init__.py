@@ -6,6 +6,7 @@ Nothing outside this package imports paho.
 from iotmon_runtime.mqtt.client import MqttClient
 from iotmon_runtime.mqtt.messages import (
     ClientStats,
+    Completion,
     ConnectionEvent,
     ConnectionListener,
     Handler,
@@ -18,6 +19,7 @@ from iotmon_runtime.mqtt.settings import MqttProtocol, MqttSettings
 
 __all__ = [
     "ClientStats",
+    "Completion",
     "ConnectionEvent",
     "ConnectionListener",
     "Handler",

@@ -2,7 +2,9 @@
 
 Consumers register handlers with ``subscribe(filter, handler)``; the client
 subscribes them all on every connect, so a reconnect restores them. Producers
-``publish``; while disconnected, messages wait in a bounded hold queue. Options
+``publish``; while disconnected, messages wait in a bounded hold queue. A producer
+that keeps its own copy until the broker has it (the edge agent's durable queue)
+passes ``on_complete`` and is told, per message, when the broker acknowledged it. Options
 cover what the services differ in: a persistent session with manual
 acknowledgement (ingest acknowledges after the write), the receive fast path, a
 last will and an ``online`` message on every connect.
@@ -21,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -32,6 +34,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from iotmon_runtime.mqtt.messages import (
     ClientStats,
+    Completion,
     ConnectionEvent,
     ConnectionListener,
     Handler,
@@ -60,6 +63,13 @@ _DISPATCH_PAUSE_AT = 10_000
 _STOP = object()
 _UNKNOWN: Any = object()
 """A topic not routed yet (None is a topic routed to no subscription)."""
+
+
+class _Outgoing(NamedTuple):
+    """A message waiting in the hold queue, with whoever wants to hear how it ended."""
+
+    message: OutgoingMessage
+    on_complete: Completion | None
 
 
 class _PahoNoise(logging.Filter):
@@ -136,7 +146,12 @@ class MqttClient:
         self._lock = threading.Condition()
         # One sender at a time keeps held messages ahead of new ones.
         self._send_lock = threading.Lock()
-        self._held: deque[OutgoingMessage] = deque()
+        self._held: deque[_Outgoing] = deque()
+        # Completion tracking (see _send_tracked): paho's message id -> callback, and
+        # acknowledgements that arrived before their sender could register the id.
+        self._tracked: dict[int, Completion] = {}
+        self._claims = 0
+        self._unclaimed: dict[int, bool] = {}
         self._dispatch: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._dispatcher: threading.Thread | None = None
         self._connected = threading.Event()
@@ -315,6 +330,8 @@ class MqttClient:
             return
         if offline is not None and self._connected.is_set():
             info = client.publish(offline.topic, offline.payload, offline.qos, offline.retain)
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._count(accepted=1)
             try:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
@@ -329,6 +346,10 @@ class MqttClient:
         self._client = None
         self._connected.clear()
         self._subscribed.clear()
+        with self._lock:
+            # Never to be acknowledged now: their senders keep their own copies.
+            self._tracked.clear()
+            self._unclaimed.clear()
 
     def wait_connected(self, timeout: float | None = None) -> bool:
         return self._connected.wait(timeout)
@@ -339,20 +360,38 @@ class MqttClient:
 
     # -- publishing ------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> bool:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        qos: int = 1,
+        retain: bool = False,
+        *,
+        on_complete: Completion | None = None,
+    ) -> bool:
         """Send, or hold until connected; False when refused (queue full, not started)."""
         data = payload.encode() if isinstance(payload, str) else payload
-        return self.publish_message(OutgoingMessage(topic, data, qos, retain))
+        return self.publish_message(OutgoingMessage(topic, data, qos, retain), on_complete)
 
-    def publish_message(self, message: OutgoingMessage) -> bool:
+    def publish_message(
+        self, message: OutgoingMessage, on_complete: Completion | None = None
+    ) -> bool:
+        """``publish`` for a built message.
+
+        ``on_complete`` is called exactly once for a message this returns True for,
+        when the broker acknowledged it (True) or refused it (False); a message still
+        unacknowledged when the client stops is never reported, and its sender still
+        owns it. paho resends an unacknowledged QoS 1 message after a reconnect, so
+        the report may come on a later connection.
+        """
         if self._client is None:
             self._count(refused=1)
             return False
         with self._send_lock:
             if not self._connected.is_set():
-                return self._hold(message)
+                return self._hold(_Outgoing(message, on_complete))
             self._release_held()
-            return self._send(message)
+            return self._send(message, on_complete)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every message taken is acknowledged; False on timeout."""
@@ -392,11 +431,12 @@ class MqttClient:
         with self._lock:
             counts = dict(self._counts)
             held = len(self._held)
-        return ClientStats(held=held, received=self._received, **counts)
+            awaiting = len(self._tracked)
+        return ClientStats(held=held, received=self._received, awaiting=awaiting, **counts)
 
     # -- internals: sending ----------------------------------------------------------
 
-    def _hold(self, message: OutgoingMessage) -> bool:
+    def _hold(self, message: _Outgoing) -> bool:
         # Held here rather than in paho: paho writes a publish to a socket that is
         # still waiting for its CONNACK, and if the broker refuses the login that
         # write can reset the connection before the refusal is read, so the auth
@@ -412,23 +452,72 @@ class MqttClient:
         """Send what was held while disconnected, oldest first (caller holds _send_lock)."""
         while self._held and self._connected.is_set():
             with self._lock:
-                message = self._held.popleft()
-            self._send(message)
+                held = self._held.popleft()
+            self._send(held.message, held.on_complete)
 
-    def _send(self, message: OutgoingMessage) -> bool:
+    def _send(self, message: OutgoingMessage, on_complete: Completion | None = None) -> bool:
         client = self._client
         if client is None:
             return False
+        if on_complete is not None:
+            return self._send_tracked(client, message, on_complete)
         info = client.publish(
             message.topic, message.payload, qos=message.qos, retain=message.retain
         )
-        # NO_CONN with QoS > 0: the connection dropped just now and paho keeps the
-        # message for the next one, so it is taken.
-        ok = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
-            message.qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
-        )
+        ok = self._taken(message, info.rc)
         self._count(**{"accepted" if ok else "refused": 1})
         return ok
+
+    @staticmethod
+    def _taken(message: OutgoingMessage, rc: MQTTErrorCode) -> bool:
+        # NO_CONN with QoS > 0: the connection dropped just now and paho keeps the
+        # message for the next one, so it is taken.
+        return rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
+            message.qos > 0 and rc == MQTTErrorCode.MQTT_ERR_NO_CONN
+        )
+
+    def _send_tracked(
+        self, client: PahoClient, message: OutgoingMessage, on_complete: Completion
+    ) -> bool:
+        """Send and register ``on_complete`` under paho's message id.
+
+        paho only says the id once ``publish`` returns, and its network thread may
+        have handled the PUBACK by then. Holding our lock across ``publish`` could
+        deadlock (paho calls ``on_publish`` holding its own lock, which ``publish``
+        takes), so instead a claim is open while we publish: acknowledgements that
+        find no registered id are kept aside until every open claim is settled.
+        """
+        with self._lock:
+            self._claims += 1
+        early: bool | None = None
+        ok = False
+        try:
+            info = client.publish(
+                message.topic, message.payload, qos=message.qos, retain=message.retain
+            )
+            ok = self._taken(message, info.rc)
+        finally:
+            with self._lock:
+                self._claims -= 1
+                if ok:
+                    early = self._unclaimed.pop(info.mid, None)
+                    if early is None:
+                        self._tracked[info.mid] = on_complete
+                    self._counts["accepted"] += 1
+                else:
+                    self._counts["refused"] += 1
+                if not self._claims:
+                    # Whatever is left belongs to untracked messages.
+                    self._unclaimed.clear()
+        if early is not None:
+            self._complete(on_complete, early)
+        return ok
+
+    def _complete(self, on_complete: Completion, success: bool) -> None:
+        try:
+            on_complete(success)
+        except Exception:
+            logger.exception("publish completion callback failed")
 
     def _all_acknowledged(self) -> bool:
         counts = self._counts
@@ -566,7 +655,11 @@ class MqttClient:
             client.unsubscribe(stale)
         if self._online is not None:
             online = self._online
-            client.publish(online.topic, online.payload, online.qos, online.retain)
+            info = client.publish(online.topic, online.payload, online.qos, online.retain)
+            # Its acknowledgement is counted as completed like any other: counted as taken
+            # too, or ``flush`` would take it for another message's and return early.
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._count(accepted=1)
         self._connected.set()
         # Held messages go out from the dispatcher thread, not from this callback.
         self._dispatch.put(self._release_held_now)
@@ -639,16 +732,24 @@ class MqttClient:
         self,
         _client: paho.Client,
         _userdata: Any,
-        _mid: int,
+        mid: int,
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
+        success = not reason_code.is_failure
+        on_complete = None
         with self._lock:
-            if reason_code.is_failure:
-                self._counts["rejected"] += 1
-            else:
+            if success:
                 self._counts["completed"] += 1
+            else:
+                self._counts["rejected"] += 1
+            if self._tracked or self._claims:
+                on_complete = self._tracked.pop(mid, None)
+                if on_complete is None and self._claims:
+                    self._unclaimed[mid] = success
             self._lock.notify_all()
+        if on_complete is not None:
+            self._complete(on_complete, success)
 
     def _on_message(self, client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         # Messages the fast path leaves to paho (QoS 0, PUBLISH with properties, fallback).

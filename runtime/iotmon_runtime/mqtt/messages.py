@@ -30,6 +30,11 @@ class OutgoingMessage:
 
 Handler = Callable[[InboundMessage], None]
 
+Completion = Callable[[bool], None]
+"""Told once how a published message ended: True when the broker took it (QoS 1:
+PUBACK; QoS 0: written to the socket), False when it refused it (an MQTT 5 reason
+code, e.g. not authorised). Runs on paho's network thread: record or signal only."""
+
 
 class RetainHandling(IntEnum):
     """MQTT 5 subscription option: when the broker sends retained messages."""
@@ -94,3 +99,5 @@ class ClientStats:
     """Messages whose handler raised; logged, counted and acknowledged."""
     acks: int
     """Acknowledgements sent for manual-ack tokens."""
+    awaiting: int = 0
+    """Messages sent with ``on_complete`` whose acknowledgement has not come yet."""

@@ -16,6 +16,7 @@ and without them the client uses paho's public API (slower, equivalent).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,9 +30,15 @@ READ_CHUNK = 256 * 1024
 TOKEN_SHIFT = 16
 MID_MASK = 0xFFFF
 _PUBACK = 0x40
-# A success PUBACK without properties: the same 4 bytes in MQTT 3.1.1 and 5.
-_PUBACKS = [bytes((_PUBACK, 2, mid >> 8, mid & 0xFF)) for mid in range(65_536)]
 _PAUSE_S = 0.01
+
+
+@functools.cache
+def _pubacks() -> list[bytes]:
+    """A success PUBACK without properties per message id: the same 4 bytes in MQTT 3.1.1
+    and 5. Built on first use: 65,536 bytes objects weigh ~3 MB, which a client that
+    never takes the fast path (the edge agent) should not carry."""
+    return [bytes((_PUBACK, 2, mid >> 8, mid & 0xFF)) for mid in range(65_536)]
 
 
 def fast_path_available() -> bool:
@@ -178,4 +185,5 @@ class FastPahoClient(PahoClient):
     def ack_many(self, mids: list[int]) -> None:
         # One write for the whole batch; paho's own queue keeps packets whole and
         # in order with its other writes.
-        self._packet_queue(_PUBACK, b"".join([_PUBACKS[mid] for mid in mids]), 0, 0)
+        table = _pubacks()
+        self._packet_queue(_PUBACK, b"".join([table[mid] for mid in mids]), 0, 0)

@@ -29,6 +29,7 @@ from iotmon_contract import (
 from iotmon_contract.validation import to_ns
 from iotmon_devices import DeviceReading
 from iotmon_edge import AgentConfig, EdgeAgent, EdgeMqttSettings, PublishMode, build_agent
+from iotmon_edge.config import HealthConfig
 from iotmon_edge.zigbee2mqtt import ActionRecord, Zigbee2MqttConfig, Zigbee2MqttMapper
 from iotmon_runtime.mqtt import MqttSettings
 from iotmon_tools.localstack import MosquittoProcess
@@ -69,6 +70,8 @@ def _agent(
         publish_interval_s=0.2,
         mode=mode,
         zigbee2mqtt=Zigbee2MqttConfig(),
+        # The bridge's messages only: the agent's own health readings are tested elsewhere.
+        health=HealthConfig(enabled=False),
     )
     agent = build_agent(
         config,

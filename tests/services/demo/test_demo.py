@@ -95,11 +95,16 @@ def test_demo_serves_live_data_and_stops_cleanly(tmp_path: Path, embedded: bool,
             ),
             token=token,
         )
-        # The sensors plus the edge agent that serves them: it reports availability only.
+        # The sensors plus the edge agent that serves them: it reports its availability and its
+        # own health (queue depth and the like) under its id.
         assert {d["device"] for d in devices["data"]} == {*sensors, "sim-0001"}
         agent = next(d for d in devices["data"] if d["device"] == "sim-0001")
         assert agent["state"] == "online"
-        assert agent["last_seen"] is None
+        poll(
+            f"{base}/api/v1/devices/demo/sim-0001/latest",
+            lambda body: "agent_queue_depth" in {r["metric"] for r in body["data"]},
+            token=token,
+        )
         first = poll(
             f"{base}/api/v1/devices/demo/env-0001/latest",
             lambda body: {"temperature", "humidity", "co2"} <= {r["metric"] for r in body["data"]},

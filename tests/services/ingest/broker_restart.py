@@ -371,6 +371,8 @@ def start_ingest(
     env = {
         **os.environ,
         "IOTMON_INGEST_MQTT__HOST": "127.0.0.1",
+        # A free port: other ingests (a test beside this one) may hold the default.
+        "IOTMON_INGEST_METRICS__PORT": "0",
         "IOTMON_INGEST_MQTT__PORT": str(port),
         "IOTMON_INGEST_MQTT__CLIENT_ID": "restart-test-ingest",
         "IOTMON_INGEST_STORE__URL": influx_url,

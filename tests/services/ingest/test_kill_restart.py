@@ -57,6 +57,8 @@ def start_ingest_process(
         **os.environ,
         "PYTHONUNBUFFERED": "1",  # a SIGKILLed process leaves its whole log
         "IOTMON_INGEST_MQTT__HOST": broker.host,
+        # A free port: other ingests (a test beside this one) may hold the default.
+        "IOTMON_INGEST_METRICS__PORT": "0",
         "IOTMON_INGEST_MQTT__PORT": str(broker.port),
         "IOTMON_INGEST_MQTT__CLIENT_ID": CLIENT_ID,
         "IOTMON_INGEST_STORE__URL": influx_url,

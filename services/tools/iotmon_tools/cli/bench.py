@@ -1,4 +1,5 @@
-"""`iotmon bench ingest` and `iotmon bench alerts`: real servers, real clients, real figures."""
+"""`iotmon bench ingest`, `iotmon bench alerts` and `iotmon bench edge`: real servers, real
+clients, real figures."""
 
 from __future__ import annotations
 
@@ -68,6 +69,62 @@ def bench_ingest(
         console.print(f"appended to {output}")
     if not result.nothing_lost:
         console.print("[red]some messages were lost[/red]")
+        raise typer.Exit(1)
+
+
+@bench_app.command("edge")
+def bench_edge(
+    sensors: Annotated[int, typer.Option(min=1, help="Simulated sensors (3 metrics each).")] = 20,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between reads.")] = 1.0,
+    warmup: Annotated[float, typer.Option(min=0, help="Seconds before measuring.")] = 10.0,
+    steady: Annotated[float, typer.Option(min=5, help="Seconds measured, steady.")] = 60.0,
+    backlog: Annotated[int, typer.Option(min=1000, help="Readings in the backlog.")] = 1_000_000,
+    drain_rate: Annotated[
+        float, typer.Option(min=0, help="Backlog msg/s; 0 = as fast as acknowledged.")
+    ] = 0.0,
+    venv: Annotated[
+        Path | None, typer.Option(help="Agent venv (default .state/bench/edge-venv).")
+    ] = None,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are added to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Add the figures to --output.")] = True,
+    timeout: Annotated[float, typer.Option(help="Longest wait for the drain, seconds.")] = 900.0,
+) -> None:
+    """The edge agent's RSS and CPU with 20 sensors at 1 Hz, and while draining a backlog."""
+    import tempfile
+
+    from rich.console import Console
+
+    from iotmon_tools.bench.edge import EdgeBenchOptions, run_edge_benchmark
+    from iotmon_tools.bench.edge_report import append_edge_markdown, print_edge_table
+    from iotmon_tools.bench.ingest import BenchError
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    options = EdgeBenchOptions(
+        sensors=sensors,
+        interval_s=interval,
+        warmup_s=warmup,
+        steady_s=steady,
+        backlog=backlog,
+        drain_rate=drain_rate,
+        venv=venv,
+        timeout_s=timeout,
+    )
+    with tempfile.TemporaryDirectory(prefix="iotmon-bench-edge-") as folder:
+        try:
+            result = run_edge_benchmark(options, console, repo=Path.cwd(), state=Path(folder))
+        except BenchError as exc:
+            console.print(f"[red]benchmark failed:[/red] {exc}")
+            raise typer.Exit(1) from None
+    print_edge_table(result, console)
+    if write:
+        append_edge_markdown(result, output)
+        console.print(f"added to {output}")
+    if not all(step.verified for step in result.steps):
+        console.print("[red]a step did not check out (see ok)[/red]")
         raise typer.Exit(1)
 
 

@@ -112,6 +112,11 @@ class MosquittoProcess:
         return f"mqtt://{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (tests pause it with SIGSTOP)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def secured(self) -> bool:
         return self._security is not None
 
