@@ -7,7 +7,7 @@ throughput rests on (figures in docs/benchmarks.md). Stock paho costs ~40 µs pe
 received message, mostly building an MQTT 5 ``Properties`` object and three
 ``recv`` syscalls per packet, and acknowledging through ``Client.ack`` costs a
 syscall per message. The fast path keeps paho for connection handling but
-(1) reads the socket in 256 KiB chunks, (2) decodes plain QoS 1 PUBLISH packets
+(1) reads the socket in 256 KiB chunks, (2) decodes plain QoS 0 and 1 PUBLISH packets
 (no properties, the broker's usual form) straight into ``deliver`` and
 (3) sends a batch of PUBACKs as one write. It touches paho internals that are
 stable across 2.x (pinned <3); ``fast_path_available`` says whether they exist,
@@ -156,10 +156,12 @@ class FastPahoClient(PahoClient):
     def _handle_publish(self) -> MQTTErrorCode:
         header: int = self._in_packet["command"]
         packet: bytearray = self._in_packet["packet"]
-        if header & 0x06 != 0x02:  # not QoS 1: let paho do it
+        qos = (header >> 1) & 0x03
+        if qos > 1:  # QoS 2: let paho do it
             return super()._handle_publish()
         topic_end = 2 + ((packet[0] << 8) | packet[1])
-        body = topic_end + 2
+        # QoS 0 has no packet id (and nothing to acknowledge: token 0, as on paho's path)
+        body = topic_end + 2 * qos
         if self._protocol == MQTTProtocolVersion.MQTTv5:
             if packet[body] != 0:  # has properties: paho decodes them
                 return super()._handle_publish()
@@ -168,17 +170,13 @@ class FastPahoClient(PahoClient):
             topic = packet[2:topic_end].decode()
         except UnicodeDecodeError:
             return super()._handle_publish()
-        mid = (packet[topic_end] << 8) | packet[topic_end + 1]
+        if qos:
+            mid = (packet[topic_end] << 8) | packet[topic_end + 1]
+            token = (self.generation << TOKEN_SHIFT) | mid
+        else:
+            token = 0
         self.deliver(
-            tuple.__new__(
-                InboundMessage,
-                (
-                    topic,
-                    bytes(packet[body:]),
-                    (self.generation << TOKEN_SHIFT) | mid,
-                    bool(header & 1),
-                ),
-            )
+            tuple.__new__(InboundMessage, (topic, bytes(packet[body:]), token, bool(header & 1)))
         )
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 

@@ -83,6 +83,13 @@ class AlertsMqttSettings(MqttSettings):
         "subscriptions).",
     )
 
+    fast_path: bool = Field(
+        default=True,
+        description="Use the client's buffered read / direct decode / grouped PUBACK path "
+        "(alert latency under heavy telemetry, docs/benchmarks.md); false falls back to "
+        "paho's public API (slower; for diagnosis).",
+    )
+
     @field_validator("share_group", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:

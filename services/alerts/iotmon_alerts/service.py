@@ -283,6 +283,7 @@ class AlertService:
             will=self._status_message(DeviceState.OFFLINE),
             online=self._status_message(DeviceState.ONLINE),
             manual_ack=True,
+            fast_path=mqtt.fast_path,
             persistent_session=True,
             session_expiry_s=mqtt.session_expiry_s,
             name=f"alerts-{self._settings.instance_id}",

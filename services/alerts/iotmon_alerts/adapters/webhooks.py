@@ -25,7 +25,12 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks import Webhook
 
-from iotmon_alerts.adapters.database import AlertsDatabase, DatabaseUnavailable, retry_delay
+from iotmon_alerts.adapters.database import (
+    AlertsDatabase,
+    DatabaseUnavailable,
+    OutboxItem,
+    retry_delay,
+)
 from iotmon_alerts.config import WebhookSettings
 from iotmon_alerts.routing import Subscription
 
@@ -174,12 +179,12 @@ class WebhookDispatcher:
         """One endpoint's deliveries, oldest due first, one at a time."""
         try:
             while not self._stopping:
-                item = await asyncio.to_thread(
-                    self._database.next_due, subscription_id, self._clock()
+                # one hop to the database thread for both (each hop waits for the GIL)
+                item, subscription = await asyncio.to_thread(
+                    self._next, subscription_id, self._clock()
                 )
                 if item is None:
                     return
-                subscription = await asyncio.to_thread(self._database.subscription, subscription_id)
                 if subscription is None or not subscription.enabled:
                     return
                 async with semaphore:
@@ -190,6 +195,14 @@ class WebhookDispatcher:
             logger.exception("webhook worker for %s failed", subscription_id)
         finally:
             self._workers.pop(subscription_id, None)
+
+    def _next(
+        self, subscription_id: str, now: datetime
+    ) -> tuple[OutboxItem | None, Subscription | None]:
+        item = self._database.next_due(subscription_id, now)
+        if item is None:
+            return None, None
+        return item, self._database.subscription(subscription_id)
 
     async def _attempt(
         self,
