@@ -9,6 +9,8 @@ from pathlib import Path
 
 from prometheus_client.metrics_core import Metric
 
+from iotmon_alerts.adapters.webhooks import DispatchCounters
+from iotmon_alerts.metrics import AlertsGauges, alerts_families
 from iotmon_api.metrics import ApiMetrics
 from iotmon_homeassistant.counters import BridgeSnapshot
 from iotmon_homeassistant.metrics import bridge_families
@@ -41,6 +43,7 @@ def test_the_doc_lists_every_metric_and_no_other() -> None:
         exposed_names(ingest_families(CounterSnapshot(), gauges))
         | exposed_names(mqtt_client_families([client]))
         | exposed_names(bridge_families(BridgeSnapshot()))
+        | exposed_names(alerts_families({}, DispatchCounters(), AlertsGauges(0, 0, 0)))
         | exposed_names(
             f for f in ApiMetrics.create().registry.collect() if f.name.startswith("iotmon_")
         )

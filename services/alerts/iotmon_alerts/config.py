@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_registry import RegistrySettings
+from iotmon_runtime.metrics import MetricsSettings
 from iotmon_runtime.mqtt import MqttSettings
 from iotmon_runtime.settings import Environment, ServiceSettings
 from iotmon_storage import StoreSettings
@@ -137,6 +138,18 @@ class WebhookSettings(BaseModel):
     )
 
 
+class AlertsMetricsSettings(MetricsSettings):
+    """The alert service's /metrics (it serves no other HTTP)."""
+
+    port: int = Field(
+        default=9103,
+        ge=0,
+        le=65535,
+        description="TCP port of /metrics; 0 picks a free one. A port that is taken stops "
+        "the service at start.",
+    )
+
+
 class SimulatedClockSettings(BaseModel):
     """A clock that starts at ``epoch`` and runs ``speed`` times faster than real time.
 
@@ -220,6 +233,10 @@ class AlertsSettings(ServiceSettings):
     )
     stats_interval_s: float = Field(
         default=60.0, gt=0, description="How often the counters are logged."
+    )
+    metrics: AlertsMetricsSettings = Field(
+        default_factory=AlertsMetricsSettings,
+        description="Prometheus metrics on http://<host>:<port>/metrics (docs/metrics.md).",
     )
     clock: SimulatedClockSettings | None = Field(
         default=None,

@@ -29,14 +29,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from prometheus_client.metrics_core import Metric
+
 from iotmon_alerts.adapters.database import AlertsDatabase, DatabaseUnavailable
-from iotmon_alerts.adapters.webhooks import WebhookDispatcher
+from iotmon_alerts.adapters.webhooks import DispatchCounters, WebhookDispatcher
 from iotmon_alerts.clock import Clock, SimulatedClock, utc_now
 from iotmon_alerts.config import SERVICE_NAME, AlertsSettings
 from iotmon_alerts.counters import AlertsCounters
 from iotmon_alerts.domain.engine import AlertEngine
 from iotmon_alerts.domain.lifecycle import Manager, UnknownAlert
 from iotmon_alerts.domain.model import FaultIn, Outcome, ReadingIn, StatusIn
+from iotmon_alerts.metrics import AlertsGauges, alerts_families
 from iotmon_alerts.routing import Subscription, Webhook, alert_message, notice_message, route
 from iotmon_alerts.rules_loader import BusFactory, LoadedRules, RuleWatcher, load_all
 from iotmon_contract import (
@@ -59,6 +62,12 @@ from iotmon_contract.payloads import DeviceStatus
 from iotmon_contract.topics import DEAD_LETTER_RULE, SERVICE_STATUS_RULE, ServiceMessageKind
 from iotmon_contract.validation import to_ns
 from iotmon_registry import Registry, RegistryError
+from iotmon_runtime.metrics import (
+    MetricsServer,
+    SnapshotCollector,
+    mqtt_client_families,
+    service_registry,
+)
 from iotmon_runtime.mqtt import (
     ConnectionEvent,
     InboundMessage,
@@ -136,6 +145,8 @@ class AlertService:
         self._sites: dict[tuple[str, str], str | None] = {}
         self._registry_revision: int | None = None
         self._validating: tuple[TelemetryValidator, EventValidator] | None = None
+        self._metrics: MetricsServer | None = None
+        self._active_alerts = 0
         self.failure: str | None = None
 
     # -- accessors ---------------------------------------------------------------------
@@ -179,8 +190,55 @@ class AlertService:
         logger.warning("alerts run on a simulated clock: %r", clock)
         return clock
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Where /metrics answers while running (None when disabled or stopped)."""
+        server = self._metrics
+        return server.url if server is not None and server.running else None
+
     def start(self) -> None:
-        """Start; raises ConfigError (bad rule files) or DatabaseUnavailable."""
+        """Start; raises ConfigError (bad rule files), DatabaseUnavailable, or
+        MetricsServerError (the metrics port is taken)."""
+        self._start_metrics()
+        try:
+            self._start()
+        except BaseException:
+            self._stop_metrics()
+            raise
+
+    def _start_metrics(self) -> None:
+        """/metrics first: a taken port fails the start before anything connects."""
+        settings = self._settings
+        if not settings.metrics.enabled:
+            return
+        registry = service_registry(SERVICE_NAME, "iotmon-alerts")
+        registry.register(SnapshotCollector(self._metric_families))
+        server = MetricsServer(
+            registry, settings.metrics, setting=AlertsSettings.variable("metrics", "port")
+        )
+        server.start()
+        self._metrics = server
+
+    def _stop_metrics(self) -> None:
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
+
+    def _metric_families(self) -> list[Metric]:
+        """Read on a scrape, on the metrics server's thread: snapshots only."""
+        client, dispatcher = self._client, self._dispatcher
+        gauges = AlertsGauges(
+            inbound_messages=self._inbound.qsize(),
+            active_alerts=self._active_alerts,
+            webhook_endpoints_busy=dispatcher.in_flight_endpoints if dispatcher else 0,
+        )
+        webhooks = dispatcher.counters_snapshot() if dispatcher else DispatchCounters()
+        return [
+            *alerts_families(self.counters.snapshot(), webhooks, gauges),
+            *mqtt_client_families([client] if client is not None else []),
+        ]
+
+    def _start(self) -> None:
         settings = self._settings
         self._clock = self._make_clock()
         loaded = load_all(settings.rules_dir, self._bus_factory)
@@ -207,6 +265,7 @@ class AlertService:
         engine.restore((s.alert, s.manager, s.last_notified_at) for s in database.active_alerts())
         engine.set_silences(database.silences(now=now))
         self._engine = engine
+        self._active_alerts = len(engine.active_alerts)
         self._watcher = RuleWatcher(settings.rules_dir, self._bus_factory)
         self._watcher.start(loaded)
         self._subscriptions = database.subscriptions()
@@ -249,6 +308,7 @@ class AlertService:
         if self._database is not None:
             self._database.close()
             self._database = None
+        self._stop_metrics()
 
     def run(self) -> int:
         """Start, wait for the stop event, stop: the process's main loop."""
@@ -530,6 +590,8 @@ class AlertService:
             client.ack(t for t in tokens if t)
         if not outcome:
             return
+        if outcome.changes:
+            self._active_alerts = len(engine.active_alerts)
         if new and self._dispatcher is not None:
             self._dispatcher.wake()
         self._publish(outcome)

@@ -53,6 +53,8 @@ def make_settings(
         actions_interval_s=0.05,
         reload_interval_s=0.2,
         webhooks=webhooks,
+        # a free port each: several services (and other tests' services) run side by side
+        metrics=overrides.pop("metrics", {"port": 0}),
         **overrides,
     )
 
@@ -128,6 +130,7 @@ def service_environment(settings: AlertsSettings, **extra: str) -> dict[str, str
         "IOTMON_ALERTS_WEBHOOKS__POLL_INTERVAL_S": "0.1",
         "IOTMON_ALERTS_WEBHOOKS__TIMEOUT_S": "2",
         "IOTMON_ALERTS_WEBHOOKS__MAX_ATTEMPTS": "100",
+        "IOTMON_ALERTS_METRICS__PORT": str(settings.metrics.port),
         **extra,
     }
 

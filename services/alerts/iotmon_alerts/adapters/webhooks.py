@@ -120,6 +120,14 @@ class WebhookDispatcher:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(event.set)
 
+    def counters_snapshot(self) -> DispatchCounters:
+        """A copy of the counters, taken under their lock (for another thread)."""
+        with self._lock:
+            c = self.counters
+            return DispatchCounters(
+                c.attempts, c.delivered, c.failed_attempts, c.dead, dict(c.errors)
+            )
+
     @property
     def in_flight_endpoints(self) -> int:
         return len(self._workers)

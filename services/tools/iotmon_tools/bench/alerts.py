@@ -115,6 +115,7 @@ def _service_env(broker: MosquittoProcess, folder: Path, database_url: str) -> d
         "IOTMON_ALERTS_REGISTRY__URL": f"sqlite:///{folder / 'registry.db'}",
         "IOTMON_ALERTS_RULES_DIR": str(folder / "rules"),
         "IOTMON_ALERTS_LOG_LEVEL": "WARNING",
+        "IOTMON_ALERTS_METRICS__PORT": "0",
     }
 
 
