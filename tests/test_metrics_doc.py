@@ -18,6 +18,8 @@ from iotmon_ingest.counters import CounterSnapshot
 from iotmon_ingest.metrics import IngestGauges, ingest_families
 from iotmon_runtime.metrics import mqtt_client_families, service_registry
 from iotmon_runtime.mqtt import MqttClient, MqttSettings
+from iotmon_video.metrics import video_families
+from iotmon_video.pipeline import CameraTotals
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
@@ -44,6 +46,7 @@ def test_the_doc_lists_every_metric_and_no_other() -> None:
         | exposed_names(mqtt_client_families([client]))
         | exposed_names(bridge_families(BridgeSnapshot()))
         | exposed_names(alerts_families({}, DispatchCounters(), AlertsGauges(0, 0, 0)))
+        | exposed_names(video_families({"cam": CameraTotals(0, 0, 0, 0, 0, 0.0, 0, False)}))
         | exposed_names(
             f for f in ApiMetrics.create().registry.collect() if f.name.startswith("iotmon_")
         )
