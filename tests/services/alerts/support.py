@@ -60,8 +60,12 @@ def make_settings(
 
 
 def write_rules(settings: AlertsSettings, tenant: str, text: str) -> Path:
+    """Written whole at once (a new file renamed over the old), as an editor or a config
+    tool does: a running service's watcher never reads a half-written file."""
     path = settings.rules_dir / f"{tenant}.yaml"
-    path.write_text(text)
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
     return path
 
 
