@@ -593,7 +593,7 @@ class AlertService:
         if outcome.changes:
             self._active_alerts = len(engine.active_alerts)
         if new and self._dispatcher is not None:
-            self._dispatcher.wake()
+            self._dispatcher.wake(w.subscription.id for w in webhooks)
         self._publish(outcome)
         self._write_events(outcome)
 
