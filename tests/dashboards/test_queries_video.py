@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from iotmon_contract.events import DetectionEvent
 from iotmon_ingest import IngestService
 from iotmon_runtime.mqtt import MqttClient, MqttSettings
 from iotmon_storage.influx import InfluxStore
@@ -31,6 +32,8 @@ from tests.services.ingest.support import ingest_settings, unique, wait_until
 
 MINUTES = 8
 CAMERAS = ("cam-a", "cam-b")
+DETECTIONS = {"cam-a": (1, 2, 2, 5), "cam-b": (6,)}
+"""The minutes at which each camera reports a person (cam-a twice at minute 2)."""
 Series = list[dict[str, Any]]
 
 
@@ -67,6 +70,18 @@ class Sent:
         return found
 
 
+def detection(outputs: Outputs, camera: str, t0: datetime, minute: int) -> DetectionEvent:
+    return DetectionEvent(
+        type="detection",
+        # Two at the same time stay two points: the store spreads events by their seq.
+        ts=t0 + timedelta(minutes=minute),
+        seq=outputs.next_seq(camera),
+        label="person",
+        confidence=0.9,
+        box=[0.4, 0.2, 0.1, 0.5],
+    )
+
+
 @pytest.fixture(scope="module")
 def sent(
     mosquitto: MosquittoProcess, influxd: InfluxdProcess, tmp_path_factory: pytest.TempPathFactory
@@ -97,9 +112,19 @@ def sent(
             # Another tenant's camera of the same name must never show up.
             assert other.metrics("cam-a", {"video_processed_fps": 99.0}, at)
             expected += 1
-        assert wait_until(lambda: service.counters.readings_written == expected, 30), (
-            service.counters
-        )
+        events = 0
+        for camera, minutes in DETECTIONS.items():
+            for outputs in (mine, other):
+                for minute in minutes:
+                    assert outputs.event(camera, detection(outputs, camera, t0, minute))
+                    events += 1
+        assert wait_until(
+            lambda: (
+                service.counters.readings_written == expected
+                and service.counters.events_written == events
+            ),
+            30,
+        ), service.counters
         yield Sent(tenant, store, t0)
     finally:
         client.stop()
@@ -134,6 +159,15 @@ def dropped(sent: Sent, results: dict[str, Series], cameras: set[str]) -> None:
     assert found == {c: sum(window(c, m).dropped_frames for m in range(MINUTES)) for c in cameras}
 
 
+def events_per_camera(sent: Sent, results: dict[str, Series], cameras: set[str]) -> None:
+    found: dict[str, int] = {}
+    for series in results["A"]:
+        assert series["tags"]["type"] == "detection"
+        device = series["tags"]["device"]
+        found[device] = found.get(device, 0) + sum(int(v) for _, v, *_ in series["values"] if v)
+    assert found == {c: len(DETECTIONS[c]) for c in cameras}
+
+
 def cameras_up(sent: Sent, results: dict[str, Series], cameras: set[str]) -> None:
     found = {d: rows[0][1] for d, rows in by_device(results["A"]).items()}
     assert found == {c: 0.0 if c == "cam-b" else 1.0 for c in cameras}
@@ -146,6 +180,7 @@ EXPECTATIONS: dict[tuple[str, str], Callable[[Sent, dict[str, Series], set[str]]
     ("iotmon-video", "Inference latency"): means("A", "video_inference_ms"),
     ("iotmon-video", "Motion ratio"): means("A", "video_motion_ratio"),
     ("iotmon-video", "Detections / s"): means("A", "video_detect_fps"),
+    ("iotmon-video", "Events per camera"): events_per_camera,
 }
 
 VIDEO = [load(path) for path in dashboard_files() if load(path)["uid"] == "iotmon-video"]

@@ -50,6 +50,21 @@ def _api_json(client: httpx.Client, path: str, **params: str | int) -> Any:
     return response.json()
 
 
+def _all_devices(client: httpx.Client, tenant: str) -> dict[str, Any]:
+    """Every device of the tenant, page by page (100 a page by default)."""
+    devices: dict[str, Any] = {}
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"tenant": tenant}
+        if cursor:
+            params["cursor"] = cursor
+        page = _api_json(client, "/api/v1/devices", **params)
+        devices.update((d["device"], d) for d in page["data"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return devices
+
+
 def check_api_answers_with_published_values(
     api_url: str, tenants: dict[str, str], tokens: dict[str, str], expected: dict[Key, float]
 ) -> None:
@@ -65,11 +80,21 @@ def check_api_answers_with_published_values(
         with httpx.Client(base_url=api_url, timeout=10, headers=auth) as client:
             others = [t for t in tenants.values() if t != tenant]
             assert client.get("/api/v1/devices", params={"tenant": others[0]}).status_code == 403
-            listed = _api_json(client, "/api/v1/devices", tenant=tenant)
-            devices = {d["device"]: d for d in listed["data"]}
+            devices = _all_devices(client, tenant)
             sensors = {device for (t, device, _) in by_series if t == tenant}
             assert set(devices) == sensors | {f"sim-{mode}"}
             assert all(devices[d]["last_seen"] for d in sensors)
+            sampled = sorted(sensors)[0]
+            check_raw_points(
+                client,
+                tenant,
+                sampled,
+                {
+                    (metric, ts_ns): value
+                    for (t, metric, d, ts_ns), value in expected.items()
+                    if (t, d) == (tenant, sampled)
+                },
+            )
             for device in sorted(sensors)[:SAMPLED_DEVICES]:
                 latest = _api_json(client, f"/api/v1/devices/{tenant}/{device}/latest")
                 answered = {r["metric"]: r for r in latest["data"]}
@@ -83,6 +108,32 @@ def check_api_answers_with_published_values(
                     check_series(
                         client, tenant, device, metric, by_series[(tenant, device, metric)]
                     )
+
+
+def check_raw_points(
+    client: httpx.Client, tenant: str, device: str, expected: dict[tuple[str, int], float]
+) -> None:
+    """Raw points of every metric, paged through /series by cursor, are exactly those published."""
+    first, last = min(ts for _, ts in expected), max(ts for _, ts in expected)
+    params: dict[str, str | int] = {
+        "agg": "none",
+        "limit": 37,
+        "start": _from_ns(first).isoformat(),
+        "end": (_from_ns(last) + timedelta(seconds=1)).isoformat(),
+    }
+    got: dict[tuple[str, int], float] = {}
+    while True:
+        page = _api_json(client, f"/api/v1/devices/{tenant}/{device}/series", **params)
+        for entry in page["data"]:
+            for point in entry["data"]:
+                ts = datetime.fromisoformat(point["ts"])
+                ts_ns = (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+                assert (entry["metric"], ts_ns) not in got, "a point came twice"
+                got[(entry["metric"], ts_ns)] = point["value"]
+        if page["next_cursor"] is None:
+            break
+        params = {"cursor": page["next_cursor"], "limit": 37}
+    assert got == expected
 
 
 def check_series(

@@ -20,9 +20,13 @@ from tenacity import (
 
 from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_api.auth import ensure_principal
+from iotmon_api.catalog import MetricCatalog
 from iotmon_api.config import Settings
+from iotmon_api.console.router import console_router
+from iotmon_api.latest_cache import LatestCache
 from iotmon_api.metrics import ApiMetrics, install_metrics
 from iotmon_api.openapi import install_openapi
+from iotmon_api.principal_cache import PrincipalCache
 from iotmon_api.problems import install_problem_handlers
 from iotmon_api.routes import api_router, health
 from iotmon_contract import CONTRACT_VERSION
@@ -109,6 +113,9 @@ def create_app(
                     "principals": principals,
                     "alerts": opened_alerts,
                     "clock": clock,
+                    "catalog": MetricCatalog(opened),
+                    "latest_cache": LatestCache(opened, ttl_s=settings.latest_cache_s),
+                    "principal_cache": PrincipalCache(settings.auth_cache_s, now=clock),
                 }
             finally:
                 if store is None:
@@ -133,6 +140,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(api_router())
+    app.include_router(console_router())
     if settings.metrics:
         install_metrics(app, ApiMetrics.create())
     install_openapi(app)

@@ -65,16 +65,24 @@ def ensure_principal(
 
 def authenticate(settings: Settings, principals: Principals, token: str | None) -> Principal:
     """The principal of ``token``, or Unauthorized saying why not."""
+    return authenticate_until(settings, principals, token)[0]
+
+
+def authenticate_until(
+    settings: Settings, principals: Principals, token: str | None
+) -> tuple[Principal, datetime | None]:
+    """The principal of ``token`` and when the token expires (None: never), or
+    Unauthorized saying why not."""
     if token is None:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     static = settings.token
     if static is not None and secrets.compare_digest(
         token.encode(), static.get_secret_value().encode()
     ):
-        return STATIC_PRINCIPAL
+        return STATIC_PRINCIPAL, None
     check = principals.authenticate(token)
     if check.principal is not None:
-        return check.principal
+        return check.principal, check.expires_at
     if check.failure is TokenFailure.EXPIRED:
         when = check.expired_at.isoformat() if check.expired_at else "earlier"
         raise Unauthorized(f"the token expired at {when}")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from iotmon_api.app import create_app
-from iotmon_api.auth import principal_configured, refusal
+from iotmon_api.auth import ensure_principal, principal_configured, refusal
 from iotmon_api.config import Settings
 from iotmon_registry import Principals, Registry, RegistryError
 from iotmon_runtime.cli import error, load_settings, service_parser
@@ -39,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     run_cmd = commands.add_parser("run", help="serve until SIGINT/SIGTERM")
     run_cmd.add_argument("--host", help="bind address (default IOTMON_API_HOST or 127.0.0.1)")
     run_cmd.add_argument("--port", type=int, help="TCP port (default IOTMON_API_PORT or 8000)")
+    run_cmd.add_argument(
+        "--workers", type=int, help="worker processes (default IOTMON_API_WORKERS or 1)"
+    )
     config_cmd = commands.add_parser("config", help="configuration commands")
     config_commands = config_cmd.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("check", help="validate the IOTMON_API_* environment")
@@ -66,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.command == "run":
-        overrides = {k: v for k in ("host", "port") if (v := getattr(args, k)) is not None}
+        overrides = {
+            k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None
+        }
     settings = load_settings(PROGRAM, Settings, **overrides)
     if settings is None:
         return EXIT_BAD_CONFIG
@@ -78,16 +85,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refused is not None:
         error(PROGRAM, refused)
         return EXIT_BAD_CONFIG
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=settings.access_log,
-        log_config=None,
-        proxy_headers=True,
-    )
+    server: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": settings.access_log,
+        "log_config": None,
+        "proxy_headers": True,
+        # The console's live streams never end by themselves: close them after this.
+        "timeout_graceful_shutdown": settings.shutdown_grace_s,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **server)
+        return EXIT_OK
+    # In dev without a principal, mint the one token here, not once per worker.
+    with Registry(settings.registry) as registry:
+        ensure_principal(settings, Principals(registry), registry.where, lambda: datetime.now(UTC))
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=settings.workers, **server)
     return EXIT_OK
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (``--workers N``): settings from the same environment
+    the parent checked (--host and --port concern the parent's socket only)."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format, service=PROGRAM)
+    return create_app(settings)
 
 
 def run() -> None:

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from iotmon_alerts.config import AlertsDatabaseSettings
+from iotmon_api.console.settings import ConsoleSettings
 from iotmon_registry import RegistrySettings
 from iotmon_runtime.settings import ServiceSettings
 from iotmon_storage import StoreSettings
@@ -56,6 +57,38 @@ class Settings(ServiceSettings):
     )
     max_buckets: int = Field(
         default=10_000, ge=1, le=1_000_000, description="Most buckets one series request returns."
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings,
+        description="The operator console at /console (IOTMON_API_CONSOLE__RULES_DIR…).",
+    )
+    shutdown_grace_s: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="On shutdown, how long open requests may finish before they are closed "
+        "(the console's live alert streams never finish by themselves; clients reconnect).",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes sharing the port (iotmon-api run); each keeps "
+        "its own caches.",
+    )
+    latest_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a device's latest readings are answered from memory before the "
+        "store is asked again (0: every request asks the store).",
+    )
+    auth_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a token found valid is taken without asking the registry again: "
+        "a revoked or expiring token still works this long (0: every request asks).",
     )
     access_log: bool = Field(default=False, description="Log one line per request.")
     metrics: bool = Field(

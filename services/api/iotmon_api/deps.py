@@ -1,4 +1,10 @@
-"""FastAPI dependencies and their ``Annotated`` aliases: settings, store, registry, auth, inputs."""
+"""FastAPI dependencies and their ``Annotated`` aliases: settings, store, registry, auth, inputs.
+
+Those that only read request state or parse parameters are ``async def``: FastAPI
+runs a plain ``def`` dependency in its thread pool, and a hop there and back per
+dependency cost more than everything else a cached request does. Those that
+block (the registry's token lookup) stay plain functions.
+"""
 
 from __future__ import annotations
 
@@ -11,43 +17,41 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from iotmon_alerts.adapters.database import AlertsDatabase
-from iotmon_api.auth import authenticate
+from iotmon_api.auth import authenticate_until
+from iotmon_api.catalog import MetricCatalog
 from iotmon_api.config import Settings
+from iotmon_api.latest_cache import LatestCache
+from iotmon_api.principal_cache import PrincipalCache
 from iotmon_api.problems import AlertsUnavailable
 from iotmon_api.scope import Scope
-from iotmon_api.window import (
-    MAX_BUCKET_SECONDS,
-    SeriesWindow,
-    WindowError,
-    resolve_window,
-)
 from iotmon_contract.payloads import METRIC_PATTERN, TIMESTAMP_PATTERN, Timestamp
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_registry import Principal, Principals, Registry
-from iotmon_storage import Aggregate, TimeSeriesStore
+from iotmon_storage import TimeSeriesStore
 
 Clock = Callable[[], datetime]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.state.settings)
 
 
-def get_store(request: Request) -> TimeSeriesStore:
+async def get_store(request: Request) -> TimeSeriesStore:
     return cast(TimeSeriesStore, request.state.store)
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     return cast(Registry, request.state.registry)
 
 
-def get_principals(request: Request) -> Principals:
+async def get_principals(request: Request) -> Principals:
     return cast(Principals, request.state.principals)
 
 
-def get_alerts(request: Request) -> AlertsDatabase:
+async def get_alerts(request: Request) -> AlertsDatabase:
     alerts = request.state.alerts
     if alerts is None:
         raise AlertsUnavailable(
@@ -57,8 +61,16 @@ def get_alerts(request: Request) -> AlertsDatabase:
     return cast(AlertsDatabase, alerts)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return cast(Clock, request.state.clock)
+
+
+async def get_catalog(request: Request) -> MetricCatalog:
+    return cast(MetricCatalog, request.state.catalog)
+
+
+async def get_latest_cache(request: Request) -> LatestCache:
+    return cast(LatestCache, request.state.latest_cache)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -66,6 +78,8 @@ StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 PrincipalsDep = Annotated[Principals, Depends(get_principals)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+CatalogDep = Annotated[MetricCatalog, Depends(get_catalog)]
+LatestCacheDep = Annotated[LatestCache, Depends(get_latest_cache)]
 AlertsDep = Annotated[AlertsDatabase, Depends(get_alerts)]
 
 BearerCredentials = Annotated[
@@ -79,17 +93,32 @@ BearerCredentials = Annotated[
 ]
 
 
-def current_principal(
-    settings: SettingsDep, principals: PrincipalsDep, credentials: BearerCredentials
+async def current_principal(
+    request: Request,
+    settings: SettingsDep,
+    principals: PrincipalsDep,
+    credentials: BearerCredentials,
 ) -> Principal:
-    """The request's principal, or 401 (missing, unknown, expired or revoked token)."""
-    return authenticate(settings, principals, credentials.credentials if credentials else None)
+    """The request's principal, or 401 (missing, unknown, expired or revoked token).
+
+    A token found valid within the last ``auth_cache_s`` is taken without asking the
+    registry again (iotmon_api.principal_cache); otherwise the lookup runs in a thread.
+    """
+    token = credentials.credentials if credentials else None
+    cache = cast(PrincipalCache, request.state.principal_cache)
+
+    async def load() -> tuple[Principal, datetime | None]:
+        return await run_in_threadpool(authenticate_until, settings, principals, token)
+
+    if token is None:
+        return (await load())[0]  # raises: no token
+    return await cache.get_or_load(token, load)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def current_scope(principal: CurrentPrincipal, registry: RegistryDep) -> Scope:
+async def current_scope(principal: CurrentPrincipal, registry: RegistryDep) -> Scope:
     return Scope(principal, registry)
 
 
@@ -117,7 +146,7 @@ LimitQuery = Annotated[int, Query(ge=1, le=1000, description="How many, newest f
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 
 
-def _invalid(field: str, message: str, value: object) -> RequestValidationError:
+def invalid(field: str, message: str, value: object) -> RequestValidationError:
     return RequestValidationError(
         [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
     )
@@ -131,7 +160,7 @@ def parse_rfc3339(field: str, value: str | None) -> datetime | None:
     try:
         return _TIMESTAMP.validate_json(json.dumps(value))
     except ValidationError as exc:
-        raise _invalid(field, exc.errors(include_url=False)[0]["msg"], value) from None
+        raise invalid(field, exc.errors(include_url=False)[0]["msg"], value) from None
 
 
 Rfc3339Query = Annotated[
@@ -142,31 +171,3 @@ Rfc3339Query = Annotated[
         examples=["2026-11-25T10:00:00Z"],
     ),
 ]
-
-
-def series_window(
-    settings: SettingsDep,
-    clock: ClockDep,
-    start: Annotated[
-        Rfc3339Query,
-        Query(description="Start (inclusive), RFC 3339 with offset; default end - 1 h."),
-    ] = None,
-    end: Annotated[
-        Rfc3339Query,
-        Query(description="End (exclusive), RFC 3339 with offset; default now."),
-    ] = None,
-    bucket: Annotated[
-        int, Query(ge=1, le=MAX_BUCKET_SECONDS, description="Bucket width in seconds.")
-    ] = 60,
-    agg: Annotated[Aggregate, Query(description="Aggregate over each bucket.")] = Aggregate.MEAN,
-) -> SeriesWindow:
-    begin, finish = parse_rfc3339("start", start), parse_rfc3339("end", end)
-    try:
-        return resolve_window(
-            begin, finish, bucket, agg, now=clock(), max_buckets=settings.max_buckets
-        )
-    except WindowError as exc:
-        raise _invalid(exc.field, str(exc), exc.value) from None
-
-
-SeriesWindowDep = Annotated[SeriesWindow, Depends(series_window)]

@@ -7,8 +7,10 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from iotmon_alerts.routing import SubscriptionFilter
+from iotmon_api.window import SeriesAggregate, SortOrder
 from iotmon_contract import PRINTABLE_PATTERN, AlertSeverity, AlertState, DeadLetterReason
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_storage import Aggregate
@@ -39,8 +41,32 @@ class DevicePublic(PublicModel):
 
 
 class DevicesPublic(PublicModel):
-    data: list[DevicePublic]
-    count: int
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "data": [
+                        {
+                            "tenant": "acme",
+                            "device": "env-1",
+                            "state": "online",
+                            "last_seen": "2026-11-25T10:09:58.120Z",
+                            "state_since": "2026-11-25T08:00:00Z",
+                        }
+                    ],
+                    "count": 1,
+                    "next_cursor": "WzEsImRldmljZXMiLCJhY21lIiwiZW52LTEiXQ",
+                }
+            ]
+        },
+    )
+
+    data: list[DevicePublic] = Field(description="This page, ordered by tenant and device.")
+    count: int = Field(description="Devices on this page.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last."
+    )
 
 
 class LatestReadingPublic(PublicModel):
@@ -51,6 +77,33 @@ class LatestReadingPublic(PublicModel):
 
 
 class LatestPublic(PublicModel):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "tenant": "acme",
+                    "device": "env-1",
+                    "data": [
+                        {
+                            "metric": "humidity",
+                            "value": 48.5,
+                            "unit": "%",
+                            "ts": "2026-11-25T10:09:00Z",
+                        },
+                        {
+                            "metric": "temperature",
+                            "value": 21.4,
+                            "unit": "degC",
+                            "ts": "2026-11-25T10:09:30Z",
+                        },
+                    ],
+                    "count": 2,
+                }
+            ]
+        },
+    )
+
     tenant: str
     device: str
     data: list[LatestReadingPublic] = Field(description="Newest reading of each metric.")
@@ -71,8 +124,81 @@ class SeriesPublic(PublicModel):
     end: datetime
     bucket: int = Field(description="Bucket width in seconds.")
     agg: Aggregate
-    data: list[BucketPublic] = Field(description="Buckets holding readings; empty ones omitted.")
+    fill: str = Field(default="none", description="How empty buckets were filled.")
+    tz: str | None = Field(default=None, description="The zone of day buckets (None: UTC).")
+    data: list[BucketPublic] = Field(
+        description="Buckets holding readings (with a fill other than none, every bucket)."
+    )
     count: int
+
+
+class PointPublic(PublicModel):
+    ts: datetime = Field(description="The reading's time, or the start of its bucket.")
+    value: float | None = Field(description="The reading, or the bucket's aggregate (or fill).")
+    count: int | None = Field(
+        default=None, description="Readings in the bucket (0: filled); null for a raw point."
+    )
+
+
+class MetricSeriesPublic(PublicModel):
+    metric: str
+    data: list[PointPublic]
+    count: int = Field(description="Points or buckets of this metric in the answer.")
+
+
+_SERIES_EXAMPLE: JsonDict = {
+    "tenant": "acme",
+    "device": "env-1",
+    "start": "2026-11-25T10:00:00Z",
+    "end": "2026-11-25T10:10:00Z",
+    "agg": "mean",
+    "bucket": 300,
+    "fill": "null",
+    "tz": None,
+    "order": "asc",
+    "data": [
+        {
+            "metric": "temperature",
+            "data": [
+                {"ts": "2026-11-25T10:00:00Z", "value": 22.0, "count": 5},
+                {"ts": "2026-11-25T10:05:00Z", "value": 27.0, "count": 5},
+            ],
+            "count": 2,
+        },
+        {
+            "metric": "humidity",
+            "data": [
+                {"ts": "2026-11-25T10:00:00Z", "value": 42.0, "count": 3},
+                {"ts": "2026-11-25T10:05:00Z", "value": None, "count": 0},
+            ],
+            "count": 2,
+        },
+    ],
+    "count": 2,
+    "next_cursor": None,
+}
+
+
+class MultiSeriesPublic(PublicModel):
+    """Several metrics of one device over one window: buckets, or a page of raw points."""
+
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [_SERIES_EXAMPLE]})
+
+    tenant: str
+    device: str
+    start: datetime = Field(description="The window's start (inclusive), as resolved.")
+    end: datetime = Field(description="The window's end (exclusive), as resolved.")
+    agg: SeriesAggregate
+    bucket: int | None = Field(description="Bucket width in seconds; null for raw points.")
+    fill: str | None = Field(description="How empty buckets were filled; null for raw points.")
+    tz: str | None = Field(description="The zone of day buckets; null: UTC.")
+    order: SortOrder
+    data: list[MetricSeriesPublic] = Field(description="One entry per metric, as asked.")
+    count: int = Field(description="Metrics in data.")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Raw points: pass as `cursor` for the next page; null on the last.",
+    )
 
 
 class DeadLetterPublic(PublicModel):

@@ -53,6 +53,7 @@ class ApiServer:
             # The process's logging is configured once (iotmon_runtime.log), not by uvicorn.
             log_config=None,
             lifespan="on",
+            timeout_graceful_shutdown=self._settings.shutdown_grace_s,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(

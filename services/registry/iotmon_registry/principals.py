@@ -101,6 +101,8 @@ class TokenCheck:
     principal: Principal | None
     failure: TokenFailure | None = None
     expired_at: datetime | None = None
+    expires_at: datetime | None = None
+    """When a valid token expires (None: never), for callers that remember it."""
 
 
 def token_sha256(token: str) -> str:
@@ -176,7 +178,7 @@ class Principals:
             principal_row = session.get(PrincipalRow, row.principal_id)
             assert principal_row is not None  # a foreign key
             principal = self._principal(session, principal_row)
-        return TokenCheck(_with_token(principal, token_id))
+        return TokenCheck(_with_token(principal, token_id), expires_at=row.expires_at)
 
     def tokens(self, tenant: str | None = None) -> list[TokenInfo]:
         """Every token (of one tenant's principals), oldest first, revoked and expired too."""

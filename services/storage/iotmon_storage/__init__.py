@@ -2,16 +2,25 @@
 
 from iotmon_contract import StatusEvent
 from iotmon_storage.base import (
-    Aggregate,
     AlertEvent,
-    Bucket,
     DeviceSummary,
     LatestReading,
+    Point,
+    Position,
     StoredEvent,
     StoreError,
     StoreRefused,
     StoreUnavailable,
     TimeSeriesStore,
+)
+from iotmon_storage.buckets import (
+    Aggregate,
+    Bucket,
+    BucketGrid,
+    Fill,
+    FillMode,
+    bucket_grid,
+    count_buckets,
 )
 from iotmon_storage.factory import StoreSettings, open_store
 
@@ -19,8 +28,13 @@ __all__ = [
     "Aggregate",
     "AlertEvent",
     "Bucket",
+    "BucketGrid",
     "DeviceSummary",
+    "Fill",
+    "FillMode",
     "LatestReading",
+    "Point",
+    "Position",
     "StatusEvent",
     "StoreError",
     "StoreRefused",
@@ -28,5 +42,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredEvent",
     "TimeSeriesStore",
+    "bucket_grid",
+    "count_buckets",
     "open_store",
 ]

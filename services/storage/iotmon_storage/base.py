@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from iotmon_contract import (
     DeadLetter,
@@ -27,6 +26,16 @@ from iotmon_contract import (
     ValidatedReading,
 )
 from iotmon_contract.validation import to_ns
+from iotmon_storage.buckets import (
+    Aggregate,
+    Aggregated,
+    Bucket,
+    BucketGrid,
+    Fill,
+    bucket_grid,
+    fill_buckets,
+    from_ns,
+)
 
 MEASUREMENT_SEEN = "_device_seen"
 MEASUREMENT_STATUS = "_device_status"
@@ -110,14 +119,6 @@ def finite(value: float) -> float:
     return max(-FLOAT_MAX, min(FLOAT_MAX, value))
 
 
-class Aggregate(StrEnum):
-    MEAN = "mean"
-    MIN = "min"
-    MAX = "max"
-    LAST = "last"
-    COUNT = "count"
-
-
 @dataclass(frozen=True, slots=True)
 class LatestReading:
     metric: str
@@ -127,10 +128,52 @@ class LatestReading:
 
 
 @dataclass(frozen=True, slots=True)
-class Bucket:
-    start: datetime
-    value: float | None
-    count: int | None = None
+class Point:
+    """One stored reading of a metric (a raw point)."""
+
+    metric: str
+    ts_ns: int
+    value: float
+
+    @property
+    def ts(self) -> datetime:
+        return from_ns(self.ts_ns)
+
+
+class Position(NamedTuple):
+    """Where a page of points ended: the last point's time and metric."""
+
+    ts_ns: int
+    metric: str
+
+
+def point_key(point: Point) -> tuple[int, str]:
+    """The order of points: by time, then metric (one point per metric and time)."""
+    return (point.ts_ns, point.metric)
+
+
+def point_range(
+    metric: str, start_ns: int, end_ns: int, after: Position | None, *, descending: bool
+) -> tuple[int, int] | None:
+    """The times [low, high) of ``metric``'s points that come after ``after`` in the order
+    of ``point_key`` (reversed if ``descending``) within [start_ns, end_ns); None if none."""
+    low, high = start_ns, end_ns
+    if after is not None:
+        if descending:
+            high = min(high, after.ts_ns + 1 if metric < after.metric else after.ts_ns)
+        else:
+            low = max(low, after.ts_ns if metric > after.metric else after.ts_ns + 1)
+    return (low, high) if low < high else None
+
+
+def merge_points(
+    per_metric: Iterable[Iterable[Point]], limit: int, *, descending: bool
+) -> list[Point]:
+    """The first ``limit`` points of several metrics' point lists, in (time, metric) order."""
+    merged = sorted(
+        (point for points in per_metric for point in points), key=point_key, reverse=descending
+    )
+    return merged[:limit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +261,10 @@ class TimeSeriesStore(ABC):
         *,
         types: Sequence[str] | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[StoredEvent]:
-        """Events of a tenant (one device, or all) in [start, end), oldest first."""
+        """Events of a tenant (one device, or all) in [start, end), oldest first (the
+        first ``limit``), or newest first (the last ``limit``)."""
 
     @abstractmethod
     def write_dead_letters(
@@ -244,6 +289,40 @@ class TimeSeriesStore(ABC):
         """The newest reading of each metric of one device."""
 
     @abstractmethod
+    def metrics(self, tenant: str, device: str) -> list[str]:
+        """The metrics a device has readings of, sorted (empty: an unknown device)."""
+
+    @abstractmethod
+    def buckets_found(
+        self,
+        tenant: str,
+        device: str,
+        metrics: Sequence[str],
+        grid: BucketGrid,
+        aggregate: Aggregate,
+    ) -> dict[str, list[Aggregated]]:
+        """The non-empty buckets of ``grid`` per metric, in order (metrics without
+        readings in the window may be absent).
+
+        Every value is finite: a mean or sum of values near the float limit is computed
+        on scaled values, so it never overflows, and saturates at the largest float.
+        """
+
+    def aggregate(
+        self,
+        tenant: str,
+        device: str,
+        metrics: Sequence[str],
+        grid: BucketGrid,
+        aggregate: Aggregate,
+        fill: Fill | None = None,
+    ) -> dict[str, list[Bucket]]:
+        """Readings of each metric in the grid's window, aggregated per bucket and filled
+        (the same answer from every backend: the fill is computed here)."""
+        found = self.buckets_found(tenant, device, metrics, grid, aggregate)
+        how = fill if fill is not None else Fill()
+        return {m: fill_buckets(grid, found.get(m, []), aggregate, how) for m in metrics}
+
     def series(
         self,
         tenant: str,
@@ -254,11 +333,27 @@ class TimeSeriesStore(ABC):
         bucket_seconds: int,
         aggregate: Aggregate,
     ) -> list[Bucket]:
-        """Readings in [start, end) aggregated into buckets of ``bucket_seconds``.
+        """Readings of one metric in [start, end) in epoch-aligned buckets of
+        ``bucket_seconds``, empty buckets left out."""
+        grid = bucket_grid(start, end, bucket_seconds)
+        return self.aggregate(tenant, device, [metric], grid, aggregate)[metric]
 
-        Every value is finite: a mean of values near the float limit is computed on
-        scaled values, so it never overflows.
-        """
+    @abstractmethod
+    def points(
+        self,
+        tenant: str,
+        device: str,
+        metrics: Sequence[str],
+        start_ns: int,
+        end_ns: int,
+        *,
+        limit: int,
+        after: Position | None = None,
+        descending: bool = False,
+    ) -> list[Point]:
+        """Raw readings of ``metrics`` in [start_ns, end_ns), at most ``limit``, ordered by
+        (time, metric), newest first if ``descending``; only those past ``after`` (the
+        position where the previous page ended)."""
 
     @abstractmethod
     def devices(self, tenant: str | None = None) -> list[DeviceSummary]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,12 +31,12 @@ from iotmon_storage.base import (
     MEASUREMENT_SEEN,
     MEASUREMENT_STATUS,
     SCALE,
-    Aggregate,
     AlertEvent,
-    Bucket,
     DeviceSummary,
     LatestReading,
     NonFiniteResult,
+    Point,
+    Position,
     StoredEvent,
     StoreError,
     StoreRefused,
@@ -44,7 +44,10 @@ from iotmon_storage.base import (
     TimeSeriesStore,
     dead_letter_stamps,
     finite,
+    merge_points,
+    point_range,
 )
+from iotmon_storage.buckets import Aggregate, Aggregated, BucketGrid, BucketRun
 from iotmon_storage.line_protocol import (
     encode_alert_events,
     encode_dead_letters,
@@ -88,7 +91,11 @@ def regex_literal(prefixes: Sequence[str]) -> str:
 
 
 def _from_ns(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+
+
+def _measurements(metrics: Sequence[str]) -> str:
+    return ",".join(quote_identifier(metric) for metric in metrics)
 
 
 def _rfc3339(ts: datetime) -> str:
@@ -170,12 +177,21 @@ class InfluxStore(TimeSeriesStore):
 
     def query(self, statement: str, *, method: str = "GET") -> list[dict[str, Any]]:
         """Run InfluxQL; return the series of the first statement's result."""
+        return self.query_many([statement], method=method)[0]
+
+    def query_many(
+        self, statements: Sequence[str], *, method: str = "GET"
+    ) -> list[list[dict[str, Any]]]:
+        """Run several InfluxQL statements in one request; the series of each, in order."""
+        statement = "; ".join(statements)
         params = {"db": self._database, "q": statement, "epoch": "ns"}
+        # Uncompressed: on loopback or a LAN, gzip costs both sides more CPU than it saves.
+        headers = {"Accept-Encoding": "identity"}
         try:
             if method == "POST":
-                response = self._client.post("/query", params=params)
+                response = self._client.post("/query", params=params, headers=headers)
             else:
-                response = self._client.get("/query", params=params)
+                response = self._client.get("/query", params=params, headers=headers)
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"InfluxDB query failed: {exc}") from exc
         if response.status_code >= 500:
@@ -190,10 +206,13 @@ class InfluxStore(TimeSeriesStore):
         if "error" in body:
             raise StoreError(f"InfluxDB: {body['error']}")
         results = body.get("results") or [{}]
-        if "error" in results[0]:
-            raise StoreError(f"InfluxDB: {results[0]['error']} (query: {statement})")
-        series: list[dict[str, Any]] = results[0].get("series", [])
-        return series
+        answers: list[list[dict[str, Any]]] = []
+        for index in range(len(statements)):
+            result = results[index] if index < len(results) else {}
+            if "error" in result:
+                raise StoreError(f"InfluxDB: {result['error']} (query: {statement[:1000]})")
+            answers.append(result.get("series", []))
+        return answers
 
     def ensure_schema(self) -> None:
         # InfluxDB 2.x/3 answer this with an error: there the bucket/database is
@@ -223,44 +242,135 @@ class InfluxStore(TimeSeriesStore):
             readings.append(LatestReading(item["name"], float(value), unit, _from_ns(ts_ns)))
         return sorted(readings, key=lambda r: r.metric)
 
-    def series(
+    def _device(self, tenant: str, device: str) -> str:
+        return f"tenant = {quote_literal(tenant)} AND device = {quote_literal(device)}"
+
+    def metrics(self, tenant: str, device: str) -> list[str]:
+        # From the series index, without reading points; platform measurements start with _.
+        series = self.query(f"SHOW MEASUREMENTS WHERE {self._device(tenant, device)}")
+        names = [row[0] for item in series for row in item["values"]]
+        return sorted(name for name in names if not name.startswith("_"))
+
+    def _bucket_statement(
         self,
         tenant: str,
         device: str,
-        metric: str,
-        start: datetime,
-        end: datetime,
-        bucket_seconds: int,
+        metrics: Sequence[str],
+        grid: BucketGrid,
+        run: BucketRun,
         aggregate: Aggregate,
-    ) -> list[Bucket]:
-        where = (
-            f"WHERE tenant = {quote_literal(tenant)} AND device = {quote_literal(device)} "
-            f"AND time >= {quote_literal(_rfc3339(start))} "
-            f"AND time < {quote_literal(_rfc3339(end))}"
+        *,
+        scaled: bool,
+    ) -> str:
+        low, high = grid.clipped(run)
+        where = f"WHERE {self._device(tenant, device)} AND time >= {low} AND time < {high}"
+        group = f"GROUP BY time({run.width_ns}ns, {run.start_ns % run.width_ns}ns) fill(none)"
+        if not scaled:
+            return (
+                f'SELECT {aggregate.value}("value"), count("value") '
+                f"FROM {_measurements(metrics)} {where} {group}"
+            )
+        # A mean or sum that overflowed: taken over values divided by a power of two,
+        # then multiplied back (min, max, last and count cannot overflow).
+        (metric,) = metrics
+        return (
+            f'SELECT {aggregate.value}("v"), count("v") FROM '
+            f'(SELECT "value" / {int(SCALE)}.0 AS "v" FROM {quote_identifier(metric)} {where}) '
+            f"{where.replace(self._device(tenant, device) + ' AND ', '')} {group}"
         )
-        group = f"GROUP BY time({int(bucket_seconds)}s) fill(none)"
+
+    def buckets_found(
+        self,
+        tenant: str,
+        device: str,
+        metrics: Sequence[str],
+        grid: BucketGrid,
+        aggregate: Aggregate,
+    ) -> dict[str, list[Aggregated]]:
+        if not metrics:
+            return {}
+        # Each run of equal buckets is one statement; all of them go in one request.
+        statements = [
+            self._bucket_statement(tenant, device, metrics, grid, run, aggregate, scaled=False)
+            for run in grid.runs
+        ]
         scale = 1.0
         try:
-            series = self.query(
-                f'SELECT {aggregate.value}("value"), count("value") '
-                f"FROM {quote_identifier(metric)} {where} {group}"
-            )
+            answers = self._consistent(statements)
         except NonFiniteResult:
-            # Only a mean can overflow here (min, max, last and count cannot): take it
-            # over values divided by a power of two, then multiply back.
             scale = SCALE
-            series = self.query(
-                f'SELECT {aggregate.value}("v"), count("v") FROM '
-                f'(SELECT "value" / {int(SCALE)}.0 AS "v" FROM {quote_identifier(metric)} {where}) '
-                f"WHERE time >= {quote_literal(_rfc3339(start))} "
-                f"AND time < {quote_literal(_rfc3339(end))} {group}"
-            )
-        if not series:
+            statements = [
+                self._bucket_statement(tenant, device, [m], grid, run, aggregate, scaled=True)
+                for run in grid.runs
+                for m in metrics
+            ]
+            answers = self._consistent(statements)
+        found: dict[str, list[Aggregated]] = {}
+        for series in answers:
+            for item in series:
+                name = metrics[0] if scale != 1.0 and len(metrics) == 1 else item["name"]
+                found.setdefault(name, []).extend(
+                    Aggregated(
+                        int(ts), finite(float(value) * scale), None if count is None else int(count)
+                    )
+                    for ts, value, count in item["values"]
+                    # A count without its aggregate: a torn read (see _consistent).
+                    if value is not None
+                )
+        return found
+
+    def _consistent(self, statements: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """The answers, read again once if torn.
+
+        InfluxDB 1.x computes the aggregate and the count of a bucket with separate
+        iterators; a write landing in the bucket between them (ingest writes the newest
+        bucket all the time) can leave one of them null, or count one point fewer. A torn
+        answer is read once more; if it is still torn, the bucket keeps its aggregate with
+        an unknown count (or, with no aggregate, is left out until the next read).
+        """
+        answers = self.query_many(statements)
+        if any(
+            (row[1] is None) != (row[2] is None)
+            for series in answers
+            for item in series
+            for row in item["values"]
+        ):
+            answers = self.query_many(statements)
+        return answers
+
+    def points(
+        self,
+        tenant: str,
+        device: str,
+        metrics: Sequence[str],
+        start_ns: int,
+        end_ns: int,
+        *,
+        limit: int,
+        after: Position | None = None,
+        descending: bool = False,
+    ) -> list[Point]:
+        # Metrics whose range is the same share a statement; LIMIT applies per series,
+        # so each metric gives its first ``limit`` points and they are merged here.
+        by_range: dict[tuple[int, int], list[str]] = {}
+        for metric in sorted(set(metrics)):
+            bounds = point_range(metric, start_ns, end_ns, after, descending=descending)
+            if bounds is not None:
+                by_range.setdefault(bounds, []).append(metric)
+        if not by_range:
             return []
-        return [
-            Bucket(_from_ns(ts), None if value is None else finite(float(value) * scale), count)
-            for ts, value, count in series[0]["values"]
+        order = "DESC" if descending else "ASC"
+        statements = [
+            f'SELECT "value" FROM {_measurements(names)} WHERE {self._device(tenant, device)} '
+            f"AND time >= {low} AND time < {high} ORDER BY time {order} LIMIT {int(limit)}"
+            for (low, high), names in by_range.items()
         ]
+        per_metric = [
+            [Point(item["name"], int(ts), float(value)) for ts, value in item["values"]]
+            for series in self.query_many(statements)
+            for item in series
+        ]
+        return merge_points(per_metric, limit, descending=descending)
 
     def devices(self, tenant: str | None = None) -> list[DeviceSummary]:
         where = f" WHERE tenant = {quote_literal(tenant)}" if tenant else ""
@@ -294,9 +404,11 @@ class InfluxStore(TimeSeriesStore):
         *,
         types: Sequence[str] | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[StoredEvent]:
         if types is not None and not types:
             return []
+        order = "DESC" if newest_first else "ASC"
         where = [
             f"tenant = {quote_literal(tenant)}",
             f"time >= {quote_literal(_rfc3339(start))}",
@@ -308,7 +420,7 @@ class InfluxStore(TimeSeriesStore):
             where.append("(" + " OR ".join(f"type = {quote_literal(t)}" for t in types) + ")")
         series = self.query(
             f'SELECT "seq", "data", "device", "type" FROM {MEASUREMENT_EVENT} '
-            f"WHERE {' AND '.join(where)} ORDER BY time ASC LIMIT {int(limit)}"
+            f"WHERE {' AND '.join(where)} ORDER BY time {order} LIMIT {int(limit)}"
         )
         found = []
         for ts_ns, seq, data, event_device, kind in series[0]["values"] if series else []:

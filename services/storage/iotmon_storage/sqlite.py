@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from iotmon_contract import (
@@ -22,14 +22,15 @@ from iotmon_contract import (
     ValidatedEvent,
     ValidatedReading,
 )
+from iotmon_contract.validation import to_ns
 from iotmon_storage.base import (
     EVENT_TIME_SPREAD_NS,
     SCALE,
-    Aggregate,
     AlertEvent,
-    Bucket,
     DeviceSummary,
     LatestReading,
+    Point,
+    Position,
     StoredEvent,
     StoreError,
     StoreUnavailable,
@@ -38,7 +39,10 @@ from iotmon_storage.base import (
     event_data,
     event_time_ns,
     finite,
+    merge_points,
+    point_range,
 )
+from iotmon_storage.buckets import Aggregate, Aggregated, BucketGrid
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -73,9 +77,11 @@ CREATE TABLE IF NOT EXISTS alert_events (
 """
 
 _AGGREGATES = {
-    # On values divided by a power of two (multiplied back below): a mean of values near
-    # the float limit must not overflow to infinity.
+    # On values divided by a power of two (multiplied back below): a mean or sum of
+    # values near the float limit must not overflow to infinity on the way. InfluxDB
+    # sums unscaled and retries scaled on overflow, which gives the same result.
     Aggregate.MEAN: f"AVG(value / {SCALE!r}) * {SCALE!r}",
+    Aggregate.SUM: f"SUM(value / {SCALE!r}) * {SCALE!r}",
     Aggregate.MIN: "MIN(value)",
     Aggregate.MAX: "MAX(value)",
     Aggregate.COUNT: "COUNT(value)",
@@ -84,12 +90,33 @@ _AGGREGATES = {
 }
 
 
+_FOUND_METRICS = """
+WITH RECURSIVE found(metric) AS (
+    SELECT MIN(metric) FROM readings WHERE tenant = :tenant AND device = :device
+    UNION ALL
+    SELECT (SELECT MIN(metric) FROM readings
+            WHERE tenant = :tenant AND device = :device AND metric > found.metric)
+    FROM found WHERE found.metric IS NOT NULL
+)
+"""
+"""A device's metrics, found by skipping from one to the next through the primary key:
+one index seek per metric, however many readings each has (DISTINCT reads them all)."""
+
+_METRICS = _FOUND_METRICS + "SELECT metric FROM found WHERE metric IS NOT NULL"  # noqa: S608
+_LATEST = (
+    _FOUND_METRICS  # noqa: S608 - constant text, no input spliced in
+    + """
+SELECT found.metric, r.value, r.unit, r.ts_ns FROM found JOIN readings r
+ON r.tenant = :tenant AND r.device = :device AND r.metric = found.metric
+AND r.ts_ns = (SELECT MAX(ts_ns) FROM readings
+               WHERE tenant = :tenant AND device = :device AND metric = found.metric)
+ORDER BY found.metric
+"""
+)
+
+
 def _from_ns(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
-
-
-def _to_ns(ts: datetime) -> int:
-    return int(ts.timestamp() * 1_000_000) * 1000
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
 
 
 class SqliteStore(TimeSeriesStore):
@@ -120,7 +147,9 @@ class SqliteStore(TimeSeriesStore):
                     self._db.execute("ROLLBACK")
                 raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
 
-    def _select(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    def _select(
+        self, sql: str, args: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[tuple[object, ...]]:
         with self._lock:
             try:
                 return list(self._conn().execute(sql, args).fetchall())
@@ -218,39 +247,82 @@ class SqliteStore(TimeSeriesStore):
             for t, f, r, st, sv, sm, ns, n, d, si, b, c in rows
         ]  # fmt: skip
 
-    def latest(self, tenant: str, device: str) -> list[LatestReading]:
+    def metrics(self, tenant: str, device: str) -> list[str]:
         rows = self._select(
-            "SELECT metric, value, unit, MAX(ts_ns) FROM readings "
-            "WHERE tenant = ? AND device = ? GROUP BY metric ORDER BY metric",
-            (tenant, device),
+            _METRICS,
+            {"tenant": tenant, "device": device},
         )
+        return [str(metric) for (metric,) in rows]
+
+    def latest(self, tenant: str, device: str) -> list[LatestReading]:
+        # One seek per metric to its newest row: GROUP BY metric would read them all.
+        rows = self._select(_LATEST, {"tenant": tenant, "device": device})
         return [
             LatestReading(str(m), float(v), None if u is None else str(u), _from_ns(int(t)))  # type: ignore[arg-type, call-overload]
             for m, v, u, t in rows
         ]
 
-    def series(
+    def buckets_found(
         self,
         tenant: str,
         device: str,
-        metric: str,
-        start: datetime,
-        end: datetime,
-        bucket_seconds: int,
+        metrics: Sequence[str],
+        grid: BucketGrid,
         aggregate: Aggregate,
-    ) -> list[Bucket]:
-        width = int(bucket_seconds) * 1_000_000_000
+    ) -> dict[str, list[Aggregated]]:
+        found: dict[str, list[Aggregated]] = {}
+        if not metrics:
+            return found
         extra = ", MAX(ts_ns)" if aggregate is Aggregate.LAST else ""
-        rows = self._select(
-            f"SELECT (ts_ns / ?) * ? AS bucket, {_AGGREGATES[aggregate]}, COUNT(value){extra} "  # noqa: S608
-            "FROM readings WHERE tenant = ? AND device = ? AND metric = ? "
-            "AND ts_ns >= ? AND ts_ns < ? GROUP BY bucket ORDER BY bucket",
-            (width, width, tenant, device, metric, _to_ns(start), _to_ns(end)),
-        )
-        return [
-            Bucket(_from_ns(int(row[0])), finite(float(row[1])), int(row[2]))  # type: ignore[call-overload, arg-type]
-            for row in rows
-        ]
+        marks = ", ".join("?" * len(metrics))
+        for run in grid.runs:
+            low, high = grid.clipped(run)
+            # ts_ns - start is never negative here: integer division floors correctly.
+            rows = self._select(
+                f"SELECT metric, (ts_ns - ?) / ? AS bucket, {_AGGREGATES[aggregate]}, "  # noqa: S608
+                f"COUNT(value){extra} FROM readings WHERE tenant = ? AND device = ? "
+                f"AND metric IN ({marks}) AND ts_ns >= ? AND ts_ns < ? "
+                "GROUP BY metric, bucket ORDER BY metric, bucket",
+                (run.start_ns, run.width_ns, tenant, device, *metrics, low, high),
+            )
+            for row in rows:
+                metric, index, value, count = row[:4]
+                found.setdefault(str(metric), []).append(
+                    Aggregated(
+                        run.start_ns + int(index) * run.width_ns,  # type: ignore[call-overload]
+                        finite(float(value)),  # type: ignore[arg-type]
+                        int(count),  # type: ignore[call-overload]
+                    )
+                )
+        return found
+
+    def points(
+        self,
+        tenant: str,
+        device: str,
+        metrics: Sequence[str],
+        start_ns: int,
+        end_ns: int,
+        *,
+        limit: int,
+        after: Position | None = None,
+        descending: bool = False,
+    ) -> list[Point]:
+        order = "DESC" if descending else "ASC"
+        per_metric = []
+        # One index range per metric, merged here: ordering all metrics by time in SQL
+        # would sort every reading of the window.
+        for metric in sorted(set(metrics)):
+            bounds = point_range(metric, start_ns, end_ns, after, descending=descending)
+            if bounds is None:
+                continue
+            rows = self._select(
+                "SELECT ts_ns, value FROM readings WHERE tenant = ? AND device = ? "  # noqa: S608
+                f"AND metric = ? AND ts_ns >= ? AND ts_ns < ? ORDER BY ts_ns {order} LIMIT ?",
+                (tenant, device, metric, *bounds, int(limit)),
+            )
+            per_metric.append([Point(metric, int(t), float(v)) for t, v in rows])  # type: ignore[call-overload, arg-type]
+        return merge_points(per_metric, limit, descending=descending)
 
     def devices(self, tenant: str | None = None) -> list[DeviceSummary]:
         where, args = ("WHERE tenant = ?", (tenant,)) if tenant else ("", ())
@@ -291,11 +363,13 @@ class SqliteStore(TimeSeriesStore):
         *,
         types: Sequence[str] | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[StoredEvent]:
         if types is not None and not types:
             return []
+        order = "DESC" if newest_first else "ASC"
         where = ["tenant = ?", "ts_ns >= ?", "ts_ns < ?"]
-        args: list[object] = [tenant, _to_ns(start), _to_ns(end)]
+        args: list[object] = [tenant, to_ns(start), to_ns(end)]
         if device is not None:
             where.append("device = ?")
             args.append(device)
@@ -304,7 +378,7 @@ class SqliteStore(TimeSeriesStore):
             args.extend(types)
         rows = self._select(
             "SELECT device, type, seq, ts_ns, data FROM device_events "  # noqa: S608
-            f"WHERE {' AND '.join(where)} ORDER BY ts_ns LIMIT ?",
+            f"WHERE {' AND '.join(where)} ORDER BY ts_ns {order} LIMIT ?",
             [*args, int(limit)],
         )
         return [

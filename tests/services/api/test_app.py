@@ -46,7 +46,11 @@ def test_static_token_guards_every_api_route_but_not_health(tmp_path: Path) -> N
             assert wrong.json()["detail"] == "unknown token"
             basic = client.get(path, headers={"Authorization": "Basic czNjcmV0"})
             assert basic.status_code == 401
-        assert client.get("/api/v1/devices", headers=AUTH).json() == {"data": [], "count": 0}
+        assert client.get("/api/v1/devices", headers=AUTH).json() == {
+            "data": [],
+            "count": 0,
+            "next_cursor": None,
+        }
         assert client.get("/api/v1/devices/a/b/latest", headers=AUTH).status_code == 404
         me = client.get("/api/v1/me", headers=AUTH).json()
         assert (me["kind"], me["tenant"], me["token_id"]) == ("service", None, None)
@@ -65,6 +69,10 @@ def test_unreachable_influxdb_gives_503_not_500(tmp_path: Path) -> None:
             "/api/v1/devices",
             "/api/v1/devices/acme/env-1/latest",
             "/api/v1/devices/acme/env-1/metrics/temperature",
+            "/api/v1/devices/acme/env-1/series",
+            "/api/v1/devices/acme/env-1/export",
+            "/api/v1/devices/acme/env-1/series",
+            "/api/v1/devices/acme/env-1/export",
             "/api/v1/dead-letters",
         ):
             response = client.get(path)
@@ -95,7 +103,7 @@ def test_app_opens_and_prepares_its_own_store(tmp_path: Path, influxd: InfluxdPr
     settings = sqlite_settings(tmp_path, store=StoreSettings(url=influxd.url, database=database))
     with TestClient(create_app(settings), headers=AUTH) as client:
         # The database did not exist: start-up created it, so this is an empty list.
-        assert client.get("/api/v1/devices").json() == {"data": [], "count": 0}
+        assert client.get("/api/v1/devices").json() == {"data": [], "count": 0, "next_cursor": None}
     with TestClient(create_app(sqlite_settings(tmp_path)), headers=AUTH) as client:
         assert client.get("/api/v1/dead-letters").status_code == 200
 
@@ -156,17 +164,19 @@ def test_api_server_runs_in_a_thread(tmp_path: Path) -> None:
         httpx.get(f"{url}/health", timeout=1)
 
 
-def test_iotmon_api_command_serves(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_iotmon_api_command_serves(tmp_path: Path, workers: int) -> None:
     port = free_port()
     env = {
         **os.environ,
         "IOTMON_API_STORE__BACKEND": "sqlite",
         "IOTMON_API_STORE__SQLITE_PATH": str(tmp_path / "cli.db"),
         "IOTMON_API_REGISTRY__URL": f"sqlite:///{tmp_path / 'registry.db'}",
+        "IOTMON_API_TOKEN": STATIC,
     }
     iotmon = Path(sys.executable).with_name("iotmon")
     process = subprocess.Popen(
-        [str(iotmon), "api", "--port", str(port)],
+        [str(iotmon), "api", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -182,6 +192,10 @@ def test_iotmon_api_command_serves(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "iotmon api did not start"
                 time.sleep(0.1)
         assert response.json() == {"status": "ok", "store": "sqlite", "detail": None}
+        # Every worker answers with the same settings: the static token, the store.
+        for _ in range(4 * workers):
+            devices = httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", headers=AUTH)
+            assert devices.json() == {"data": [], "count": 0, "next_cursor": None}
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -139,10 +139,18 @@ def test_series_defaults_to_the_last_hour_in_minute_buckets(client: TestClient) 
     ]
 
 
-def test_series_of_unknown_metric_is_empty(client: TestClient) -> None:
-    body = client.get("/api/v1/devices/acme/env-1/metrics/pressure").json()
-    assert body["data"] == []
-    assert body["count"] == 0
+def test_series_of_unknown_metric_is_404_like_an_unknown_device(client: TestClient) -> None:
+    response = client.get("/api/v1/devices/acme/env-1/metrics/pressure")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "device acme/env-1 has no metric 'pressure'"
+    response = client.get("/api/v1/devices/acme/ghost/metrics/temperature")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "device acme/ghost has no readings"
+    # A known metric without readings in the window is an empty series, not 404.
+    empty = client.get(
+        "/api/v1/devices/acme/env-1/metrics/temperature", params={"end": iso(at(-100))}
+    )
+    assert (empty.status_code, empty.json()["count"]) == (200, 0)
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,9 @@ def test_an_operator_reads_its_tenant_and_nothing_of_another(
     forbidden(client, tokens.acme, "/api/v1/devices/other/env-1/latest")
     forbidden(client, tokens.acme, "/api/v1/devices/other/ghost/latest")
     forbidden(client, tokens.acme, "/api/v1/devices/other/env-1/metrics/co2")
+    forbidden(client, tokens.acme, "/api/v1/devices/other/env-1/series", keys="co2")
+    forbidden(client, tokens.acme, "/api/v1/devices/other/ghost/series")
+    forbidden(client, tokens.acme, "/api/v1/devices/other/env-1/export")
     assert get(client, tokens.acme, "/api/v1/devices/acme/env-1/latest")[0] == 200
     assert get(client, tokens.acme, "/api/v1/devices/acme/ghost/latest")[0] == 404
     assert get(client, tokens.acme, "/api/v1/devices/acme/env-1/metrics/temperature")[0] == 200
@@ -109,6 +112,14 @@ def test_a_facility_reads_only_the_devices_on_its_sites(
     detail = forbidden(client, tokens.plant1, "/api/v1/devices/acme/env-2/latest")
     assert detail == "device acme/env-2 is not on this token's sites (plant-1)"
     forbidden(client, tokens.plant1, "/api/v1/devices/acme/env-9/metrics/temperature")
+    forbidden(client, tokens.plant1, "/api/v1/devices/acme/env-2/series", agg="none")
+    forbidden(client, tokens.plant1, "/api/v1/devices/acme/env-2/export")
+    assert get(client, tokens.plant1, "/api/v1/devices/acme/env-1/series")[0] == 200
+    # Paging never shows a device out of scope: one device a page, then nothing.
+    status, first = get(client, tokens.plant1, "/api/v1/devices", limit=1)
+    assert (status, [d["device"] for d in first["data"]], first["next_cursor"]) == (
+        200, ["env-1"], None,
+    )  # fmt: skip
     forbidden(client, tokens.plant1, "/api/v1/devices/acme/ghost/latest")
     forbidden(client, tokens.plant1, "/api/v1/devices/other/env-1/latest")
     forbidden(client, tokens.plant1, "/api/v1/devices", tenant="other")
@@ -150,6 +161,8 @@ def test_a_guardian_reads_their_children_and_no_telemetry(
         "/api/v1/devices",
         "/api/v1/devices/acme/env-1/latest",
         "/api/v1/devices/acme/env-1/metrics/temperature",
+        "/api/v1/devices/acme/env-1/series",
+        "/api/v1/devices/acme/env-1/export",
         "/api/v1/dead-letters",
     ):
         assert "guardian token" in forbidden(client, tokens.mum, path)
@@ -166,6 +179,8 @@ def test_a_guardian_reads_their_children_and_no_telemetry(
         "/api/v1/devices",
         "/api/v1/devices/acme/env-1/latest",
         "/api/v1/devices/acme/env-1/metrics/temperature",
+        "/api/v1/devices/acme/env-1/series",
+        "/api/v1/devices/acme/env-1/export",
         "/api/v1/children",
         "/api/v1/children/acme/kid-1",
         "/api/v1/dead-letters",

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -152,7 +153,12 @@ def test_token_lifecycle_create_use_expire_revoke(tmp_path: Path) -> None:
         code, out, _ = tokens_cli(tmp_path, "revoke", token_id)
         assert code == 0
         assert out.startswith(f"token {token_id} revoked at ")
-        revoked = client.get("/api/v1/me", headers=bearer(token))
+        # Within IOTMON_API_AUTH_CACHE_S (1 s): the API took the token it found valid
+        # that long without asking the registry (tests/services/api/test_caches.py).
+        deadline = time.monotonic() + 1.5
+        while (revoked := client.get("/api/v1/me", headers=bearer(token))).status_code == 200:
+            assert time.monotonic() < deadline, "the revoked token was still taken after 1.5 s"
+            time.sleep(0.05)
         assert revoked.status_code == 401
         assert revoked.json()["detail"] == "the token was revoked"
         code, out, _ = tokens_cli(tmp_path, "list")

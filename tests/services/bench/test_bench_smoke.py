@@ -39,3 +39,31 @@ def test_bench_ingest_runs_every_step_and_appends_its_figures(tmp_path: Path) ->
     # "nothing lost" is the sixth column: every step's count and value sum checked out.
     assert [row.split("|")[6].strip() for row in rows] == ["yes"] * 4
     assert "## Runs" in text
+
+
+@pytest.mark.integration
+def test_bench_api_runs_every_step_and_inserts_its_figures(tmp_path: Path) -> None:
+    output = tmp_path / "benchmarks.md"
+    output.write_text("# Benchmarks\n\n### API runs\n\nearlier API run\n\n## Runs\n\ningest runs\n")
+    argv = [
+        str(IOTMON), "bench", "api", "--devices", "5", "--clients", "3", "--duration", "1",
+        "--warmup", "0.5", "--output", str(output),
+    ]  # fmt: skip
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    text = output.read_text()
+    # Inserted after the earlier API runs, before the ingest runs that follow them.
+    assert text.index("earlier API run") < text.index("#### ") < text.index("## Runs")
+    assert text.endswith("## Runs\n\ningest runs\n")
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| latest (")]
+    rows += [line.split("|") for line in text.splitlines() if line.startswith("| series: ")]
+    assert len(rows) == 4
+    # Every request answered 200 (the non-200 column) while ingest and the sensors ran.
+    assert [row[8].strip() for row in rows] == ["0"] * 4
+    assert all(int(row[2].replace(",", "")) > 0 for row in rows)
+    outage = next(line for line in text.splitlines() if "store outage" in line)
+    answers = int(outage.split(": ", 1)[1].split(" answers")[0])
+    assert answers > 0
+    assert f"(503: {answers}), {answers} with Retry-After" in outage
+    assert "first 200" in outage
+    assert "NOT within" not in outage

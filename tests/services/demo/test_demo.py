@@ -70,7 +70,7 @@ def test_demo_serves_live_data_and_stops_cleanly(tmp_path: Path, embedded: bool,
         "--state-dir", str(tmp_path / "state"), "--api-port", str(api_port),
         "--mqtt-port", str(free_port()), "--influx-port", str(free_port()),
     ]  # fmt: skip
-    argv += ["--mode", mode]
+    argv += ["--mode", mode, "--scenario", "sensors"]
     if embedded:
         argv.append("--embedded")
     log = tmp_path / "demo.log"

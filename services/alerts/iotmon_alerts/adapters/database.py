@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Engine, Select, delete, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -119,6 +119,14 @@ class StoredNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangedAlert:
+    """An alert as it is now, and the id of its newest transition (a change feed's cursor)."""
+
+    change: int
+    stored: StoredAlert
+
+
+@dataclass(frozen=True, slots=True)
 class AlertQuery:
     """What the API asks for; ``guardian``/``sites`` narrow it to a principal's scope."""
 
@@ -135,6 +143,38 @@ class AlertQuery:
     guardian: str | None = None
     sites: frozenset[str] | None = None
     limit: int = 100
+
+
+_Selected = TypeVar("_Selected", bound=Select[*tuple[Any, ...]])
+
+
+def _filtered(statement: _Selected, query: AlertQuery) -> _Selected:
+    """``statement`` (over AlertRow) narrowed to what ``query`` asks, its limit aside."""
+    if query.tenant is not None:
+        statement = statement.where(AlertRow.tenant == query.tenant)
+    for column, value in (
+        (AlertRow.state, query.state.value if query.state else None),
+        (AlertRow.severity, query.severity.value if query.severity else None),
+        (AlertRow.rule, query.rule),
+        (AlertRow.device, query.device),
+        (AlertRow.bus, query.bus),
+        (AlertRow.child, query.child),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if query.active is not None:
+        statement = statement.where(AlertRow.active.is_(query.active))
+    if query.since is not None:
+        statement = statement.where(AlertRow.ts >= query.since)
+    if query.until is not None:
+        statement = statement.where(AlertRow.ts < query.until)
+    if query.guardian is not None:
+        statement = statement.join(
+            AlertGuardianRow, AlertGuardianRow.alert_id == AlertRow.id
+        ).where(AlertGuardianRow.guardian == query.guardian)
+    if query.sites is not None:
+        statement = statement.where(AlertRow.site.in_(sorted(query.sites)))
+    return statement
 
 
 def _dumps(value: Any) -> str:
@@ -164,6 +204,7 @@ def _alert(row: AlertRow) -> Alert:
         targets=_read_targets(row.targets),
         acknowledged_by=row.acknowledged_by,
         ack_reason=row.ack_reason,
+        closed=not row.active and row.state != AlertState.RESOLVED.value,
     )
 
 
@@ -605,36 +646,44 @@ class AlertsDatabase:
     # -- the API's side --------------------------------------------------------------
 
     def alerts(self, query: AlertQuery) -> list[StoredAlert]:
-        statement = select(AlertRow).order_by(AlertRow.ts.desc(), AlertRow.id.desc())
-        if query.tenant is not None:
-            statement = statement.where(AlertRow.tenant == query.tenant)
-        for column, value in (
-            (AlertRow.state, query.state.value if query.state else None),
-            (AlertRow.severity, query.severity.value if query.severity else None),
-            (AlertRow.rule, query.rule),
-            (AlertRow.device, query.device),
-            (AlertRow.bus, query.bus),
-            (AlertRow.child, query.child),
-        ):
-            if value is not None:
-                statement = statement.where(column == value)
-        if query.active is not None:
-            statement = statement.where(AlertRow.active.is_(query.active))
-        if query.since is not None:
-            statement = statement.where(AlertRow.ts >= query.since)
-        if query.until is not None:
-            statement = statement.where(AlertRow.ts < query.until)
-        if query.guardian is not None:
-            statement = statement.join(
-                AlertGuardianRow, AlertGuardianRow.alert_id == AlertRow.id
-            ).where(AlertGuardianRow.guardian == query.guardian)
-        if query.sites is not None:
-            statement = statement.where(AlertRow.site.in_(sorted(query.sites)))
+        statement = _filtered(
+            select(AlertRow).order_by(AlertRow.ts.desc(), AlertRow.id.desc()), query
+        )
         with self.session() as session:
             return [
                 StoredAlert(row.id, _alert(row), Manager(row.manager), row.last_notified_at)
                 for row in session.scalars(statement.limit(query.limit))
             ]
+
+    def last_change(self) -> int:
+        """The id of the newest alert transition (0: none yet): where a change feed starts."""
+        with self.session() as session:
+            newest = session.execute(select(func.max(TransitionRow.id))).scalar_one_or_none()
+            return int(newest or 0)
+
+    def alert_changes(self, after: int, query: AlertQuery) -> list[ChangedAlert]:
+        """Alerts that changed since transition ``after``, oldest change first: each alert
+        once, as it is now, with the id of its newest transition (the feed's next cursor).
+
+        ``query`` narrows them as ``alerts`` does (its ``since``/``until`` and ``limit``
+        too: at most ``limit`` transitions are read per call, so a long gap is paged)."""
+        statement = _filtered(
+            select(TransitionRow.id, AlertRow)
+            .join(AlertRow, TransitionRow.alert_id == AlertRow.id)
+            .where(TransitionRow.id > after)
+            .order_by(TransitionRow.id),
+            query,
+        ).limit(query.limit)
+        with self.session() as session:
+            newest: dict[int, ChangedAlert] = {}
+            for change_id, row in session.execute(statement):
+                stored = StoredAlert(
+                    row.id, _alert(row), Manager(row.manager), row.last_notified_at
+                )
+                # an alert changed twice in the page is sent once, at its newest change
+                newest.pop(row.id, None)
+                newest[row.id] = ChangedAlert(int(change_id), stored)
+            return list(newest.values())
 
     def alert(self, alert_id: int) -> StoredAlert | None:
         with self.session() as session:

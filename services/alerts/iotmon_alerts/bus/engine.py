@@ -102,6 +102,11 @@ class BusSafetyEngine:
         """Counts of what the core took in and set aside (unknown devices, weak reads…)."""
         return dict(self._stats)
 
+    def bus_state(self, bus: str) -> BusState:
+        """What the core remembers of one bus (KeyError: not in the fleet). For reading
+        (``iotmon_alerts.bus.view``): changing it changes the core's decisions."""
+        return self._buses[bus]
+
     # -- input ------------------------------------------------------------------------
 
     def handle(self, event: BusEvent, now: datetime) -> list[Notification]:

@@ -75,6 +75,12 @@ class NotificationLike(Protocol):
     @property
     def fingerprint(self) -> str: ...
 
+    @property
+    def acknowledged_by(self) -> str | None: ...
+
+    @property
+    def note(self) -> str | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Rebuilt:
@@ -214,11 +220,13 @@ def to_alert_or_notice(
         severity = AlertSeverity(str(notification.severity))
     except ValueError:
         severity = AlertSeverity.WARNING
+    state = AlertState(str(notification.state))
+    acknowledged = state is AlertState.ACKNOWLEDGED
     return Alert(
         tenant=tenant,
         fingerprint=_fingerprint(str(notification.fingerprint)),
         rule=kind,
-        state=AlertState(str(notification.state)),
+        state=state,
         severity=severity,
         subject=subject,
         summary=summary,
@@ -226,4 +234,8 @@ def to_alert_or_notice(
         ts=notification.time,
         details={"notification": record},
         targets=_targets(notification),
+        acknowledged_by=notification.acknowledged_by if acknowledged else None,
+        ack_reason=notification.note if acknowledged else None,
+        # the bus rules' acknowledgement ends the alert: nothing resolves it afterwards
+        closed=acknowledged,
     )

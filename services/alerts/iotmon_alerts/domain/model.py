@@ -97,6 +97,9 @@ class Alert:
     subscribers by scope."""
     acknowledged_by: str | None = None
     ack_reason: str | None = None
+    closed: bool = False
+    """Closed by the engine that drives it though not resolved: the bus rules take an
+    operator's acknowledgement as the end of the alert (docs/school-bus.md)."""
 
     def labels(self) -> dict[str, str]:
         """What silences, maintenance windows and grouping match on."""
@@ -118,7 +121,7 @@ class Alert:
 
     @property
     def active(self) -> bool:
-        return self.state is not AlertState.RESOLVED
+        return self.state is not AlertState.RESOLVED and not self.closed
 
 
 @dataclass(frozen=True, slots=True)

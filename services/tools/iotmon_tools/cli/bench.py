@@ -192,9 +192,69 @@ def bench_bus(
         raise typer.Exit(1)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
-    app.add_typer(bench_app, name="bench")
+@bench_app.command("api")
+def bench_api(
+    devices: Annotated[int, typer.Option(min=1, max=10_000, help="Simulated sensors.")] = 200,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between each sensor's readings.")
+    ] = 1.0,
+    clients: Annotated[int, typer.Option(min=1, max=1000, help="Concurrent API clients.")] = 50,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds measured per step.")] = 15.0,
+    warmup: Annotated[float, typer.Option(min=0, help="Seconds before each step counts.")] = 3.0,
+    latest_rate: Annotated[
+        float, typer.Option(min=0.1, help="Requests/s of each client, paced latest step.")
+    ] = 5.0,
+    series_rate: Annotated[
+        float, typer.Option(min=0.1, help="Requests/s of each client, paced series step.")
+    ] = 2.0,
+    api_workers: Annotated[
+        int, typer.Option(min=1, max=16, help="Worker processes of the API (--workers).")
+    ] = 1,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another checkout (e.g. a worktree of main) whose API is measured on latest "
+            "in the same run, for a before/after ratio."
+        ),
+    ] = None,
+    logs: Annotated[
+        Path | None, typer.Option(help="Copy the processes' logs to this folder at the end.")
+    ] = None,
+    output: Annotated[Path, typer.Option(help="Markdown file the figures are appended to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    write: Annotated[bool, typer.Option(help="Append the figures to --output.")] = True,
+) -> None:
+    """Ingest and simulated sensors running; N clients on latest and series; a store outage."""
+    from rich.console import Console
+
+    from iotmon_tools.bench.api import ApiBenchError, ApiBenchOptions, run_api_benchmark
+    from iotmon_tools.bench.api_report import append_markdown, print_table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    options = ApiBenchOptions(
+        devices=devices,
+        interval_s=interval,
+        clients=clients,
+        duration_s=duration,
+        warmup_s=warmup,
+        latest_rate=latest_rate,
+        series_rate=series_rate,
+        api_workers=api_workers,
+        reference=reference.resolve() if reference is not None else None,
+        logs_dir=logs,
+    )
+    try:
+        result = run_api_benchmark(options, console, repo=Path.cwd())
+    except ApiBenchError as exc:
+        console.print(f"[red]benchmark failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    print_table(result, console)
+    if write:
+        append_markdown(result, output)
+        console.print(f"appended to {output}")
 
 
 @bench_app.command(
@@ -214,3 +274,8 @@ def bench_video(context: typer.Context) -> None:
         typer.echo("iotmon-video is not installed (pip install iotmon-video)", err=True)
         raise typer.Exit(2)
     os.execv(program, [program, "bench", *context.args])  # noqa: S606 - our own program
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.add_typer(bench_app, name="bench")

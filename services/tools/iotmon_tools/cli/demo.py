@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -19,7 +20,7 @@ from iotmon_tools.demo.stack import wait_for
 def _summary(stack: DemoStack, options: DemoOptions) -> Table:
     endpoints = stack.endpoints
     api = endpoints.api_url
-    device = "env-0001"
+    device = "room-0001" if options.day else "env-0001"
     table = Table(title="iotmon demo is running", show_header=False, title_justify="left")
     table.add_column(style="bold cyan")
     # Fold, never ellipsize: these are commands to copy, on narrow terminals and in logs.
@@ -41,10 +42,27 @@ def _summary(stack: DemoStack, options: DemoOptions) -> Table:
         "Watch MQTT",
         f"mosquitto_sub -p {endpoints.mqtt_port} -t 'iotmon/v1/{options.tenant}/#' -v",
     )
+    if options.day:
+        table.add_row("Simulated day", endpoints.day_label)
+        table.add_row("Alerts", f"curl -s {auth} {api}/api/v1/alerts?tenant={options.tenant}")
+        table.add_row("Bus notices", f"curl -s {auth} {api}/api/v1/notices?tenant={options.tenant}")
+        table.add_row(
+            "Webhooks",
+            f"{endpoints.receiver_url} (what the operator, facility and guardians received; "
+            f"also printed below as they arrive; secrets in {endpoints.webhooks_file})",
+        )
+        table.add_row("Console", f"{api}/console (log in with the token below)")
+        table.add_row("Cameras", f"{endpoints.detector}; snapshots at {endpoints.video_media_url}")
     if endpoints.store.backend == "influxdb":
+        # Configured: GRAFANA_URL (and GRAFANA_TOKEN or _USER/_PASSWORD), which the push
+        # command reads too.
+        grafana = os.environ.get("GRAFANA_URL", "").rstrip("/")
+        push = f"iotmon dashboards push --url {grafana or '<your grafana>'}"
+        where = f"; then {grafana}/d/iotmon-overview" if grafana else ""
         table.add_row(
             "Grafana",
-            f"iotmon dashboards push --url <your grafana> --influx-url {endpoints.store.url}",
+            f"{push} --influx-url {endpoints.store.url}{where} (dashboards: overview, "
+            "environment, edge agents, meters, buses, video, alerts)",
         )
     table.add_row("State", str(options.state_dir.resolve()))
     table.add_row("Stop", "Ctrl-C")
@@ -58,7 +76,34 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(help="Use the in-process MQTT broker (amqtt) and SQLite store."),
         ] = False,
-        devices: Annotated[int, typer.Option(min=1, max=20000, help="Simulated sensors.")] = 200,
+        scenario: Annotated[
+            str,
+            typer.Option(
+                help="day: a school day in the life (sensors, meters, buses, cameras, alerts "
+                "and webhooks); sensors: environment sensors only."
+            ),
+        ] = "day",
+        speed: Annotated[
+            float,
+            typer.Option(min=1, max=3600, help="Simulated seconds per real second (day scenario)."),
+        ] = 60.0,
+        video_model: Annotated[
+            Path | None,
+            typer.Option(help="ONNX detector weights for the cameras (default: motion-only)."),
+        ] = None,
+        video_clip: Annotated[
+            Path | None,
+            typer.Option(help="A video file the cameras loop (default: a clip drawn at start)."),
+        ] = None,
+        receiver_port: Annotated[
+            int, typer.Option(help="Webhook receiver port (a free one if taken).")
+        ] = 8099,
+        devices: Annotated[
+            int | None,
+            typer.Option(
+                min=1, max=20000, help="Simulated sensors (default: 200; the day's rooms: 12)."
+            ),
+        ] = None,
         interval: Annotated[
             float, typer.Option(min=0.1, max=3600, help="Seconds between readings.")
         ] = 1.0,
@@ -77,9 +122,18 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
         ] = None,
     ) -> None:
-        """Start broker, InfluxDB, ingest, simulated devices and the API; Ctrl-C stops all."""
+        """Start broker, InfluxDB, ingest and the API, then a school day through every layer
+        (or sensors only); Ctrl-C stops all."""
         if mode not in ("single", "batch"):
             raise typer.BadParameter("must be single or batch", param_hint="--mode")
+        if scenario not in ("day", "sensors"):
+            raise typer.BadParameter("must be day or sensors", param_hint="--scenario")
+        if video_model is not None and not video_model.is_file():
+            raise typer.BadParameter(f"{video_model}: no such file", param_hint="--video-model")
+        if video_clip is not None and not video_clip.is_file():
+            raise typer.BadParameter(f"{video_clip}: no such file", param_hint="--video-clip")
+        if devices is None:
+            devices = 12 if scenario == "day" else 200
         console = Console()
         options = DemoOptions(
             state_dir=state_dir,
@@ -90,6 +144,11 @@ def register(app: typer.Typer) -> None:
             api_port=api_port,
             mqtt_port=mqtt_port,
             influx_port=influx_port,
+            scenario=scenario,
+            speed=speed,
+            video_model=video_model,
+            video_clip=video_clip,
+            receiver_port=receiver_port,
         )
         stop = threading.Event()
 

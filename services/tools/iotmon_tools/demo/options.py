@@ -23,6 +23,19 @@ class DemoOptions:
     mqtt_port: int = 1883
     influx_port: int = 8086
     seed: int = 1
+    scenario: str = "day"
+    """day: the day in the life (every layer); sensors: environment sensors only."""
+    speed: float = 60.0
+    """Simulated seconds per real second (the day scenario)."""
+    video_model: Path | None = None
+    """Detector weights (ONNX) for the demo cameras; none: motion-only."""
+    video_clip: Path | None = None
+    """Footage the demo cameras loop; none: a clip drawn at start."""
+    receiver_port: int = 8099
+
+    @property
+    def day(self) -> bool:
+        return self.scenario == "day"
 
 
 def port_or_free(preferred: int) -> int:
@@ -43,3 +56,9 @@ class Endpoints:
     ingest_metrics_url: str = ""
     api_token: str = ""
     """An operator token of the demo tenant, minted for this run."""
+    receiver_url: str = ""
+    """The loopback webhook receiver of the day scenario (GET /received lists them)."""
+    webhooks_file: str = ""
+    video_media_url: str = ""
+    detector: str = ""
+    day_label: str = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,15 +17,56 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from iotmon_edge import EdgeMqttSettings, build_agent
 from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
+from iotmon_runtime.mqtt import MqttClient, MqttProtocol, MqttSettings
 from iotmon_runtime.workers import Worker
 from iotmon_storage import StoreSettings, open_store
+from iotmon_tools.demo.clock import DemoClock
+from iotmon_tools.demo.day import (
+    AlertsWorker,
+    DayParts,
+    alerts_database,
+    alerts_settings,
+    bus_agent,
+    register_day,
+    start_receiver,
+    subscribe,
+    video_service,
+    write_secrets,
+)
+from iotmon_tools.demo.day_plan import LEAK_AFTER, DayPlan, plan_day
 from iotmon_tools.demo.options import DemoOptions, Endpoints, port_or_free
 from iotmon_tools.demo.wiring import agent_config, build_api, build_devices, build_ingest
+from iotmon_tools.demo.zigbee import Zigbee2MqttStandIn
 from iotmon_tools.localstack import EmbeddedBroker, InfluxdProcess, MosquittoProcess, find_program
 from iotmon_tools.registry_import import import_agent
 
 DEMO_TOKEN_LIFETIME = timedelta(days=7)
+
+
+@dataclass
+class DayState:
+    """The day scenario's plan, its clock and what it started."""
+
+    plan: DayPlan
+    clock: DemoClock
+    parts: DayParts
+
+    @classmethod
+    def create(cls, options: DemoOptions) -> DayState:
+        clock = DemoClock.for_day(options.speed)
+        plan = plan_day(
+            options.tenant, options.devices, options.interval, clock.epoch, options.seed
+        )
+        return cls(plan, clock, DayParts())
+
+
+def connected(client: MqttClient, name: str) -> None:
+    """One client at a time: the embedded broker (amqtt 0.12) has a race between clients
+    connecting and subscribing at once (it logs a traceback and drops one of them)."""
+    if not client.wait_connected(30):
+        raise RuntimeError(f"{name} did not connect to the broker within 30 s")
 
 
 class DemoStack:
@@ -35,6 +77,101 @@ class DemoStack:
         self._console = console
         self._started: list[tuple[str, Worker]] = []
         self.endpoints = Endpoints()
+        self._day = DayState.create(options) if options.day else None
+
+    @property
+    def clock(self) -> DemoClock | None:
+        return self._day.clock if self._day is not None else None
+
+    def _day_steps(self, state: Path) -> list[tuple[str, Callable[[], None]]]:
+        day = self._day
+        assert day is not None
+        options = self._options
+        buses = len(day.plan.buses)
+        epoch, speed = day.clock.epoch, day.clock.speed
+        self.endpoints.day_label = (
+            f"{epoch:%A %Y-%m-%d}, from {epoch:%H:%M} UTC at {speed:g}x real time "
+            f"(a simulated hour every {3600 / speed:.0f} s); buses run from about 06:30 and "
+            f"14:30, the depot's water leaks from {epoch + LEAK_AFTER:%H:%M}"
+        )
+        return [
+            ("webhook receiver", lambda: self._start_receiver(state)),
+            ("alert service (simulated clock)", lambda: self._start_alerts(state)),
+            (f"school and depot edge agents ({options.devices} room sensors, 5 meters, "
+             "4 Zigbee sensors)",
+             self._start_site_agents),
+            (f"{buses} buses' edge agents", self._start_bus_agents),
+            ("video service (2 cameras)", lambda: self._start_video(state)),
+        ]  # fmt: skip
+
+    def _edge_mqtt(self) -> EdgeMqttSettings:
+        endpoints = self.endpoints
+        return EdgeMqttSettings(
+            host=endpoints.mqtt_host,
+            port=endpoints.mqtt_port,
+            protocol=MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311,
+            reconnect_max_s=5,
+        )
+
+    def _start_site_agents(self) -> None:
+        day = self._day
+        assert day is not None
+        local = self._edge_mqtt()
+        zigbee = MqttSettings(host=local.host, port=local.port, protocol=local.protocol)
+        for config in (day.plan.sensors, day.plan.depot_meters):
+            agent = build_agent(config, local, clock=day.clock, zigbee2mqtt=zigbee)
+            agent.start()
+            self._remember(config.agent_id, agent)
+            connected(agent.client, config.agent_id)
+        # Zigbee2MQTT after the bridge subscribed: it sees the retained bridge/devices either way.
+        stand_in = Zigbee2MqttStandIn(zigbee, day.clock, self._options.interval)
+        stand_in.start()
+        self._remember("zigbee2mqtt", stand_in)
+
+    def _start_bus_agents(self) -> None:
+        day = self._day
+        assert day is not None
+        for bus in day.plan.buses:
+            agent = bus_agent(day.plan, bus, self._edge_mqtt(), day.clock, 0.5)
+            agent.start()
+            self._remember(bus.gateway, agent)
+            connected(agent.client, bus.gateway)
+
+    def _start_receiver(self, state: Path) -> None:
+        day = self._day
+        assert day is not None
+        port = port_or_free(self._options.receiver_port)
+        url = f"http://127.0.0.1:{port}"
+        # Earlier runs' alerts belong to another simulated day: the demo starts afresh.
+        for suffix in ("", "-wal", "-shm"):
+            (state / f"alerts.db{suffix}").unlink(missing_ok=True)
+        day.parts.endpoints = subscribe(alerts_database(state), day.plan, url)
+        receiver = start_receiver(self._console, port, day.parts)
+        self._remember("webhook receiver", receiver)
+        self.endpoints.receiver_url = f"{url}/received"
+        self.endpoints.webhooks_file = str(write_secrets(state, day.parts))
+
+    def _start_alerts(self, state: Path) -> None:
+        day = self._day
+        assert day is not None
+        worker = AlertsWorker(alerts_settings(self.endpoints, state, day.plan, day.clock))
+        worker.start()
+        self._remember("alerts", worker)
+
+    def _start_video(self, state: Path) -> None:
+        day = self._day
+        assert day is not None
+        service, detector = video_service(
+            self.endpoints,
+            state,
+            self._options.tenant,
+            self._options.video_model,
+            self._options.video_clip,
+        )
+        service.start()
+        self._remember("video", service)
+        self.endpoints.detector = detector
+        self.endpoints.video_media_url = f"http://127.0.0.1:{service.media_port}"
 
     @property
     def embedded(self) -> bool:
@@ -56,9 +193,12 @@ class DemoStack:
             ("time-series store", lambda: self._start_store(state)),
             ("registry", lambda: self._start_registry(state)),
             ("ingest", self._start_ingest),
-            (f"{options.devices} simulated devices", self._start_devices),
-            ("API", self._start_api),
         ]
+        if options.day:
+            steps += self._day_steps(state)
+        else:
+            steps.append((f"{options.devices} simulated devices", self._start_devices))
+        steps.append(("API", self._start_api))
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -116,7 +256,10 @@ class DemoStack:
         settings = RegistrySettings(url=SecretStr(f"sqlite:///{state / 'registry.db'}"))
         self.endpoints.registry = settings
         with Registry(settings) as registry:
-            import_agent(registry, agent_config(self._options))
+            if self._day is not None:
+                register_day(registry, self._day.plan)
+            else:
+                import_agent(registry, agent_config(self._options))
             issued = Principals(registry).create(
                 PrincipalKind.OPERATOR,
                 tenant=self._options.tenant,
@@ -138,7 +281,11 @@ class DemoStack:
 
     def _start_api(self) -> None:
         port = port_or_free(self._options.api_port)
-        worker = build_api(self.endpoints, port)
+        state = self._options.state_dir.resolve()
+        alerts = alerts_database(state) if self._day else None
+        # The console's bus view reads the fleet from the alert service's own rule files.
+        rules = state / "rules" if self._day else None
+        worker = build_api(self.endpoints, port, alerts, rules)
         worker.start()
         self._remember("api", worker)
         self.endpoints.api_url = f"http://127.0.0.1:{port}"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from iotmon_alerts.config import AlertsDatabaseSettings
 from iotmon_api import ApiServer
 from iotmon_api import Settings as ApiSettings
+from iotmon_api.console.settings import ConsoleSettings
 from iotmon_edge import (
     AgentConfig,
     EdgeAgent,
@@ -40,13 +42,22 @@ def build_devices(endpoints: Endpoints, config: AgentConfig) -> EdgeAgent:
     return build_agent(config, mqtt)
 
 
-def build_api(endpoints: Endpoints, port: int) -> ApiServer:
+def build_api(
+    endpoints: Endpoints,
+    port: int,
+    alerts: AlertsDatabaseSettings | None = None,
+    rules_dir: Path | None = None,
+) -> ApiServer:
     # Warnings only: the demo's console shows the summary, not one line per request.
     settings = ApiSettings(
         host="127.0.0.1",
         port=port,
         store=endpoints.store,
         registry=endpoints.registry,
+        alerts=alerts,
+        # The simulated day lies in the past (up to a weekend back): the bus view reads far
+        # enough back to find its runs.
+        console=ConsoleSettings(rules_dir=rules_dir, bus_window_h=72),
         log_level="WARNING",
     )
     return ApiServer(settings)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,6 +33,13 @@ class ReceivedWebhook:
     """time.time() when the request was read."""
     arrived_perf: float
     """time.perf_counter() when the request was read (for latency, same process)."""
+    body: str = ""
+    """The request body as sent: with ``signature`` a reader can verify it again."""
+    signature: str = ""
+    """The ``webhook-signature`` header."""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -48,9 +56,18 @@ class _State:
 
 
 class WebhookReceiver:
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    """``on_received`` is called (on the request's thread) with each new webhook; a GET of
+    ``/received`` answers what arrived as JSON (the demo's page of what people got)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        on_received: Callable[[ReceivedWebhook], None] | None = None,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self._on_received = on_received
         self._state = _State()
         self._lock = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
@@ -102,6 +119,19 @@ class WebhookReceiver:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
+            def do_GET(self) -> None:
+                if self.path.split("?")[0].rstrip("/") not in ("", "/received"):
+                    self.send_response(404)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps([r.as_json() for r in receiver.received()]).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
         server = ThreadingHTTPServer((self.host, self.port), Handler)
         server.daemon_threads = True
         self._server = server
@@ -145,18 +175,27 @@ class WebhookReceiver:
             return fail
         lowered = {k.lower(): v for k, v in headers.items()}
         webhook_id = lowered["webhook-id"]
+        new: ReceivedWebhook | None = None
         with self._lock:
             seen = state.seen.setdefault(path, set())
             if webhook_id in seen:
                 state.duplicates += 1
             else:
                 seen.add(webhook_id)
-                state.received.append(
-                    ReceivedWebhook(
-                        path, webhook_id, lowered["webhook-timestamp"], payload, arrived, perf
-                    )
+                new = ReceivedWebhook(
+                    path,
+                    webhook_id,
+                    lowered["webhook-timestamp"],
+                    payload,
+                    arrived,
+                    perf,
+                    body.decode(errors="replace"),
+                    lowered.get("webhook-signature", ""),
                 )
+                state.received.append(new)
             self._lock.notify_all()
+        if new is not None and self._on_received is not None:
+            self._on_received(new)
         return 204
 
     # -- reading ---------------------------------------------------------------------
