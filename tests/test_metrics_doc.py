@@ -9,6 +9,8 @@ from pathlib import Path
 
 from prometheus_client.metrics_core import Metric
 
+from iotmon_alerts.adapters.webhooks import DispatchCounters
+from iotmon_alerts.metrics import AlertsGauges, alerts_families
 from iotmon_api.metrics import ApiMetrics
 from iotmon_homeassistant.counters import BridgeSnapshot
 from iotmon_homeassistant.metrics import bridge_families
@@ -16,6 +18,8 @@ from iotmon_ingest.counters import CounterSnapshot
 from iotmon_ingest.metrics import IngestGauges, ingest_families
 from iotmon_runtime.metrics import mqtt_client_families, service_registry
 from iotmon_runtime.mqtt import MqttClient, MqttSettings
+from iotmon_video.metrics import video_families
+from iotmon_video.pipeline import CameraTotals
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
@@ -41,6 +45,8 @@ def test_the_doc_lists_every_metric_and_no_other() -> None:
         exposed_names(ingest_families(CounterSnapshot(), gauges))
         | exposed_names(mqtt_client_families([client]))
         | exposed_names(bridge_families(BridgeSnapshot()))
+        | exposed_names(alerts_families({}, DispatchCounters(), AlertsGauges(0, 0, 0)))
+        | exposed_names(video_families({"cam": CameraTotals(0, 0, 0, 0, 0, 0.0, 0, False)}))
         | exposed_names(
             f for f in ApiMetrics.create().registry.collect() if f.name.startswith("iotmon_")
         )

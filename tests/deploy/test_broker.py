@@ -25,7 +25,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from iotmon_contract import dead_letter_topic, status_topic, telemetry_topic
+from iotmon_contract import (
+    dead_letter_topic,
+    event_topic,
+    service_status_topic,
+    status_topic,
+    telemetry_filter,
+    telemetry_topic,
+)
 from iotmon_edge.agent import build_simulated_agent
 from iotmon_homeassistant import HomeAssistantBridge
 from iotmon_homeassistant import Settings as BridgeSettings
@@ -74,6 +81,8 @@ USERS = {
     "iotmon-health": SECRETS["mqtt_health_password"],
     AGENT_USER: SECRETS["mqtt_simulator_password"],
     "iotmon-homeassistant": SECRETS["mqtt_homeassistant_password"],
+    "demo/video-0": SECRETS["mqtt_video_password"],
+    "demo/bus-12": "bus-12-password",
     "acme/env-1": "env-1-password",
     "acme/env-2": "env-2-password",
     "other/env-1": "other-password",
@@ -162,7 +171,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     )
     with DynsecSession(admin) as session:
         operator = BrokerAdmin(session)
-        for username in ("acme/env-1", "acme/env-2", "other/env-1", f"{AGENT_TENANT}/env-0000"):
+        for username in (
+            "acme/env-1",
+            "acme/env-2",
+            "other/env-1",
+            f"{AGENT_TENANT}/env-0000",
+            "demo/bus-12",
+        ):
             tenant, device = username.split("/")
             operator.add(device_identity(tenant, device), USERS[username])
         operator.add(gateway_identity(*TEST_GATEWAY), USERS["acme/gw-9"])
@@ -404,6 +419,35 @@ def test_compose_agent_publishes_its_childrens_status_and_telemetry(
     cleaner = peers[AGENT_USER]
     for device in [AGENT_ID, *children]:  # leave no retained status for the other tests
         assert cleaner.publish(status_topic(AGENT_TENANT, device), b"", retain=True) == 0
+
+
+def test_the_video_service_does_what_it_needs_within_its_compose_role(
+    peers: dict[str, Peer],
+) -> None:
+    """Compose's video-0 gateway: its cameras' topics (as any gateway), the availability
+    of video instance video-0, and the events of the bus its cabin camera follows;
+    nothing else."""
+    video = peers["demo/video-0"]
+    own_status = service_status_topic("video", "video-0")
+    assert video.publish(own_status, b'{"state":"online"}', retain=True) < 128
+    for forged in (
+        service_status_topic("video", "video-1"),  # another instance
+        service_status_topic("alerts", "video-0"),  # another service
+        event_topic("demo", "bus-12"),  # it reads the bus's events, never writes them
+        dead_letter_topic("video"),
+    ):
+        assert video.publish(forged, b"{}") == NOT_AUTHORIZED, forged
+    assert video.subscribe_code(event_topic("demo", "bus-12")) < 128
+    for refused in (event_topic("demo", "bus-13"), "iotmon/v1/demo/+/event", telemetry_filter()):
+        assert video.subscribe_code(refused) == NOT_AUTHORIZED, refused
+    bus = peers["demo/bus-12"]
+    assert bus.publish(event_topic("demo", "bus-12"), b'{"type":"run_end"}') == 0
+    message = video.messages.get(timeout=TIMEOUT)
+    assert (message.topic, message.payload) == (
+        event_topic("demo", "bus-12"),
+        b'{"type":"run_end"}',
+    )
+    assert video.publish(own_status, b"", retain=True) < 128  # no retained status left
 
 
 def test_gateway_is_confined_to_its_registered_children(peers: dict[str, Peer]) -> None:

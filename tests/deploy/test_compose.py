@@ -26,7 +26,12 @@ from typer.testing import CliRunner
 
 from iotmon_alerts.cli import parser as alerts_parser
 from iotmon_api.cli import parser as api_parser
-from iotmon_contract import shared_subscription, telemetry_filter
+from iotmon_contract import (
+    event_topic,
+    service_status_topic,
+    shared_subscription,
+    telemetry_filter,
+)
 from iotmon_edge import PublishMode
 from iotmon_edge.cli import parser as edge_parser
 from iotmon_homeassistant.cli import parser as homeassistant_parser
@@ -539,6 +544,15 @@ def test_mqtt_clients_have_the_broker_identities_they_log_in_as(tmp_path: Path) 
         "video-0",
         *(camera.id for camera in cameras.cameras),
     ]
+    # It publishes the availability of its own instance, which is named like the gateway,
+    # and reads the events of every bus a cabin camera of the example follows.
+    assert video["IOTMON_VIDEO_INSTANCE_ID"] == "video-0"
+    rights = {(acl.type.value, acl.topic) for acl in camera_gateway.identity.role.acls}
+    assert ("publishClientSend", service_status_topic("video", "video-0")) in rights
+    for camera in cameras.cameras:
+        if camera.cabin is not None:
+            topic = event_topic(cameras.tenant, camera.cabin.vehicle)
+            assert ("publishClientReceive", topic) in rights
     health = identities["iotmon-health"]
     command = SERVICES["mosquitto"]["healthcheck"]["test"][1]
     assert "-u iotmon-health" in command

@@ -172,6 +172,42 @@ def test_filter_overlap(first: str, second: str, overlap: bool) -> None:
 
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "paho-path"])
+def test_qos_0_and_1_messages_arrive_whole_with_a_token_only_for_qos_1(
+    fresh_mosquitto: MosquittoProcess, fast_path: bool
+) -> None:
+    """The fast path decodes QoS 0 PUBLISH packets itself too (no packet id): topic, payload
+    and retain as paho gives them, token 0 (nothing to acknowledge)."""
+    topic = f"test/{unique('qos')}"
+    client = MqttClient(
+        settings_for(fresh_mosquitto),
+        client_id=unique("qos-"),
+        manual_ack=True,
+        fast_path=fast_path,
+    )
+    inbox = Inbox()
+    client.subscribe(f"{topic}/#", inbox, inline=True, qos=1)
+    client.start()
+    publisher = Publisher(fresh_mosquitto)
+    try:
+        assert client.wait_subscribed(TIMEOUT)
+        assert client.fast_path is fast_path
+        sent = [
+            (f"{topic}/{index % 3}", f"payload {index} é".encode(), index % 2)
+            for index in range(40)
+        ]
+        for name, payload, qos in sent:
+            publisher.publish(name, payload, qos=qos)
+        publisher.flush()
+        assert inbox.wait_for(len(sent))
+        got = [(m.topic, m.payload, m.token != 0, m.retained) for m in inbox.messages]
+        assert got == [(name, payload, qos == 1, False) for name, payload, qos in sent]
+        assert client.ack([m.token for m in inbox.messages]) == len(sent) // 2
+    finally:
+        publisher.close()
+        client.stop()
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "paho-path"])
 def test_manual_ack_leaves_unacknowledged_messages_with_the_broker(
     fresh_mosquitto: MosquittoProcess, fast_path: bool
 ) -> None:

@@ -752,7 +752,7 @@ class MqttClient:
             self._complete(on_complete, success)
 
     def _on_message(self, client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        # Messages the fast path leaves to paho (QoS 0, PUBLISH with properties, fallback).
+        # Messages the fast path leaves to paho (QoS 2, PUBLISH with properties, fallback).
         generation = client.generation if isinstance(client, PahoClient) else 0
         token = (generation << TOKEN_SHIFT) | message.mid if message.qos == 1 else 0
         self._deliver(

@@ -9,7 +9,7 @@ syscalls and a dozen Python calls per packet; acknowledging through ``Client.ack
 costs a syscall per message. The fast path keeps paho for connecting, keep-alive,
 subscriptions and every packet but one kind: it (1) reads the socket in 256 KiB
 chunks, (2) cuts every whole packet out of a chunk in one loop and decodes plain
-QoS 1 PUBLISH packets (no properties, the broker's usual form) straight into
+QoS 0 and 1 PUBLISH packets (no properties, the broker's usual form) straight into
 ``deliver``, handing any other packet to paho's own handler, and (3) sends a batch
 of PUBACKs as one write. It touches paho internals that are stable across 2.x
 (pinned <3); ``fast_path_available`` says whether they exist, and without them the
@@ -187,22 +187,27 @@ class FastPahoClient(PahoClient):
             if stop > end:
                 break
             position = stop
-            # PUBLISH at QoS 1 (any DUP and RETAIN): the hot path.
-            if header & 0xF6 == 0x32 and length >= 4:
+            # PUBLISH at QoS 0 or 1 (any DUP and RETAIN): the hot path. QoS 0 has no packet
+            # id and nothing to acknowledge: token 0, as on paho's own path.
+            kind = header & 0xF6
+            if (kind == 0x32 or kind == 0x30) and length >= 2:
+                qos1 = kind == 0x32
                 topic_end = start + 2 + ((data[start] << 8) | data[start + 1])
-                body = topic_end + 2
+                body = topic_end + 2 if qos1 else topic_end
                 if body <= stop and (not v5 or (body < stop and data[body] == 0)):
                     try:
                         topic = data[start + 2 : topic_end].decode()
                     except UnicodeDecodeError:
                         pass
                     else:
-                        mid = (data[topic_end] << 8) | data[topic_end + 1]
+                        token = (
+                            generation | ((data[topic_end] << 8) | data[topic_end + 1])
+                            if qos1
+                            else 0
+                        )
                         payload = data[body + 1 if v5 else body : stop]
                         deliver(
-                            new_message(
-                                InboundMessage, (topic, payload, generation | mid, bool(header & 1))
-                            )
+                            new_message(InboundMessage, (topic, payload, token, bool(header & 1)))
                         )
                         continue
             # Anything else is paho's, handled exactly as its own reader would.

@@ -5,17 +5,26 @@ The service finds this module by name (``service.default_bus_factory``)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from iotmon_alerts.bus import BusEvent, BusRules, BusSafetyEngine, Fleet, load_fleet
-from iotmon_alerts.domain.bus_bridge import BusChannel
-from iotmon_alerts.domain.model import StatusIn
+from iotmon_alerts.bus import BusEvent, BusRules, BusSafetyEngine, Fleet, Notification, load_fleet
+from iotmon_alerts.bus import UnknownAlert as BusUnknownAlert
+from iotmon_alerts.bus.journal import JournalEntry, JournalError, decode, encode
+from iotmon_alerts.bus.timeline import Timeline
+from iotmon_alerts.domain.bus_bridge import BusChannel, Rebuilt
+from iotmon_alerts.domain.lifecycle import UnknownAlert
+from iotmon_alerts.domain.model import JournalRecord, StatusIn
 from iotmon_alerts.rulefile import BusSection
 from iotmon_contract.payloads import DeviceState
 from iotmon_contract.validation import ValidatedEvent
 from iotmon_runtime.config_files import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 def bus_rules(settings: dict[str, object], source: str) -> BusRules:
@@ -53,6 +62,55 @@ class _Adapter:
         return child.id if child is not None else None
 
 
+class BusRulesOnTimeline:
+    """A tenant's core on its timeline, speaking the domain's terms (``BusEngineLike``):
+    journal entries as ``JournalRecord`` lines, the domain's ``UnknownAlert``."""
+
+    def __init__(self, tenant: str, timeline: Timeline) -> None:
+        self._tenant = tenant
+        self._timeline = timeline
+
+    @property
+    def timeline(self) -> Timeline:
+        return self._timeline
+
+    def handle(self, event: BusEvent, now: datetime) -> list[Notification]:
+        return self._timeline.handle(event, now)
+
+    def advance(self, until: datetime) -> list[Notification]:
+        return self._timeline.advance(until)
+
+    def acknowledge(
+        self, fingerprint: str, by: str, reason: str, now: datetime
+    ) -> list[Notification]:
+        try:
+            return self._timeline.acknowledge(fingerprint, by, reason, now)
+        except BusUnknownAlert:
+            raise UnknownAlert(f"the bus rules know no alert {fingerprint}") from None
+
+    def take_journal(self) -> list[JournalRecord]:
+        for error in self._timeline.take_errors():
+            logger.error("bus rules of tenant %s: %s", self._tenant, error)
+        return [self._record(entry) for entry in self._timeline.take_journal()]
+
+    def _record(self, entry: JournalEntry) -> JournalRecord:
+        return JournalRecord(self._tenant, entry.at, entry.kind.value, encode(entry))
+
+    def rebuild(self, records: Iterable[JournalRecord]) -> Rebuilt:
+        entries: list[JournalEntry] = []
+        unreadable = 0
+        for record in records:
+            try:
+                entries.append(decode(record.line))
+            except JournalError as exc:
+                unreadable += 1
+                if unreadable <= 10:
+                    logger.warning("bus journal of %s: line refused: %s", self._tenant, exc)
+        report = self._timeline.rebuild(entries)
+        self._timeline.take_errors()
+        return Rebuilt(report.entries, unreadable, report.notifications, report.refused)
+
+
 def bus_channel(tenant: str, section: BusSection, folder: Path) -> BusChannel:
     """A tenant's bus engine from its rule file's ``bus`` section; ConfigError if the fleet
     file or the settings are bad, or the fleet is another tenant's."""
@@ -63,7 +121,7 @@ def bus_channel(tenant: str, section: BusSection, folder: Path) -> BusChannel:
     rules = bus_rules(section.settings, f"{folder / tenant}.yaml")
     adapter = _Adapter(fleet)
     return BusChannel(
-        engine=BusSafetyEngine(fleet, rules),
+        engine=BusRulesOnTimeline(tenant, Timeline(BusSafetyEngine(fleet, rules))),
         to_bus_event=adapter.event,
         child_of_tag=adapter.child_of_tag,
         to_bus_status=adapter.status,

@@ -25,6 +25,7 @@ from iotmon_alerts.service import AlertService, default_bus_factory
 from iotmon_runtime.cli import error, load_settings, service_parser
 from iotmon_runtime.config_files import ConfigError
 from iotmon_runtime.log import configure_logging
+from iotmon_runtime.metrics import MetricsServerError
 from iotmon_runtime.workers import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK, install_stop_signals
 
 PROGRAM = "iotmon-alerts"
@@ -81,9 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGHUP, lambda _s, _f: service.request_reload())
     try:
         return service.run()
-    except (ConfigError, DatabaseUnavailable) as exc:
+    except (ConfigError, DatabaseUnavailable, MetricsServerError) as exc:
         error(PROGRAM, str(exc))
-        return EXIT_BAD_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
+        return EXIT_FAILED if isinstance(exc, DatabaseUnavailable) else EXIT_BAD_CONFIG
 
 
 def run() -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError
 
 from iotmon_contract.topics import IDENTIFIER_PATTERN
 from iotmon_registry import RegistrySettings
+from iotmon_runtime.metrics import MetricsSettings
 from iotmon_runtime.mqtt import MqttSettings
 from iotmon_runtime.settings import Environment, ServiceSettings
 from iotmon_storage import StoreSettings
@@ -83,6 +84,13 @@ class AlertsMqttSettings(MqttSettings):
         "subscriptions).",
     )
 
+    fast_path: bool = Field(
+        default=True,
+        description="Use the client's buffered read / direct decode / grouped PUBACK path "
+        "(alert latency under heavy telemetry, docs/benchmarks.md); false falls back to "
+        "paho's public API (slower; for diagnosis).",
+    )
+
     @field_validator("share_group", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:
@@ -127,6 +135,18 @@ class WebhookSettings(BaseModel):
         le=60,
         description="How often the outbox is read for due retries (new deliveries wake the "
         "dispatcher at once).",
+    )
+
+
+class AlertsMetricsSettings(MetricsSettings):
+    """The alert service's /metrics (it serves no other HTTP)."""
+
+    port: int = Field(
+        default=9103,
+        ge=0,
+        le=65535,
+        description="TCP port of /metrics; 0 picks a free one. A port that is taken stops "
+        "the service at start.",
     )
 
 
@@ -214,10 +234,23 @@ class AlertsSettings(ServiceSettings):
     stats_interval_s: float = Field(
         default=60.0, gt=0, description="How often the counters are logged."
     )
+    metrics: AlertsMetricsSettings = Field(
+        default_factory=AlertsMetricsSettings,
+        description="Prometheus metrics on http://<host>:<port>/metrics (docs/metrics.md).",
+    )
     clock: SimulatedClockSettings | None = Field(
         default=None,
         description="A simulated clock (epoch and speed) for tests and demos; unset: the "
         "wall clock. Refused when the environment is prod.",
+    )
+    bus_journal_retention_s: float = Field(
+        default=4 * 86_400.0,
+        ge=3600,
+        le=30 * 86_400.0,
+        description="How far back the bus rules' input journal reaches: at start (and when "
+        "a rule file changes) the bus rules are rebuilt from it, so runs in progress "
+        "survive a restart. Longer than the bus rules' run retention (36 h) and a long "
+        "weekend, so a Monday's runs still know Friday's last run end.",
     )
 
     @model_validator(mode="after")

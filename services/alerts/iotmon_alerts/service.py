@@ -29,16 +29,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from prometheus_client.metrics_core import Metric
+
 from iotmon_alerts.adapters.database import AlertsDatabase, DatabaseUnavailable
-from iotmon_alerts.adapters.webhooks import WebhookDispatcher
+from iotmon_alerts.adapters.webhooks import DispatchCounters, WebhookDispatcher
 from iotmon_alerts.clock import Clock, SimulatedClock, utc_now
 from iotmon_alerts.config import SERVICE_NAME, AlertsSettings
 from iotmon_alerts.counters import AlertsCounters
 from iotmon_alerts.domain.engine import AlertEngine
 from iotmon_alerts.domain.lifecycle import Manager, UnknownAlert
 from iotmon_alerts.domain.model import FaultIn, Outcome, ReadingIn, StatusIn
+from iotmon_alerts.metrics import AlertsGauges, alerts_families
 from iotmon_alerts.routing import Subscription, Webhook, alert_message, notice_message, route
-from iotmon_alerts.rules_loader import BusFactory, RuleWatcher, load_all
+from iotmon_alerts.rules_loader import BusFactory, LoadedRules, RuleWatcher, load_all
 from iotmon_contract import (
     ContractViolation,
     DeviceState,
@@ -59,6 +62,12 @@ from iotmon_contract.payloads import DeviceStatus
 from iotmon_contract.topics import DEAD_LETTER_RULE, SERVICE_STATUS_RULE, ServiceMessageKind
 from iotmon_contract.validation import to_ns
 from iotmon_registry import Registry, RegistryError
+from iotmon_runtime.metrics import (
+    MetricsServer,
+    SnapshotCollector,
+    mqtt_client_families,
+    service_registry,
+)
 from iotmon_runtime.mqtt import (
     ConnectionEvent,
     InboundMessage,
@@ -75,6 +84,7 @@ _BATCH = 500
 _QUEUE_PAUSE_AT = 20_000
 _DB_RETRY_MAX_S = 5.0
 _SITE_CACHE_LIMIT = 100_000
+_JOURNAL_PRUNE_INTERVAL_S = 600.0
 
 
 class _Window(NamedTuple):
@@ -135,6 +145,8 @@ class AlertService:
         self._sites: dict[tuple[str, str], str | None] = {}
         self._registry_revision: int | None = None
         self._validating: tuple[TelemetryValidator, EventValidator] | None = None
+        self._metrics: MetricsServer | None = None
+        self._active_alerts = 0
         self.failure: str | None = None
 
     # -- accessors ---------------------------------------------------------------------
@@ -178,8 +190,55 @@ class AlertService:
         logger.warning("alerts run on a simulated clock: %r", clock)
         return clock
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Where /metrics answers while running (None when disabled or stopped)."""
+        server = self._metrics
+        return server.url if server is not None and server.running else None
+
     def start(self) -> None:
-        """Start; raises ConfigError (bad rule files) or DatabaseUnavailable."""
+        """Start; raises ConfigError (bad rule files), DatabaseUnavailable, or
+        MetricsServerError (the metrics port is taken)."""
+        self._start_metrics()
+        try:
+            self._start()
+        except BaseException:
+            self._stop_metrics()
+            raise
+
+    def _start_metrics(self) -> None:
+        """/metrics first: a taken port fails the start before anything connects."""
+        settings = self._settings
+        if not settings.metrics.enabled:
+            return
+        registry = service_registry(SERVICE_NAME, "iotmon-alerts")
+        registry.register(SnapshotCollector(self._metric_families))
+        server = MetricsServer(
+            registry, settings.metrics, setting=AlertsSettings.variable("metrics", "port")
+        )
+        server.start()
+        self._metrics = server
+
+    def _stop_metrics(self) -> None:
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
+
+    def _metric_families(self) -> list[Metric]:
+        """Read on a scrape, on the metrics server's thread: snapshots only."""
+        client, dispatcher = self._client, self._dispatcher
+        gauges = AlertsGauges(
+            inbound_messages=self._inbound.qsize(),
+            active_alerts=self._active_alerts,
+            webhook_endpoints_busy=dispatcher.in_flight_endpoints if dispatcher else 0,
+        )
+        webhooks = dispatcher.counters_snapshot() if dispatcher else DispatchCounters()
+        return [
+            *alerts_families(self.counters.snapshot(), webhooks, gauges),
+            *mqtt_client_families([client] if client is not None else []),
+        ]
+
+    def _start(self) -> None:
         settings = self._settings
         self._clock = self._make_clock()
         loaded = load_all(settings.rules_dir, self._bus_factory)
@@ -201,10 +260,12 @@ class AlertService:
         now = self._clock()
         engine = AlertEngine(site_of=self._site_of)
         for rules in loaded:
+            self._rebuild_bus(rules, now)
             engine.set_rules(rules.file, now, bus=rules.bus)
         engine.restore((s.alert, s.manager, s.last_notified_at) for s in database.active_alerts())
         engine.set_silences(database.silences(now=now))
         self._engine = engine
+        self._active_alerts = len(engine.active_alerts)
         self._watcher = RuleWatcher(settings.rules_dir, self._bus_factory)
         self._watcher.start(loaded)
         self._subscriptions = database.subscriptions()
@@ -247,6 +308,7 @@ class AlertService:
         if self._database is not None:
             self._database.close()
             self._database = None
+        self._stop_metrics()
 
     def run(self) -> int:
         """Start, wait for the stop event, stop: the process's main loop."""
@@ -281,6 +343,7 @@ class AlertService:
             will=self._status_message(DeviceState.OFFLINE),
             online=self._status_message(DeviceState.ONLINE),
             manual_ack=True,
+            fast_path=mqtt.fast_path,
             persistent_session=True,
             session_expiry_s=mqtt.session_expiry_s,
             name=f"alerts-{self._settings.instance_id}",
@@ -325,7 +388,7 @@ class AlertService:
 
     def _loop(self) -> None:
         settings = self._settings
-        next_tick = next_actions = next_reload = next_stats = time.monotonic()
+        next_tick = next_actions = next_reload = next_stats = next_prune = time.monotonic()
         while not self._stopping.is_set():
             now_mono = time.monotonic()
             wait = max(0.0, min(next_tick, next_actions, next_reload) - now_mono)
@@ -344,6 +407,9 @@ class AlertService:
                     next_reload = now_mono + settings.reload_interval_s
                     self._reload(force=self._reload_requested.is_set())
                     self._reload_requested.clear()
+                if now_mono >= next_prune:
+                    next_prune = now_mono + _JOURNAL_PRUNE_INTERVAL_S
+                    self._prune_journal()
                 if now_mono >= next_stats:
                     next_stats = now_mono + settings.stats_interval_s
                     logger.info("alerts counters: %s", self.counters.snapshot())
@@ -501,7 +567,9 @@ class AlertService:
             delay = 0.2
             while True:
                 try:
-                    new = database.record(outcome.changes, outcome.notices, webhooks, managers, now)
+                    new = database.record(
+                        outcome.changes, outcome.notices, webhooks, managers, now, outcome.journal
+                    )
                     break
                 except DatabaseUnavailable as exc:
                     self.counters.add(database_failures=1)
@@ -522,8 +590,10 @@ class AlertService:
             client.ack(t for t in tokens if t)
         if not outcome:
             return
+        if outcome.changes:
+            self._active_alerts = len(engine.active_alerts)
         if new and self._dispatcher is not None:
-            self._dispatcher.wake()
+            self._dispatcher.wake(w.subscription.id for w in webhooks)
         self._publish(outcome)
         self._write_events(outcome)
 
@@ -627,7 +697,7 @@ class AlertService:
                 outcome = engine.acknowledge(
                     action.tenant, action.fingerprint, action.by, action.reason, now
                 )
-            except UnknownAlert as exc:
+            except (UnknownAlert, ValueError) as exc:
                 database.finish_action(action.id, False, str(exc), now)
                 self.counters.refused("action")
                 continue
@@ -646,6 +716,7 @@ class AlertService:
             self.counters.refused("rule_file")
             logger.error("rule file refused: %s", error)
         for rules in report.loaded:
+            self._rebuild_bus(rules, now)
             self._commit(engine.set_rules(rules.file, now, bus=rules.bus), [])
             self.counters.add(rule_reloads=1)
             logger.info("rules of tenant %s (re)loaded from %s", rules.file.tenant, rules.path)
@@ -653,6 +724,40 @@ class AlertService:
             self._commit(engine.remove_tenant(tenant, now), [])
             logger.info("rules of tenant %s removed (its file is gone)", tenant)
         self._refresh_sites()
+
+    def _rebuild_bus(self, rules: LoadedRules, now: datetime) -> None:
+        """A tenant's new bus rules rebuilt from its journal: runs in progress go on."""
+        channel, database = rules.bus, self._database
+        if channel is None or database is None:
+            return
+        since = now - timedelta(seconds=self._settings.bus_journal_retention_s)
+        records = database.journal(rules.file.tenant, since)
+        started = time.monotonic()
+        rebuilt = channel.engine.rebuild(records)
+        self.counters.add(journal_rebuilt=rebuilt.entries, journal_unreadable=rebuilt.unreadable)
+        logger.info(
+            "bus rules of tenant %s rebuilt from %d journal line(s) since %s in %.2fs "
+            "(%d decision(s) already told, %d unreadable line(s), %d acknowledgement(s) refused)",
+            rules.file.tenant,
+            rebuilt.entries,
+            since.isoformat(),
+            time.monotonic() - started,
+            rebuilt.notifications,
+            rebuilt.unreadable,
+            rebuilt.refused,
+        )
+
+    def _prune_journal(self) -> None:
+        database = self._database
+        assert database is not None
+        before = self._clock() - timedelta(seconds=self._settings.bus_journal_retention_s)
+        try:
+            pruned = database.prune_journal(before)
+        except DatabaseUnavailable as exc:
+            logger.warning("could not prune the bus journal: %s", exc)
+            return
+        if pruned:
+            logger.info("bus journal: %d line(s) before %s forgotten", pruned, before.isoformat())
 
     # -- sites ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from pydantic_settings import SettingsConfigDict
 
 from iotmon_contract.events import MEDIA_URL_PATTERN
 from iotmon_contract.topics import IDENTIFIER_PATTERN
+from iotmon_runtime.metrics import MetricsSettings
 from iotmon_runtime.mqtt import MqttSettings
 from iotmon_runtime.settings import ServiceSettings
 
@@ -27,6 +28,18 @@ def default_instance_id() -> str:
     """The host name squeezed into a contract identifier: stable across restarts of one host."""
     cleaned = re.sub(r"[^a-z0-9_.-]", "-", socket.gethostname().lower()).strip("-._")
     return (cleaned or "video")[:48]
+
+
+class VideoMetricsSettings(MetricsSettings):
+    """The video service's /metrics (its media server serves only media)."""
+
+    port: int = Field(
+        default=9104,
+        ge=0,
+        le=65535,
+        description="TCP port of /metrics; 0 picks a free one. A port that is taken stops "
+        "the service at start.",
+    )
 
 
 class VideoSettings(ServiceSettings):
@@ -66,6 +79,10 @@ class VideoSettings(ServiceSettings):
         default=2 * 1024**3,
         ge=1024 * 1024,
         description="Most bytes of media kept; the oldest files go first above it.",
+    )
+    metrics: VideoMetricsSettings = Field(
+        default_factory=VideoMetricsSettings,
+        description="Prometheus metrics on http://<host>:<port>/metrics (docs/metrics.md).",
     )
     metrics_interval_s: float = Field(
         default=10.0, gt=0, le=3600, description="How often each camera's metrics are published."

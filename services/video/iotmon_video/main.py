@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from iotmon_runtime.cli import error
 from iotmon_runtime.config_files import ConfigError
+from iotmon_runtime.metrics import MetricsServerError
 from iotmon_runtime.workers import EXIT_BAD_CONFIG, install_stop_signals
 from iotmon_video.cameras import VideoConfig, load_cameras
 from iotmon_video.config import VideoSettings
@@ -24,4 +26,8 @@ def run_video(settings: VideoSettings) -> int:
         return EXIT_BAD_CONFIG
     stop_event = threading.Event()
     install_stop_signals(stop_event)
-    return VideoService(settings, config, stop_event, load_detector(config)).run()
+    try:
+        return VideoService(settings, config, stop_event, load_detector(config)).run()
+    except MetricsServerError as exc:
+        error("iotmon-video", str(exc))
+        return EXIT_BAD_CONFIG

@@ -97,6 +97,24 @@ class _Counters:
         self.tracked = 0
         self.frames_in_at_start = 0
         self.dropped_at_start = 0
+        # Since the start, never reset (Prometheus counters; the windows above reset)
+        self.detections_total = 0
+        self.skipped_total = 0
+        self.inference_total_s = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraTotals:
+    """One camera's counts since the service started (for /metrics)."""
+
+    frames_in: int
+    frames_processed: int
+    dropped_frames: int
+    detections: int
+    detect_skipped: int
+    inference_s: float
+    tracked_objects: int
+    source_up: bool
 
 
 ErrorListener = Callable[[str, str | None], None]
@@ -227,6 +245,21 @@ class CameraPipeline:
             c.frames_in_at_start, c.dropped_at_start = frames_in, dropped
             return window
 
+    def totals(self) -> CameraTotals:
+        """Counts since the start (read from another thread: under the counters' lock)."""
+        c = self._counters
+        with c.lock:
+            return CameraTotals(
+                frames_in=self._capture.frames_in,
+                frames_processed=self.frames_processed,
+                dropped_frames=self._mailbox.dropped,
+                detections=c.detections_total,
+                detect_skipped=c.skipped_total,
+                inference_s=c.inference_total_s,
+                tracked_objects=c.tracked,
+                source_up=bool(self._source_up),
+            )
+
     @property
     def dropped_frames(self) -> int:
         return self._mailbox.dropped
@@ -272,6 +305,7 @@ class CameraPipeline:
             elif self._in_flight:
                 with self._counters.lock:
                     self._counters.skipped += 1
+                    self._counters.skipped_total += 1
             else:
                 self._in_flight = True
                 self._last_detect_at = frame.at
@@ -304,7 +338,9 @@ class CameraPipeline:
     def _count_detection(self, inference_s: float, latency_s: float) -> None:
         with self._counters.lock:
             self._counters.detections += 1
+            self._counters.detections_total += 1
             self._counters.inference_s += inference_s
+            self._counters.inference_total_s += inference_s
             self._counters.latency_s += latency_s
 
     def _apply(self, frame: Frame, detections: list[Detection]) -> list[Finding]:

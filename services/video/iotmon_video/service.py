@@ -13,6 +13,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prometheus_client.metrics_core import Metric
 from pydantic import ValidationError
 
 from iotmon_contract import (
@@ -23,6 +24,12 @@ from iotmon_contract import (
     parse_event,
 )
 from iotmon_runtime.availability import ServiceAvailability
+from iotmon_runtime.metrics import (
+    MetricsServer,
+    SnapshotCollector,
+    mqtt_client_families,
+    service_registry,
+)
 from iotmon_runtime.mqtt import (
     ConnectionEvent,
     Handler,
@@ -36,6 +43,7 @@ from iotmon_video.detect_queue import DetectorPool
 from iotmon_video.detectors import Detector, DetectorUnavailable, create_detector
 from iotmon_video.media import MediaStore, sweep
 from iotmon_video.media_server import MediaServer
+from iotmon_video.metrics import video_families
 from iotmon_video.outputs import Outputs
 from iotmon_video.pipeline import CameraPipeline
 
@@ -89,6 +97,7 @@ class VideoService:
         self._availability: ServiceAvailability | None = None
         self._housekeeping: threading.Thread | None = None
         self._halt = threading.Event()
+        self._metrics: MetricsServer | None = None
         self.failure: str | None = None
 
     @property
@@ -104,8 +113,23 @@ class VideoService:
     def stop_event(self) -> threading.Event:
         return self._stop_event
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Where /metrics answers while running (None when disabled or stopped)."""
+        server = self._metrics
+        return server.url if server is not None and server.running else None
+
     def start(self) -> None:
+        """Start; MetricsServerError when the metrics port is taken (before anything else)."""
         settings = self._settings
+        if settings.metrics.enabled:
+            registry = service_registry(SERVICE_NAME, "iotmon-video")
+            registry.register(SnapshotCollector(self._metric_families))
+            server = MetricsServer(
+                registry, settings.metrics, setting=VideoSettings.variable("metrics", "port")
+            )
+            server.start()
+            self._metrics = server
         availability = ServiceAvailability.of(SERVICE_NAME, settings.instance_id, "iotmon-video")
         self._availability = availability
         self._server = MediaServer(settings.http_host, settings.http_port, settings.media_dir)
@@ -167,6 +191,18 @@ class VideoService:
             self._server.stop()
         if self._detector is not None:
             self._detector.close()
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
+
+    def _metric_families(self) -> list[Metric]:
+        """Read on a scrape, on the metrics server's thread: the cameras' totals."""
+        client = self._client
+        totals = {camera: p.totals() for camera, p in list(self._pipelines.items())}
+        return [
+            *video_families(totals),
+            *mqtt_client_families([client] if client is not None else []),
+        ]
 
     def run(self) -> int:
         try:

@@ -7,10 +7,6 @@ real: nothing it held only in memory survives.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,8 +18,10 @@ from iotmon_alerts.routing import Owner
 from iotmon_contract import telemetry_topic
 from iotmon_tools.localstack import MosquittoProcess, WebhookReceiver
 from tests.services.alerts.support import (
+    ServiceProcess,
     make_settings,
     reading,
+    service_environment,
     wait_online,
     wait_until,
     write_rules,
@@ -41,56 +39,6 @@ rules:
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-def _environment(settings: AlertsSettings) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("IOTMON_")}
-    return {
-        **keep,
-        "IOTMON_ALERTS_INSTANCE_ID": settings.instance_id,
-        "IOTMON_ALERTS_MQTT__HOST": settings.mqtt.host,
-        "IOTMON_ALERTS_MQTT__PORT": str(settings.mqtt.port),
-        "IOTMON_ALERTS_MQTT__SHARE_GROUP": "",
-        "IOTMON_ALERTS_DATABASE__URL": settings.database.url.get_secret_value(),
-        "IOTMON_ALERTS_REGISTRY__URL": settings.registry.url.get_secret_value(),
-        "IOTMON_ALERTS_RULES_DIR": str(settings.rules_dir),
-        "IOTMON_ALERTS_TICK_INTERVAL_S": "0.1",
-        "IOTMON_ALERTS_WEBHOOKS__BACKOFF_BASE_S": "0.2",
-        "IOTMON_ALERTS_WEBHOOKS__BACKOFF_MAX_S": "1",
-        "IOTMON_ALERTS_WEBHOOKS__POLL_INTERVAL_S": "0.1",
-        "IOTMON_ALERTS_WEBHOOKS__TIMEOUT_S": "2",
-        "IOTMON_ALERTS_WEBHOOKS__MAX_ATTEMPTS": "100",
-    }
-
-
-class ServiceProcess:
-    def __init__(self, settings: AlertsSettings, log: Path) -> None:
-        self._env = _environment(settings)
-        self._log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self._log.open("ab") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", "from iotmon_alerts.cli import run; run()", "run"],
-                env=self._env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture
 def setup(tmp_path: Path, fresh_mosquitto: MosquittoProcess) -> tuple[AlertsSettings, Path]:
     settings = make_settings(tmp_path, fresh_mosquitto)
@@ -106,7 +54,7 @@ def test_receiver_down_and_service_killed_every_webhook_arrives_once_by_id(
     url = receiver.add_endpoint("/hook", SECRET)
     with AlertsDatabase(settings.database) as database:
         database.add_subscription("acme", Owner.TENANT, url, secret=SECRET, now=datetime.now(UTC))
-    service = ServiceProcess(settings, folder / "alerts.log")
+    service = ServiceProcess(service_environment(settings), folder / "alerts.log")
     peer = Peer(fresh_mosquitto.port, None)
     peer.connect()
     receiver.start()
@@ -120,9 +68,16 @@ def test_receiver_down_and_service_killed_every_webhook_arrives_once_by_id(
                 peer.publish(topic("acme", f"env-{index}"), reading("temperature", 40 + index))
 
         # Phase 1: all well. The session exists from here on (queued while killed).
-        wait_online(peer, settings)
+        wait_online(peer, settings, service.process)
         fire(0, 5)
-        assert len(receiver.wait_for(5, 20)) == 5
+        assert len(receiver.wait_for(5, 30)) == 5
+        # The receiver records a webhook before it answers: stopped before the last answer
+        # went out, that delivery would fail and count below. Down only once all are done.
+        wait_until(
+            lambda: database.outbox_counts() == {DeliveryState.DELIVERED.value: 5},
+            30,
+            "the first five delivered",
+        )
         # Phase 2: the receiver goes down; deliveries fail and wait for their retries.
         receiver.stop()
         fire(5, 15)
@@ -132,7 +87,7 @@ def test_receiver_down_and_service_killed_every_webhook_arrives_once_by_id(
 
         wait_until(
             lambda: failed_once() == 10,
-            30,
+            60,
             "ten failed first attempts",
         )
         pending_ids = {i.id for i in database.outbox(state=DeliveryState.PENDING)}
@@ -143,7 +98,7 @@ def test_receiver_down_and_service_killed_every_webhook_arrives_once_by_id(
         service.start()
         wait_until(
             lambda: len(database.outbox(state=DeliveryState.PENDING)) == 20,
-            30,
+            60,
             "the ten raised while killed recorded",
         )
         receiver.start()
@@ -157,7 +112,7 @@ def test_receiver_down_and_service_killed_every_webhook_arrives_once_by_id(
         assert receiver.bad_signatures == 0
         wait_until(
             lambda: database.outbox_counts() == {DeliveryState.DELIVERED.value: 25},
-            10,
+            30,
             "every outbox row delivered",
         )
         database.close()

@@ -121,6 +121,7 @@ def test_events_snapshots_and_metrics_end_to_end(
         mqtt={"host": fresh_mosquitto.host, "port": fresh_mosquitto.port},
         media_dir=tmp_path / "media",
         http_port=0,
+        metrics={"port": 0},
         metrics_interval_s=1.0,
     )
     service = VideoService(settings, config, detector=load_detector(config))

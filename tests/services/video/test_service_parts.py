@@ -201,6 +201,7 @@ def test_a_refused_login_stops_the_service_with_the_reason(tmp_path: Path) -> No
             },
             media_dir=tmp_path / "media",
             http_port=0,
+            metrics={"port": 0},
         )
         service = VideoService(settings, VideoConfig(tenant="acme"))
         assert service.run() == 1

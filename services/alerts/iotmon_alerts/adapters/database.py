@@ -31,6 +31,7 @@ from iotmon_alerts.adapters.schema import (
     ActionRow,
     AlertGuardianRow,
     AlertRow,
+    BusJournalRow,
     MetaRow,
     NoticeGuardianRow,
     NoticeRow,
@@ -41,7 +42,15 @@ from iotmon_alerts.adapters.schema import (
 )
 from iotmon_alerts.config import AlertsDatabaseSettings
 from iotmon_alerts.domain.lifecycle import Manager, Silence
-from iotmon_alerts.domain.model import Alert, AlertChange, NoticeOut, Role, Subject, Target
+from iotmon_alerts.domain.model import (
+    Alert,
+    AlertChange,
+    JournalRecord,
+    NoticeOut,
+    Role,
+    Subject,
+    Target,
+)
 from iotmon_alerts.routing import Owner, Subscription, SubscriptionFilter, Webhook
 from iotmon_contract import AlertSeverity, AlertState
 from iotmon_registry import RegistrySettings
@@ -345,9 +354,17 @@ class AlertsDatabase:
         webhooks: Sequence[Webhook],
         managers: dict[str, Manager],
         now: datetime,
+        journal: Sequence[JournalRecord] = (),
     ) -> int:
-        """Record one outcome in one transaction; returns how many webhooks were new."""
+        """Record one outcome in one transaction; returns how many webhooks were new.
+
+        ``journal``: the bus rules' inputs that decided it, kept in the same transaction so
+        the journal holds exactly what was decided.
+        """
         with self.session() as session:
+            session.add_all(
+                BusJournalRow(tenant=r.tenant, at=r.at, kind=r.kind, line=r.line) for r in journal
+            )
             for change in changes:
                 self._record_change(session, change, managers, now)
             for notice in notices:
@@ -505,6 +522,25 @@ class AlertsDatabase:
             query = query.where(SilenceRow.ends_at > now)
         with self.session() as session:
             return [_silence(row) for row in session.scalars(query)]
+
+    def journal(self, tenant: str, since: datetime) -> list[JournalRecord]:
+        """A tenant's bus journal from ``since`` on, oldest first (as it was written)."""
+        query = (
+            select(BusJournalRow)
+            .where(BusJournalRow.tenant == tenant, BusJournalRow.at >= since)
+            .order_by(BusJournalRow.id)
+        )
+        with self.session() as session:
+            return [
+                JournalRecord(row.tenant, row.at, row.kind, row.line)
+                for row in session.scalars(query)
+            ]
+
+    def prune_journal(self, before: datetime) -> int:
+        """Forget journal lines older than ``before``; how many went."""
+        with self.session() as session:
+            result = session.execute(delete(BusJournalRow).where(BusJournalRow.at < before))
+            return int(getattr(result, "rowcount", 0) or 0)
 
     # -- the outbox ----------------------------------------------------------------
 

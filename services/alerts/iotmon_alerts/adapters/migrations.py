@@ -18,6 +18,7 @@ from iotmon_alerts.adapters.schema import (
     META_SCHEMA_VERSION,
     SCHEMA_VERSION,
     Base,
+    BusJournalRow,
     MetaRow,
 )
 from iotmon_registry.database import SQLITE_BEGIN
@@ -26,8 +27,13 @@ logger = logging.getLogger(__name__)
 
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: dict[int, Migration] = {}
-"""``MIGRATIONS[n]`` upgrades a database of version ``n - 1`` to ``n`` (none yet)."""
+
+def _add_bus_journal(connection: Connection) -> None:
+    BusJournalRow.__table__.create(connection)  # type: ignore[attr-defined]
+
+
+MIGRATIONS: dict[int, Migration] = {2: _add_bus_journal}
+"""``MIGRATIONS[n]`` upgrades a database of version ``n - 1`` to ``n``."""
 
 
 class SchemaVersionError(RuntimeError):

@@ -14,10 +14,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from iotmon_registry.schema import UtcDateTime
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump with a step in ``migrations.py`` whenever a table changes.
 
 1: alerts, audience, transitions, notices, subscriptions, outbox, actions, silences.
+2: the bus rules' input journal (``bus_journal``).
 """
 
 OUTBOX_FORMAT = 1
@@ -196,3 +197,19 @@ class SilenceRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(TEXT_SHORT)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BusJournalRow(Base):
+    """One input the bus rules took (``iotmon_alerts.bus.journal``): the service rebuilds
+    them from these rows at start. Written with what the input decided, in one transaction.
+    """
+
+    __tablename__ = "bus_journal"
+    __table_args__ = (Index("ix_bus_journal_tenant_id", "tenant", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(ID)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    line: Mapped[str] = mapped_column(Text)
+    """The journal line (JSON, with its own format version ``v``)."""

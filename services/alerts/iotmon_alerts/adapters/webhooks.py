@@ -18,14 +18,20 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
 from standardwebhooks import Webhook
 
-from iotmon_alerts.adapters.database import AlertsDatabase, DatabaseUnavailable, retry_delay
+from iotmon_alerts.adapters.database import (
+    AlertsDatabase,
+    DatabaseUnavailable,
+    OutboxItem,
+    retry_delay,
+)
 from iotmon_alerts.config import WebhookSettings
 from iotmon_alerts.routing import Subscription
 
@@ -86,6 +92,8 @@ class WebhookDispatcher:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._hinted: set[str] = set()
+        """Subscriptions just given new deliveries (read and written on the loop only)."""
         self.counters = DispatchCounters()
         self._lock = threading.Lock()
 
@@ -107,13 +115,31 @@ class WebhookDispatcher:
             self._thread.join(timeout)
         self._thread = None
 
-    def wake(self) -> None:
-        """New deliveries are in the outbox: look now rather than at the next poll."""
+    def wake(self, subscriptions: Iterable[str] = ()) -> None:
+        """New deliveries are in the outbox: look now rather than at the next poll.
+
+        ``subscriptions`` (those the new deliveries are for) lets their workers start
+        without first asking the database which subscriptions have work.
+        """
         loop, event = self._loop, self._wake
         if loop is not None and event is not None and not loop.is_closed():
+            hinted = frozenset(subscriptions)
+
+            def hint() -> None:
+                self._hinted |= hinted
+                event.set()
+
             # The loop may close in between: it is stopping anyway.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(hint)
+
+    def counters_snapshot(self) -> DispatchCounters:
+        """A copy of the counters, taken under their lock (for another thread)."""
+        with self._lock:
+            c = self.counters
+            return DispatchCounters(
+                c.attempts, c.delivered, c.failed_attempts, c.dead, dict(c.errors)
+            )
 
     @property
     def in_flight_endpoints(self) -> int:
@@ -149,19 +175,31 @@ class WebhookDispatcher:
             timeout=httpx.Timeout(settings.timeout_s), limits=limits, follow_redirects=False
         ) as client:
             ready.set()
+            polled_at = -float("inf")
             while not self._stopping:
-                try:
-                    due = await asyncio.to_thread(self._database.due_subscriptions, self._clock())
-                except DatabaseUnavailable as exc:
-                    logger.warning("outbox unreadable, retrying: %s", exc)
-                    due = []
+                hinted, self._hinted = self._hinted, set()
+                due: Iterable[str] = hinted
+                # A wake that names its subscriptions starts them at once (one database
+                # hop less on an alert's way out); the poll still runs every interval for
+                # retries that fell due.
+                if not hinted or time.monotonic() - polled_at >= settings.poll_interval_s:
+                    polled_at = time.monotonic()
+                    try:
+                        found = await asyncio.to_thread(
+                            self._database.due_subscriptions, self._clock()
+                        )
+                    except DatabaseUnavailable as exc:
+                        logger.warning("outbox unreadable, retrying: %s", exc)
+                        found = []
+                    due = hinted.union(found)
                 for subscription_id in due:
                     if subscription_id not in self._workers:
                         self._workers[subscription_id] = asyncio.create_task(
                             self._endpoint(client, semaphore, subscription_id)
                         )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), settings.poll_interval_s)
+                if not self._hinted:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), settings.poll_interval_s)
                 self._wake.clear()
             workers = list(self._workers.values())
             for task in workers:
@@ -174,12 +212,12 @@ class WebhookDispatcher:
         """One endpoint's deliveries, oldest due first, one at a time."""
         try:
             while not self._stopping:
-                item = await asyncio.to_thread(
-                    self._database.next_due, subscription_id, self._clock()
+                # one hop to the database thread for both (each hop waits for the GIL)
+                item, subscription = await asyncio.to_thread(
+                    self._next, subscription_id, self._clock()
                 )
                 if item is None:
                     return
-                subscription = await asyncio.to_thread(self._database.subscription, subscription_id)
                 if subscription is None or not subscription.enabled:
                     return
                 async with semaphore:
@@ -190,6 +228,14 @@ class WebhookDispatcher:
             logger.exception("webhook worker for %s failed", subscription_id)
         finally:
             self._workers.pop(subscription_id, None)
+
+    def _next(
+        self, subscription_id: str, now: datetime
+    ) -> tuple[OutboxItem | None, Subscription | None]:
+        item = self._database.next_due(subscription_id, now)
+        if item is None:
+            return None, None
+        return item, self._database.subscription(subscription_id)
 
     async def _attempt(
         self,

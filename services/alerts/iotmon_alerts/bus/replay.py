@@ -2,9 +2,10 @@
 
 Each line of events.jsonl is one delivery: ``at`` (when it reached the platform) and one of
 ``event`` (a contract event, with its device time ``ts``), ``status`` (a device's
-availability) or ``ack`` (an operator's acknowledgement). The core is ticked at whole
-seconds whenever it has something due, as the live service's one-second tick would, so the
-replay sends what the service sent.
+availability) or ``ack`` (an operator's acknowledgement). The core is driven by a
+``Timeline`` (ticked at the whole seconds at which it has something due), the very object
+the live service drives, so the replay sends what the service sent for the same
+deliveries.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from iotmon_alerts.bus.fleet import Fleet
 from iotmon_alerts.bus.lifecycle import UnknownAlert
 from iotmon_alerts.bus.notifications import Notification
 from iotmon_alerts.bus.rules import BusRules
+from iotmon_alerts.bus.timeline import Timeline
 from iotmon_contract.events import DeviceEvent
 from iotmon_contract.payloads import DeviceStatus, Timestamp
 from iotmon_contract.topics import IDENTIFIER_PATTERN
@@ -131,11 +133,6 @@ class ReplayResult:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-def _next_second(value: datetime) -> datetime:
-    whole = value.replace(microsecond=0)
-    return whole if whole == value else whole + timedelta(seconds=1)
-
-
 def replay(
     fleet: Fleet,
     rules: BusRules,
@@ -150,6 +147,7 @@ def replay(
     ``emit`` sees each notification as it is decided (e.g. to stream it to a file).
     """
     engine = BusSafetyEngine(fleet, rules)
+    timeline = Timeline(engine, journal=False)
     result = ReplayResult()
 
     def send(notifications: list[Notification]) -> None:
@@ -158,41 +156,26 @@ def replay(
             for notification in notifications:
                 emit(notification)
 
-    clock: datetime | None = None
-    """Simulated time never runs backwards (a deadline can be overdue, as live)."""
-
-    def advance(until: datetime) -> None:
-        nonlocal clock
-        while (due := engine.next_deadline()) is not None:
-            second = _next_second(due if clock is None else max(due, clock))
-            if second > until:
-                return
-            clock = second
-            send(engine.tick(second))
-            after = engine.next_deadline()
-            if after is not None and after <= due:
-                # a deadline that a tick does not move would spin for ever: a core bug
-                result.errors.append(f"the core kept a deadline at {due.isoformat()}")
-                return
-
     last: datetime | None = None
     for item in items:
         result.items += 1
-        advance(item.at)
-        clock = item.at if clock is None else max(clock, item.at)
         last = item.at
         if item.event is not None:
-            send(engine.handle(item.event, item.at))
+            send(timeline.handle(item.event, item.at))
         elif item.ack is not None:
+            send(timeline.advance(item.at))
             try:
                 send(
-                    engine.acknowledge(item.ack.fingerprint, item.ack.by, item.ack.reason, item.at)
+                    timeline.acknowledge(
+                        item.ack.fingerprint, item.ack.by, item.ack.reason, item.at
+                    )
                 )
             except UnknownAlert:
                 result.errors.append(
                     f"line {item.number}: no alert with fingerprint {item.ack.fingerprint!r}"
                 )
     if last is not None:
-        advance(last + tail)
+        send(timeline.advance(last + tail))
+    result.errors.extend(timeline.take_errors())
     result.stats = engine.stats
     return result

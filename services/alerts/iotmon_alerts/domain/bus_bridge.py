@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from iotmon_alerts.domain.model import Alert, NoticeOut, Role, StatusIn, Subject, Target
+from iotmon_alerts.domain.model import (
+    Alert,
+    JournalRecord,
+    NoticeOut,
+    Role,
+    StatusIn,
+    Subject,
+    Target,
+)
 from iotmon_contract import AlertSeverity, AlertState, ValidatedEvent
 from iotmon_contract.fields import OPAQUE_ID_PATTERN
 
@@ -74,16 +82,43 @@ class NotificationLike(Protocol):
     def note(self) -> str | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    """What rebuilding the bus rules from their journal took."""
+
+    entries: int
+    unreadable: int
+    """Journal lines that could not be read (another format version, damaged)."""
+    notifications: int
+    """Decided again while rebuilding: told before, so not told again."""
+    refused: int
+
+
 class BusEngineLike(Protocol):
-    """``iotmon_alerts.bus.BusSafetyEngine``: pure, time injected."""
+    """The bus rules on their timeline (``iotmon_alerts.bus_channel``): pure, time injected.
+
+    Time only moves forward: ``advance`` ticks what is due up to ``until``, and an input
+    stamped before the last tick is taken at that tick.
+    """
 
     def handle(self, event: Any, now: datetime) -> Sequence[NotificationLike]: ...
 
-    def tick(self, now: datetime) -> Sequence[NotificationLike]: ...
+    def advance(self, until: datetime) -> Sequence[NotificationLike]: ...
 
     def acknowledge(
         self, fingerprint: str, by: str, reason: str, now: datetime
-    ) -> Sequence[NotificationLike]: ...
+    ) -> Sequence[NotificationLike]:
+        """Raises ``UnknownAlert`` (the domain's) for an alert the bus rules do not know,
+        ValueError without a reason."""
+        ...
+
+    def take_journal(self) -> list[JournalRecord]:
+        """What the rules took since the last call, to keep with what it decided."""
+        ...
+
+    def rebuild(self, records: Iterable[JournalRecord]) -> Rebuilt:
+        """Reach the state a journal describes (oldest first), telling nothing."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

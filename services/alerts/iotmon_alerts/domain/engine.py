@@ -230,7 +230,7 @@ class AlertEngine:
         notifications: Sequence[NotificationLike],
         now: datetime,
     ) -> Outcome:
-        outcome = Outcome()
+        outcome = Outcome(journal=channel.engine.take_journal())
         for notification in notifications:
             decided = to_alert_or_notice(tenant, notification, channel.child_of_tag)
             if isinstance(decided, NoticeOut):
@@ -254,7 +254,7 @@ class AlertEngine:
             outcome.extend(self._signals(tenant, signals, now))
             if rules.bus is not None:
                 outcome.extend(
-                    self._bus_notifications(tenant, rules.bus, rules.bus.engine.tick(now), now)
+                    self._bus_notifications(tenant, rules.bus, rules.bus.engine.advance(now), now)
                 )
         self._take(outcome, self._book.tick(self._muting, now), now)
         outcome.deliveries.extend(self._grouper.flush(now))
@@ -272,12 +272,21 @@ class AlertEngine:
         if alert is None or alert.tenant != tenant:
             raise UnknownAlert(f"tenant {tenant!r} has no active alert {fingerprint}")
         outcome = Outcome()
-        if self._book.manager(fingerprint) is Manager.BUS:
-            rules = self._tenants.get(tenant)
-            if rules is None or rules.bus is None:
-                raise UnknownAlert(f"tenant {tenant!r} has no bus rules for alert {fingerprint}")
-            by_reason = rules.bus.engine.acknowledge(fingerprint, by, reason, now)
-            outcome.extend(self._bus_notifications(tenant, rules.bus, by_reason, now))
-            return outcome
+        rules = self._tenants.get(tenant)
+        channel = rules.bus if rules is not None else None
+        if self._book.manager(fingerprint) is Manager.BUS and channel is not None:
+            # What was due before the acknowledgement is decided first, and kept even
+            # when the bus rules refuse it.
+            due = channel.engine.advance(now)
+            outcome.extend(self._bus_notifications(tenant, channel, due, now))
+            try:
+                by_reason = channel.engine.acknowledge(fingerprint, by, reason, now)
+            except UnknownAlert:
+                # The bus rules forgot it (its run is older than their journal, or the
+                # fleet changed): the alert is closed here, with everyone told as usual.
+                pass
+            else:
+                outcome.extend(self._bus_notifications(tenant, channel, by_reason, now))
+                return outcome
         self._take(outcome, self._book.acknowledge(fingerprint, by, reason, self._muting, now), now)
         return outcome

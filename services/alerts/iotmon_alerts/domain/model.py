@@ -181,6 +181,20 @@ class Delivery:
     """Identity of the delivery: with the subscription, it makes the webhook-id."""
 
 
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    """One input the bus rules took, as a journal line to keep (see ``bus/journal.py``).
+
+    Recorded with the outcome it decided, in one transaction: the journal then holds
+    exactly what was decided, and rebuilding from it tells nothing twice.
+    """
+
+    tenant: str
+    at: datetime
+    kind: str
+    line: str
+
+
 @dataclass(slots=True)
 class Outcome:
     """Everything one input (or tick) decided."""
@@ -188,11 +202,13 @@ class Outcome:
     changes: list[AlertChange] = field(default_factory=list)
     notices: list[NoticeOut] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    journal: list[JournalRecord] = field(default_factory=list)
 
     def extend(self, other: Outcome) -> None:
         self.changes.extend(other.changes)
         self.notices.extend(other.notices)
         self.deliveries.extend(other.deliveries)
+        self.journal.extend(other.journal)
 
     def __bool__(self) -> bool:
-        return bool(self.changes or self.notices or self.deliveries)
+        return bool(self.changes or self.notices or self.deliveries or self.journal)

@@ -81,6 +81,10 @@ class AlertBenchResult:
     machine: Machine
     options: AlertBenchOptions
     latencies_ms: list[float]
+    decided_ms: list[float]
+    """From the publish to the service's decision (the webhook's ``timestamp``, wall clock)."""
+    delivered_ms: list[float]
+    """From the decision to the webhook read at the receiver (wall clock)."""
     lost: int
     background_sent: int
     background_seconds: float
@@ -88,8 +92,8 @@ class AlertBenchResult:
     load_after: tuple[float, float, float]
     bad_signatures: int
 
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies_ms)
+    def percentile(self, p: float, values: list[float] | None = None) -> float:
+        ordered = sorted(self.latencies_ms if values is None else values)
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -111,6 +115,7 @@ def _service_env(broker: MosquittoProcess, folder: Path, database_url: str) -> d
         "IOTMON_ALERTS_REGISTRY__URL": f"sqlite:///{folder / 'registry.db'}",
         "IOTMON_ALERTS_RULES_DIR": str(folder / "rules"),
         "IOTMON_ALERTS_LOG_LEVEL": "WARNING",
+        "IOTMON_ALERTS_METRICS__PORT": "0",
     }
 
 
@@ -169,17 +174,23 @@ def run_alert_benchmark(options: AlertBenchOptions, repo: Path) -> AlertBenchRes
             time.sleep(3.0)
             load_before = os.getloadavg()
             latencies: list[float] = []
+            decided: list[float] = []
+            delivered: list[float] = []
             lost = 0
             for _ in range(options.triggers):
                 value = -value
                 expected = len(receiver.received()) + 1
-                sent_at = time.perf_counter()
+                sent_wall, sent_at = time.time(), time.perf_counter()
                 client.publish(topic, _reading(value))
                 arrived = receiver.wait_for(expected, options.timeout_s)
                 if len(arrived) < expected:
                     lost += 1
                     continue
-                latencies.append((arrived[expected - 1].arrived_perf - sent_at) * 1000)
+                webhook = arrived[expected - 1]
+                latencies.append((webhook.arrived_perf - sent_at) * 1000)
+                decided_at = datetime.fromisoformat(webhook.payload["timestamp"]).timestamp()
+                decided.append((decided_at - sent_wall) * 1000)
+                delivered.append((webhook.arrived - decided_at) * 1000)
                 time.sleep(0.05)
             load_after = os.getloadavg()
             sent = seconds = 0.0
@@ -206,6 +217,8 @@ def run_alert_benchmark(options: AlertBenchOptions, repo: Path) -> AlertBenchRes
         machine=machine_info(repo),
         options=options,
         latencies_ms=latencies,
+        decided_ms=decided,
+        delivered_ms=delivered,
         lost=lost,
         background_sent=int(sent),
         background_seconds=seconds,
@@ -238,5 +251,10 @@ def markdown(result: AlertBenchResult) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|\n"
         f"| {len(lat)} | {result.lost} | {result.percentile(50):.1f} | "
         f"{result.percentile(99):.1f} | {max(lat) if lat else float('nan'):.1f} | {mean:.1f} | "
-        f"{result.bad_signatures} |\n"
+        f"{result.bad_signatures} |\n\n"
+        "Of which (wall clock, the webhook's `timestamp` is the decision): publish → decision "
+        f"p50 {result.percentile(50, result.decided_ms):.1f} ms, p99 "
+        f"{result.percentile(99, result.decided_ms):.1f} ms; decision → webhook read p50 "
+        f"{result.percentile(50, result.delivered_ms):.1f} ms, p99 "
+        f"{result.percentile(99, result.delivered_ms):.1f} ms.\n"
     )

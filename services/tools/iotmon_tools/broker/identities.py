@@ -99,13 +99,28 @@ def check_children(gateway: str, children: Iterable[str]) -> list[str]:
     return checked
 
 
-def gateway_identity(tenant: str, gateway: str, children: Sequence[str]) -> Identity:
+def gateway_identity(
+    tenant: str,
+    gateway: str,
+    children: Sequence[str],
+    *,
+    service: str | None = None,
+    vehicles: Sequence[str] = (),
+) -> Identity:
+    """``service`` and ``vehicles``: a service speaking for cameras (``gateway_role``)."""
     username = device_username(tenant, gateway)
+    if service is not None:
+        try:
+            validate_service(service)
+        except TopicError as exc:
+            raise IdentityError(str(exc)) from None
     role = gateway_role(
         role_name(IdentityKind.GATEWAY, username),
         tenant,
         gateway,
         check_children(gateway, children),
+        service=service,
+        vehicles=[_identifier(vehicle, "vehicle") for vehicle in vehicles],
     )
     return Identity(IdentityKind.GATEWAY, username, role)
 

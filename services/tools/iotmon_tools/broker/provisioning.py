@@ -88,9 +88,22 @@ class GatewayEntry(_Entry):
     children: list[str] = Field(
         default_factory=list, description="Device ids of the tenant the agent may speak for."
     )
+    service: str | None = Field(
+        default=None,
+        pattern=IDENTIFIER_PATTERN,
+        description="A platform service running as this gateway (the video service): it "
+        "may publish that service's availability for the instance named like the gateway.",
+    )
+    vehicles: list[str] = Field(
+        default_factory=list,
+        description="Device ids of the tenant whose events it may read (the buses its "
+        "cabin cameras follow).",
+    )
 
     def identity(self) -> Identity:
-        return gateway_identity(self.tenant, self.id, self.children)
+        return gateway_identity(
+            self.tenant, self.id, self.children, service=self.service, vehicles=self.vehicles
+        )
 
 
 class ServiceEntry(_Entry):

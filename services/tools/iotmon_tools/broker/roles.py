@@ -25,10 +25,12 @@ from iotmon_contract import (
     dead_letter_topic,
     device_acl,
     event_filter,
+    event_topic,
     notice_filter,
     request_filter,
     response_filter,
     service_status_filter,
+    service_status_topic,
     shared_subscription,
     status_filter,
     telemetry_filter,
@@ -132,9 +134,28 @@ def device_role(name: str, tenant: str, device: str) -> Role:
     return Role(name, f"device {tenant}/{device}", tuple(device_acls(tenant, device)))
 
 
-def gateway_role(name: str, tenant: str, gateway: str, children: Iterable[str]) -> Role:
-    """An edge agent: its own topics and those of its registered children, nothing else."""
-    return Role(name, f"gateway {tenant}/{gateway}", tuple(device_acls(tenant, gateway, children)))
+def gateway_role(
+    name: str,
+    tenant: str,
+    gateway: str,
+    children: Iterable[str],
+    *,
+    service: str | None = None,
+    vehicles: Iterable[str] = (),
+) -> Role:
+    """An edge agent: its own topics and those of its registered children, nothing else.
+
+    A platform service that speaks for devices of one tenant (the video service and its
+    cameras) is such a gateway, plus exactly what it needs beyond that: with ``service``
+    it publishes that service's availability for the instance named like the gateway
+    (``iotmon/v1/_sys/status/<service>/<gateway>``, its will and ``online``); with
+    ``vehicles`` it reads those devices' events (a cabin camera follows its bus's run).
+    """
+    acls = device_acls(tenant, gateway, children)
+    if service is not None:
+        acls.extend(publishes(service_status_topic(service, gateway)))
+    acls.extend(reads(*(event_topic(tenant, vehicle) for vehicle in vehicles)))
+    return Role(name, f"gateway {tenant}/{gateway}", tuple(acls))
 
 
 def service_filters(commands: bool) -> list[str]:

@@ -17,6 +17,7 @@ from rich.console import Console
 from iotmon_alerts.adapters.database import AlertsDatabase
 from iotmon_alerts.config import (
     AlertsDatabaseSettings,
+    AlertsMetricsSettings,
     AlertsMqttSettings,
     AlertsSettings,
     SimulatedClockSettings,
@@ -39,7 +40,7 @@ from iotmon_tools.demo.zigbee import bridge_devices
 from iotmon_tools.localstack.webhook_receiver import ReceivedWebhook, WebhookReceiver
 from iotmon_tools.registry_import import import_agent
 from iotmon_video.cameras import CameraConfig, FileSource, VideoConfig
-from iotmon_video.config import VideoSettings
+from iotmon_video.config import VideoMetricsSettings, VideoSettings
 from iotmon_video.detectors.config import OnnxDetectorConfig
 from iotmon_video.service import VideoService, load_detector
 
@@ -217,6 +218,8 @@ def alerts_settings(
         # The cameras report on the wall clock, which runs ahead of the simulated day.
         max_future_skew_s=(clock.starts_at - clock.epoch).total_seconds() + 3600,
         log_level="WARNING",
+        # A free port, as ingest's: the demo must start beside a running alert service.
+        metrics=AlertsMetricsSettings(port=0),
     )
 
 
@@ -247,6 +250,7 @@ def video_service(
         ),
         media_dir=state / "video" / "media",
         http_port=0,
+        metrics=VideoMetricsSettings(port=0),
         metrics_interval_s=5.0,
         log_level="WARNING",
     )

@@ -10,6 +10,7 @@ import pytest
 
 from iotmon_alerts.bus import BusEvent
 from iotmon_alerts.domain.engine import AlertEngine
+from iotmon_alerts.domain.lifecycle import Manager
 from iotmon_alerts.domain.model import Outcome, StatusIn
 from iotmon_alerts.rules_loader import load_file
 from iotmon_alerts.service import default_bus_factory
@@ -122,3 +123,53 @@ def test_the_domain_engine_passes_events_and_reader_outages_to_the_bus_rules(
     kinds = {n.kind for n in outcome.notices}
     assert {"boarded", "alighted"} <= kinds
     assert "bus_empty" not in kinds
+
+
+def test_an_alert_the_bus_rules_forgot_is_acknowledged_by_the_alert_book(
+    tmp_path: Path,
+) -> None:
+    """After a restart whose journal no longer reaches an old alert's run, the operator's
+    acknowledgement still closes it (the bus rules answer "unknown"), telling its targets."""
+    loaded = load_file(_folder(tmp_path), default_bus_factory())
+    first = AlertEngine()
+    first.set_rules(loaded.file, at(0), bus=loaded.bus)
+    day = Day()
+    day.morning(alighting=["TAG-ANN", "TAG-BEN"])
+    outcome = _feed(first, day, tail_s=120)
+    fired = [c.alert for c in outcome.changes if c.alert.rule == "child_left_aboard"]
+    assert fired
+    assert outcome.journal  # what the bus rules took, to keep with what it decided
+    alert = fired[0]
+    fresh = load_file(_folder(tmp_path), default_bus_factory())
+    again = AlertEngine()
+    again.set_rules(fresh.file, at(0), bus=fresh.bus)
+    again.restore([(alert, Manager.BUS, alert.ts)])
+    acked = again.acknowledge("demo", alert.fingerprint, "op-1", "child at home", at(3000))
+    assert [(c.alert.state.value, c.notify) for c in acked.changes] == [("acknowledged", True)]
+    assert acked.changes[0].alert.targets == alert.targets
+    # the same alert, rebuilt from the journal: the bus rules close it themselves
+    rebuilt = load_file(_folder(tmp_path), default_bus_factory())
+    assert rebuilt.bus is not None
+    report = rebuilt.bus.engine.rebuild(outcome.journal)
+    assert report.entries == len(outcome.journal)
+    assert report.unreadable == 0
+    third = AlertEngine()
+    third.set_rules(rebuilt.file, at(0), bus=rebuilt.bus)
+    third.restore([(alert, Manager.BUS, alert.ts)])
+    # acknowledged where the journal ends, so nothing else falls due before it
+    ends = max(record.at for record in outcome.journal)
+    closed = third.acknowledge("demo", alert.fingerprint, "op-1", "child at home", ends)
+    assert [c.alert.state.value for c in closed.changes] == ["acknowledged"]
+    assert closed.journal
+    assert closed.journal[-1].kind == "ack"
+
+
+def _feed(engine: AlertEngine, day: Day, tail_s: float) -> Outcome:
+    outcome = Outcome()
+    items = day.items()
+    for item in items:
+        assert item.event is not None
+        outcome.extend(engine.bus_event(_validated(item.event), item.at))
+        outcome.extend(engine.tick(item.at))
+    outcome.extend(engine.tick(items[-1].at + timedelta(seconds=tail_s)))
+    return outcome
