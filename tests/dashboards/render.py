@@ -23,6 +23,14 @@ ROW_PX = 30
 GAP_PX = 8
 PALETTE = ("#73bf69", "#f2cc0c", "#8ab8ff", "#ff780a", "#f2495c", "#5794f2", "#b877d9", "#ff9830")
 
+_COORDINATE_COLUMNS = {
+    "lat": "lat",
+    "latitude": "lat",
+    "lon": "lon",
+    "lng": "lon",
+    "longitude": "lon",
+}
+
 Series = dict[str, Any]
 """One series as InfluxDB's ``/query`` answers it: name, tags, columns, values."""
 
@@ -177,8 +185,7 @@ def _geomap(data: PanelData, width: int, height: int) -> str:
         key = tuple(sorted((series.get("tags") or {}).items()))
         columns = [str(c).lower() for c in series.get("columns", [])]
         for index, column in enumerate(columns):
-            axis = {"lat": "lat", "latitude": "lat", "lon": "lon", "lng": "lon"}.get(column)
-            axis = axis or ("lon" if column == "longitude" else None)
+            axis = _COORDINATE_COLUMNS.get(column)
             values = [r[index] for r in series["values"] if r[index] is not None]
             if axis and values:
                 coordinates.setdefault(key, {})[axis] = float(values[-1])
@@ -186,7 +193,7 @@ def _geomap(data: PanelData, width: int, height: int) -> str:
     if not points:
         return '<div class="empty">No data</div>'
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1, y0, y1 = min(xs), max(xs) or 1, min(ys), max(ys)
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     span_x, span_y = (x1 - x0) or 1e-3, (y1 - y0) or 1e-3
     dots = "".join(
         f'<circle cx="{12 + (width - 24) * (x - x0) / span_x:.1f}" '
