@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -78,8 +79,12 @@ def create_app(
     registry: Registry | None = None,
     alerts: AlertsDatabase | None = None,
     clock: Callable[[], datetime] = _utcnow,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """Build the API.
+
+    ``clock`` is the API's wall clock (token expiry, alert times); ``monotonic``
+    ages the caches, so that a test can step it instead of sleeping.
 
     With ``store`` or ``registry`` given, the caller owns it (opens, prepares and
     closes it); otherwise the app opens one from settings on start-up and closes
@@ -114,8 +119,12 @@ def create_app(
                     "alerts": opened_alerts,
                     "clock": clock,
                     "catalog": MetricCatalog(opened),
-                    "latest_cache": LatestCache(opened, ttl_s=settings.latest_cache_s),
-                    "principal_cache": PrincipalCache(settings.auth_cache_s, now=clock),
+                    "latest_cache": LatestCache(
+                        opened, ttl_s=settings.latest_cache_s, clock=monotonic
+                    ),
+                    "principal_cache": PrincipalCache(
+                        settings.auth_cache_s, now=clock, clock=monotonic
+                    ),
                 }
             finally:
                 if store is None:

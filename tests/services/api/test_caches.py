@@ -4,7 +4,6 @@ stale they may be, and that failures are never kept."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -93,13 +92,19 @@ def test_a_store_failure_reaches_every_waiter_and_is_not_kept() -> None:
 
 
 def app_client(
-    tmp_path: Path, store: TimeSeriesStore, registry: Registry, token: str, **settings: float
+    tmp_path: Path,
+    store: TimeSeriesStore,
+    registry: Registry,
+    token: str,
+    monotonic: Clock,
+    **settings: float,
 ) -> TestClient:
     values = Settings(
         store=StoreSettings(backend="sqlite", sqlite_path=tmp_path / "c.db"),
         **settings,  # type: ignore[arg-type]
     )
-    return TestClient(create_app(values, store, registry=registry), headers=bearer(token))
+    app = create_app(values, store, registry=registry, monotonic=monotonic)
+    return TestClient(app, headers=bearer(token))
 
 
 @pytest.mark.parametrize("ttl", [0.0, 0.5])
@@ -107,14 +112,16 @@ def test_latest_is_at_most_the_cache_time_behind_the_store(
     tmp_path: Path, registry: Registry, tokens: Tokens, ttl: float
 ) -> None:
     store = sqlite_store(tmp_path)
-    with app_client(tmp_path, store, registry, tokens.acme, latest_cache_s=ttl) as client:
+    clock = Clock()
+    with app_client(tmp_path, store, registry, tokens.acme, clock, latest_cache_s=ttl) as client:
         assert client.get(LATEST).json()["data"][0]["value"] == 20.0
         store.write_readings(
             [ValidatedReading("acme", "env-1", "temperature", 21.0, "degC", to_ns(at(1)))], None
         )
+        clock.now += ttl * 0.9  # within the cache time: the old answer when there is one
         first = client.get(LATEST).json()["data"][0]["value"]
         assert first == (20.0 if ttl else 21.0)
-        time.sleep(ttl + 0.1)
+        clock.now += ttl * 0.2  # past it: asked again
         assert client.get(LATEST).json()["data"][0]["value"] == 21.0
     store.close()
 
@@ -125,12 +132,14 @@ def test_a_revoked_token_is_refused_within_the_auth_cache_time(
 ) -> None:
     store = sqlite_store(tmp_path)
     (info,) = [t for t in Principals(registry).tokens("acme") if t.principal.kind == "operator"]
-    with app_client(tmp_path, store, registry, tokens.acme, auth_cache_s=ttl) as client:
+    clock = Clock()
+    with app_client(tmp_path, store, registry, tokens.acme, clock, auth_cache_s=ttl) as client:
         assert client.get(LATEST).status_code == 200
         Principals(registry).revoke(info.token_id)
+        clock.now += ttl * 0.9
         refused_at_once = client.get(LATEST).status_code == 401
         assert refused_at_once == (ttl == 0)
-        time.sleep(ttl + 0.1)
+        clock.now += ttl * 0.2  # past it: asked again
         response = client.get(LATEST)
         assert response.status_code == 401
         assert response.json()["detail"] == "the token was revoked"
