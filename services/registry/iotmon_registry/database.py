@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from iotmon_registry.settings import RegistrySettings
 
@@ -45,8 +47,27 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # SQLite enforces foreign keys only when asked, per connection.
     cursor.execute("PRAGMA foreign_keys=ON")
     # Ingest reads while the API and the CLI write: WAL lets readers go on.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
     cursor.close()
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def _use_wal(cursor: Any) -> None:
+    # Switching a new database to WAL takes its exclusive lock, and while another
+    # process holds that lock SQLite may answer "database is locked" at once, without
+    # waiting the busy timeout: ingest's workers and the API opening a new registry
+    # together met it on a loaded machine. So wait here, as long as the busy timeout.
+    for attempt in Retrying(
+        retry=retry_if_exception(_is_locked),
+        wait=wait_exponential(multiplier=0.005, max=0.2),
+        stop=stop_after_delay(_SQLITE_BUSY_TIMEOUT_S),
+        reraise=True,
+    ):
+        with attempt:
+            cursor.execute("PRAGMA journal_mode=WAL")
 
 
 SQLITE_BEGIN = "sqlite_begin"
