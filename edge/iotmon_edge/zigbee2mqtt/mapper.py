@@ -200,6 +200,11 @@ class Zigbee2MqttMapper:
     def _bridge_devices(
         self, topic: str, payload: bytes, received: datetime, out: list[BridgeOutput]
     ) -> None:
+        if not payload:
+            # A cleared retained message (a bridge taken down, a test rig tidying up):
+            # no news about the devices, so the ones known are kept.
+            self._count(ignored=1)
+            return
         try:
             listed = parse_devices(json.loads(payload))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -241,6 +246,9 @@ class Zigbee2MqttMapper:
         self._last_state.pop(ieee, None)
 
     def _bridge_groups(self, topic: str, payload: bytes) -> None:
+        if not payload:
+            self._count(ignored=1)  # cleared, as bridge/devices above
+            return
         try:
             document = json.loads(payload)
             if not isinstance(document, list):

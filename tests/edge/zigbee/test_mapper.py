@@ -286,6 +286,26 @@ def test_rename_keeps_the_device_id(generation: str) -> None:
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)
+def test_cleared_bridge_topics_are_no_news(generation: str) -> None:
+    """An empty retained bridge/devices or bridge/groups (the broker clearing it) is
+    neither a bad payload nor a removal of every device."""
+    fixture = load(generation)
+    mapper = _mapper()
+    _replay(mapper, fixture.scenario(*BEFORE_RENAME))
+    before = mapper.stats()
+    received = fixture.scenarios["rename"][0].received
+    for topic in ("zigbee2mqtt/bridge/devices", "zigbee2mqtt/bridge/groups"):
+        assert mapper.handle(topic, b"", received) == []
+    after = mapper.stats()
+    assert (after.bad_payloads, after.removals) == (before.bad_payloads, before.removals)
+    assert after.ignored == before.ignored + 2
+    assert after.devices == before.devices > 0
+    # Still mapped: the rename that follows finds its device, nothing waits.
+    assert _readings(_replay(mapper, fixture.scenarios["rename"]))
+    assert (mapper.stats().renames, mapper.stats().pending) == (1, 0)
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
 def test_removed_device_goes_offline_and_is_forgotten(generation: str) -> None:
     fixture = load(generation)
     mapper = _mapper(pending_max_age_s=30)
