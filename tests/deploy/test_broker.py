@@ -11,6 +11,7 @@ runs on the same configuration with a certificate made here.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import queue
 import re
@@ -26,6 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from iotmon_contract import (
+    DeadLetterReason,
     dead_letter_topic,
     event_topic,
     service_status_topic,
@@ -290,6 +292,34 @@ def test_the_runtime_client_reports_a_refused_share_group_subscription(broker: B
         client.stop()
 
 
+def production_ingest(
+    broker: Broker,
+    influxd: InfluxdProcess,
+    folder: Path,
+    database: str,
+    *,
+    instance_id: str | None = None,
+    share_group: str | None = None,
+) -> IngestService:
+    """Real ingest as compose's iotmon-ingest identity (not started)."""
+    return IngestService(
+        IngestSettings(
+            instance_id=instance_id or unique("i"),
+            mqtt={
+                "port": broker.port,
+                "username": "iotmon-ingest",
+                "password": USERS["iotmon-ingest"],
+                "share_group": share_group,
+            },
+            store=StoreSettings(url=influxd.url, database=database),
+            registry={"url": f"sqlite:///{folder / 'registry.db'}"},
+            spool_dir=folder / "spool",
+            flush_interval_s=0.05,
+            metrics={"port": 0},
+        )
+    )
+
+
 def test_a_device_in_ingests_share_group_takes_nothing_from_it(
     broker: Broker, influxd: InfluxdProcess, tmp_path: Path
 ) -> None:
@@ -297,20 +327,9 @@ def test_a_device_in_ingests_share_group_takes_nothing_from_it(
     share group. An acl_file broker grants that subscription and hands the intruder
     its round-robin share, then drops it on the read check: half the readings lost."""
     database = unique("broker_")
-    ingest = IngestService(
-        IngestSettings(
-            instance_id=unique("i"),
-            mqtt={
-                "port": broker.port,
-                "username": "iotmon-ingest",
-                "password": USERS["iotmon-ingest"],
-            },
-            store=StoreSettings(url=influxd.url, database=database),
-            spool_dir=tmp_path / "spool",
-            flush_interval_s=0.05,
-            metrics={"port": 0},
-        )
-    )
+    # In the group the intruders try to join: a plain subscription (ingest's default)
+    # would get every message whatever the broker let them do.
+    ingest = production_ingest(broker, influxd, tmp_path, database, share_group="iotmon-ingest")
     intruders = []
     for _ in range(3):
         intruder = MqttClient(broker.settings("acme/env-1"), client_id=unique("intruder-"))
@@ -339,6 +358,48 @@ def test_a_device_in_ingests_share_group_takes_nothing_from_it(
         for intruder in intruders:
             intruder.stop()
         ingest.stop()
+        store.close()
+
+
+def wrote_one(service: IngestService) -> bool:
+    return service.counters.readings_written == 1
+
+
+def test_retained_telemetry_is_refused_once_and_never_stored(
+    broker: Broker, influxd: InfluxdProcess, tmp_path: Path
+) -> None:
+    """No role can refuse a retain flag, so the broker keeps a retained reading; ingest
+    dead-letters it as it arrives, and no later session, resumed or new, is handed it."""
+    database = unique("broker_")
+    store = open_store(StoreSettings(url=influxd.url, database=database))
+    store.ensure_schema()
+    device = Peer(broker.port, "acme/env-2", USERS["acme/env-2"])
+    topic = telemetry_topic("acme", "env-2")
+    base = time.time_ns() // 1000 - 60_000_000
+    first = production_ingest(broker, influxd, tmp_path, database, instance_id="retain-0")
+    assert not device.connect().is_failure
+    try:
+        first.start()
+        assert first.wait_connected(TIMEOUT)
+        assert device.publish(topic, single(1.0, ts_from_us(base)), retain=True) == 0
+        assert wait_until(lambda: first.counters.dead_letters == {"retained": 1}, TIMEOUT)
+        first.stop()
+        for instance_id in ("retain-0", "retain-1"):  # its session resumed, and a new one
+            later = production_ingest(broker, influxd, tmp_path, database, instance_id=instance_id)
+            try:
+                later.start()
+                assert later.wait_connected(TIMEOUT)
+                assert device.publish(topic, single(2.0, ts_from_us(base + 1))) == 0
+                assert wait_until(functools.partial(wrote_one, later), TIMEOUT)
+                assert later.counters.dead_letters == {}, instance_id
+            finally:
+                later.stop()
+        assert stored_values(store, "acme", "temperature") == {("env-2", (base + 1) * 1000): 2.0}
+        assert [d.reason for d in store.dead_letters(limit=10)] == [DeadLetterReason.RETAINED]
+    finally:
+        first.stop()
+        device.publish(topic, b"", retain=True)  # the other tests' subscribers get none
+        device.close()
         store.close()
 
 
