@@ -76,18 +76,28 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(tree: ast.AST) -> Iterator[tuple[str, list[str]]]:
-    """(module, names) for every import statement, outside ``if TYPE_CHECKING:`` blocks."""
+def _imports(tree: ast.AST, package: str = "") -> Iterator[tuple[str, list[str]]]:
+    """(module, names) for every import statement, outside ``if TYPE_CHECKING:`` blocks.
+
+    Relative imports are resolved against ``package`` (the importing module's package),
+    so ``from . import workers`` is an edge like ``from iotmon_ingest import workers``.
+    """
     for node in ast.iter_child_nodes(tree):
         if isinstance(node, ast.If) and _is_type_checking(node):
-            yield from (item for child in node.orelse for item in _imports(child))
+            yield from (item for child in node.orelse for item in _imports(child, package))
             continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, []
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module, [alias.name for alias in node.names]
-        yield from _imports(node)
+        elif isinstance(node, ast.ImportFrom):
+            names = [alias.name for alias in node.names]
+            if node.level == 0 and node.module:
+                yield node.module, names
+            elif node.level > 0 and package:
+                parts = package.split(".")
+                base = parts[: len(parts) - (node.level - 1)]
+                yield ".".join([*base, *([node.module] if node.module else [])]), names
+        yield from _imports(node, package)
 
 
 def _graph() -> dict[str, set[str]]:
@@ -95,7 +105,8 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for module, path in MODULES.items():
         edges = graph.setdefault(module, set())
-        for imported, names in _imports(ast.parse(path.read_text(), str(path))):
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for imported, names in _imports(ast.parse(path.read_text(), str(path)), package):
             if imported.split(".")[0] not in LAYERS:
                 continue
             submodules = [f"{imported}.{n}" for n in names if f"{imported}.{n}" in MODULES]
@@ -155,6 +166,15 @@ def test_no_import_cycles() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_relative_imports_are_edges_too() -> None:
+    source = "def f() -> None:\n    from . import b\n    from ..c import d\n    from .e import g\n"
+    assert list(_imports(ast.parse(source), "p.q")) == [
+        ("p.q", ["b"]),
+        ("p.c", ["d"]),
+        ("p.q.e", ["g"]),
+    ]
 
 
 @pytest.mark.parametrize(

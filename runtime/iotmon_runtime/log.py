@@ -56,7 +56,13 @@ def configure_logging(
     renderer: Processor
     if LogFormat(log_format) is LogFormat.JSON:
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.dict_tracebacks)
+        # Tracebacks as data, without the frames' local variables (structlog's
+        # dict_tracebacks shows them): they hold secrets and payloads.
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
     else:
         renderer = structlog.dev.ConsoleRenderer(
             colors=output.isatty(),

@@ -368,6 +368,29 @@ def test_reconnect_log_names_the_reason_and_the_wait(
     assert noise == [], "paho's reasonless ERROR must not reach the log"
 
 
+def test_reconnect_max_s_bounds_the_wait_between_attempts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The cap is paho's wait, not only the log's: uncapped, paho waits 1, 2, then 4 s."""
+    port = free_port()  # nothing listens here
+    client = MqttClient(
+        MqttSettings(port=port, reconnect_min_s=1, reconnect_max_s=1), client_id=unique("capped-")
+    )
+    with caplog.at_level(logging.DEBUG):
+        client.start()
+        try:
+            assert wait_until(
+                lambda: sum("cannot reach" in r.getMessage() for r in caplog.records) >= 4,
+                TIMEOUT,
+            )
+        finally:
+            client.stop()
+    attempts = [r.created for r in caplog.records if "cannot reach" in r.getMessage()]
+    # A second apart (3 s from first to fourth); a slow machine adds, never removes.
+    assert attempts[3] - attempts[2] >= 0.9
+    assert attempts[3] - attempts[0] < 5.0, attempts
+
+
 def test_an_example_consumer_is_just_handlers_on_the_client(
     mosquitto: MosquittoProcess, started: Callable[[MqttClient], MqttClient]
 ) -> None:

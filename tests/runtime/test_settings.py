@@ -7,6 +7,7 @@ import importlib
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ from iotmon_runtime.settings import (
 )
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 REAL_SECRET = "a7Pq-real-looking-secret-93"
 
 
@@ -154,6 +156,14 @@ def test_log_level_and_format_are_checked(clean_env: pytest.MonkeyPatch) -> None
         ("iotmon-api", "IOTMON_API_", "IOTMON_API_TOKNE", "IOTMON_API_TOKEN"),
         ("iotmon-ingest", "IOTMON_INGEST_", "IOTMON_INGEST_BATCH_SIZ", "IOTMON_INGEST_BATCH_SIZE"),
         ("iotmon-edge", "IOTMON_EDGE_", "IOTMON_EDGE_MQTT_HOST", "IOTMON_EDGE_MQTT__HOST"),
+        ("iotmon-alerts", "IOTMON_ALERTS_", "IOTMON_ALERTS_MQTT__HSOT", "IOTMON_ALERTS_MQTT__HOST"),
+        ("iotmon-video", "IOTMON_VIDEO_", "IOTMON_VIDEO_MQTT__HSOT", "IOTMON_VIDEO_MQTT__HOST"),
+        (
+            "iotmon-homeassistant",
+            "IOTMON_HOMEASSISTANT_",
+            "IOTMON_HOMEASSISTANT_MQTT__HSOT",
+            "IOTMON_HOMEASSISTANT_MQTT__HOST",
+        ),
     ],
 )
 def test_every_service_cli_refuses_a_typo_before_starting(
@@ -177,15 +187,23 @@ def test_every_service_cli_refuses_a_typo_before_starting(
     assert REAL_SECRET not in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(
-    ("program", "distribution"),
-    [
-        ("iotmon", "iotmon-tools"),
-        ("iotmon-api", "iotmon-api"),
-        ("iotmon-ingest", "iotmon-ingest"),
-        ("iotmon-edge", "iotmon-edge"),
-    ],
-)
+def _entry_points() -> list[tuple[str, str]]:
+    """(program, distribution) for every ``[project.scripts]`` of every distribution."""
+    found = []
+    for line in (ROOT / "scripts" / "packages").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            project = tomllib.loads((ROOT / line.strip() / "pyproject.toml").read_text())["project"]
+            found += [(program, project["name"]) for program in project.get("scripts", {})]
+    return sorted(found)
+
+
+def test_the_entry_points_are_found() -> None:
+    assert {"iotmon", "iotmon-api", "iotmon-ingest", "iotmon-edge", "iotmon-alerts"} <= {
+        program for program, _ in _entry_points()
+    }
+
+
+@pytest.mark.parametrize(("program", "distribution"), _entry_points())
 def test_every_cli_has_version(program: str, distribution: str) -> None:
     from importlib.metadata import version
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from iotmon_runtime.settings import SERVICE_PREFIXES
+from iotmon_tools.cli.config import SERVICE_SETTINGS
+
 IOTMON = Path(sys.executable).with_name("iotmon")
 EXAMPLE = Path(__file__).resolve().parents[3] / "edge" / "edge.example.yaml"
 
@@ -51,3 +54,16 @@ def test_bad_file_and_bad_environment_are_all_reported(tmp_path: Path) -> None:
     assert "IOTMON_INGEST_METRICS__PORT: Input should be less than or equal to 65535" in (
         result.stderr
     )
+
+
+def test_every_service_prefix_is_checked() -> None:
+    assert sorted(s.env_prefix() for s in SERVICE_SETTINGS) == sorted(SERVICE_PREFIXES)
+
+
+def test_a_typo_in_any_service_fails_the_check_naming_it() -> None:
+    typos = {f"{prefix}LOG_LEVLE": f"{prefix}LOG_LEVEL" for prefix in SERVICE_PREFIXES}
+    result = run(env=dict.fromkeys(typos, "INFO"))
+    assert result.returncode == 1
+    for typo, meant in typos.items():
+        assert f"{typo}: not a setting of " in result.stderr, typo
+        assert f"did you mean {meant}?" in result.stderr, typo

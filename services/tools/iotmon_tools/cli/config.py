@@ -9,12 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from iotmon_alerts.config import AlertsSettings
 from iotmon_api import Settings as ApiSettings
 from iotmon_edge import ConfigError, load_agent_config
 from iotmon_edge import Settings as EdgeSettings
 from iotmon_homeassistant import Settings as HomeAssistantSettings
 from iotmon_ingest import IngestSettings
 from iotmon_runtime.settings import ServiceSettings, SettingsError
+from iotmon_tools.broker.settings import BrokerAdminSettings
+from iotmon_video.config import VideoSettings
 
 
 class FileKind(StrEnum):
@@ -22,11 +25,15 @@ class FileKind(StrEnum):
 
 
 SERVICE_SETTINGS: tuple[type[ServiceSettings], ...] = (
+    AlertsSettings,
     ApiSettings,
+    BrokerAdminSettings,
     EdgeSettings,
     IngestSettings,
     HomeAssistantSettings,
+    VideoSettings,
 )
+"""Every service's settings: a service left out here has its typos passed as ok."""
 
 
 def register(app: typer.Typer) -> None:
