@@ -46,11 +46,23 @@ def install_stop_signals(stop_event: threading.Event) -> None:
 
 
 class Supervisor:
-    """Starts named workers in order and stops them in reverse, each stop on its own."""
+    """Starts named workers in order and stops them in reverse, each stop on its own.
 
-    def __init__(self, workers: Sequence[tuple[str, Worker]], stop_event: threading.Event) -> None:
+    Every service's ``run`` is one: a worker whose ``start`` raises has the workers
+    started before it stopped, and the exception goes on to the caller, which knows
+    what it means (a registry that cannot be read, a metrics port taken…).
+    """
+
+    def __init__(
+        self,
+        workers: Sequence[tuple[str, Worker]],
+        stop_event: threading.Event,
+        *,
+        failed_exit: int = EXIT_FAILED,
+    ) -> None:
         self._workers = list(workers)
         self._stop_event = stop_event
+        self._failed_exit = failed_exit
         self._started: list[tuple[str, Worker]] = []
 
     @property
@@ -86,4 +98,4 @@ class Supervisor:
         failures = self.failures()
         for failure in failures:
             logger.error("stopped on a failure: %s", failure)
-        return EXIT_FAILED if failures else EXIT_OK
+        return self._failed_exit if failures else EXIT_OK

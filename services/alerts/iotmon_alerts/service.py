@@ -75,6 +75,7 @@ from iotmon_runtime.mqtt import (
     OutgoingMessage,
     RetainHandling,
 )
+from iotmon_runtime.workers import Supervisor
 from iotmon_storage import AlertEvent, StoreError, TimeSeriesStore, open_store
 
 logger = logging.getLogger(__name__)
@@ -312,13 +313,7 @@ class AlertService:
 
     def run(self) -> int:
         """Start, wait for the stop event, stop: the process's main loop."""
-        self.start()
-        try:
-            while not self._stop_event.wait(0.5):
-                pass
-        finally:
-            self.stop()
-        return 1 if self.failure else 0
+        return Supervisor([("alerts", self)], self._stop_event).run()
 
     # -- MQTT ----------------------------------------------------------------------------
 

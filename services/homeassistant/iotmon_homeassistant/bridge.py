@@ -45,6 +45,7 @@ from iotmon_runtime.metrics import (
     service_registry,
 )
 from iotmon_runtime.mqtt import ConnectionEvent, InboundMessage, MqttClient, RetainHandling
+from iotmon_runtime.workers import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -208,18 +209,12 @@ class HomeAssistantBridge:
 
     def run(self) -> int:
         try:
-            self.start()
+            return Supervisor([("homeassistant", self)], self._stop_event, failed_exit=2).run()
         except RegistryError as exc:
             self._fatal(f"cannot read the registry: {exc}")
-            return 2
         except MetricsServerError as exc:
             self._fatal(str(exc))
-            return 2
-        try:
-            self._stop_event.wait()
-        finally:
-            self.stop()
-        return 2 if self.failure else 0
+        return 2
 
     def _fatal(self, reason: str) -> None:
         self.failure = reason

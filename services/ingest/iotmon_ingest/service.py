@@ -45,6 +45,7 @@ from iotmon_runtime.metrics import (
     service_registry,
 )
 from iotmon_runtime.mqtt import ConnectionEvent, MqttClient, RetainHandling
+from iotmon_runtime.workers import Supervisor
 from iotmon_storage import TimeSeriesStore, open_store
 
 logger = logging.getLogger(__name__)
@@ -404,18 +405,12 @@ class IngestService:
     def run(self) -> int:
         """Start, wait for the stop event, stop; the process exit code."""
         try:
-            self.start()
+            return Supervisor([("ingest", self)], self._stop_event, failed_exit=EXIT_FATAL).run()
         except RegistryError as exc:
             self._fatal(f"cannot read the registry: {exc}")
-            return EXIT_FATAL
         except MetricsServerError as exc:
             self._fatal(str(exc))
-            return EXIT_FATAL
-        try:
-            self._stop_event.wait()
-        finally:
-            self.stop()
-        return EXIT_FATAL if self.failure else 0
+        return EXIT_FATAL
 
     def _fatal(self, reason: str) -> None:
         self.failure = reason

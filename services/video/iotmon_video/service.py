@@ -36,7 +36,7 @@ from iotmon_runtime.mqtt import (
     InboundMessage,
     MqttClient,
 )
-from iotmon_runtime.workers import EXIT_FAILED, EXIT_OK
+from iotmon_runtime.workers import Supervisor
 from iotmon_video.cameras import CameraConfig, FileSource, VideoConfig
 from iotmon_video.config import SERVICE_NAME, VideoSettings
 from iotmon_video.detect_queue import DetectorPool
@@ -205,12 +205,7 @@ class VideoService:
         ]
 
     def run(self) -> int:
-        try:
-            self.start()
-            self._stop_event.wait()
-        finally:
-            self.stop()
-        return EXIT_FAILED if self.failure else EXIT_OK
+        return Supervisor([("video", self)], self._stop_event).run()
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         # Network thread: only record and signal. Bad credentials do not heal by
