@@ -20,6 +20,7 @@ from standardwebhooks import Webhook
 
 from iotmon_tools.localstack import free_port
 from tests.services.demo.test_demo import IOTMON, get_json, printed_token
+from tests.utils.mqtt_peer import NOT_AUTHORIZED, Peer
 
 
 def get_text(url: str) -> str:
@@ -50,6 +51,41 @@ def until(deadline: float, what: str, check: Callable[[], Any]) -> Any:
             last = exc
         time.sleep(0.5)
     raise AssertionError(f"{what} not live within {LIVE_WITHIN_S:.0f} s; last: {last!r}")
+
+
+WATCH_LINE = re.compile(r"mosquitto_sub -p (\d+) -u (\S+) -P\s*\W*'([^']+)'")
+"""The summary's watch command (the table may fold it between -P and the password)."""
+
+
+def check_the_trust_model(output: str, state: Path, tenant_topic: str) -> None:
+    """The demo's mosquitto runs the production trust model: nobody anonymous, each agent
+    and service its own identity, and the printed watcher reads only what a service may."""
+    folded = re.sub(r"\s*│\s*", " ", output)
+    found = WATCH_LINE.search(folded)
+    assert found, "the summary prints no mosquitto_sub line with a login"
+    port, username, password = int(found[1]), found[2], found[3]
+    assert Peer(port, None).connect().is_failure, "an anonymous client was let in"
+    assert Peer(port, username, password + "x").connect().is_failure
+    watcher = Peer(port, username, password)
+    assert not watcher.connect().is_failure, "the printed login was refused"
+    try:
+        assert watcher.subscribe_code("#") == NOT_AUTHORIZED
+        watcher.subscribe(f"{tenant_topic}/+/telemetry")
+        assert watcher.messages.get(timeout=10).topic.endswith("/telemetry")
+    finally:
+        watcher.close()
+    # The broker's own file (it rewrites it on every change): one client per agent and
+    # service, each with its own role, and no client without a password.
+    saved = json.loads((state / "mosquitto" / "dynamic-security.json").read_text())
+    clients = {c["username"]: c for c in saved["clients"]}
+    expected = {
+        "iotmon-ingest", "iotmon-alerts", "demo/school-gw", "demo/depot-gw",
+        "demo/bus-1-edge", "demo/bus-2-edge", "demo/bus-3-edge", "demo/video-demo",
+    }  # fmt: skip
+    assert expected <= set(clients), sorted(clients)
+    for name in expected:
+        assert clients[name]["password"], name
+        assert [r["rolename"] for r in clients[name]["roles"]] != []
 
 
 @pytest.mark.integration
@@ -154,6 +190,8 @@ def test_every_layer_is_live_within_a_minute(tmp_path: Path, embedded: bool) -> 
             if b["events"] > 0
         ])  # fmt: skip
         assert {b["bus"] for b in buses} <= {"bus-1", "bus-2", "bus-3"}
+        if not embedded:
+            check_the_trust_model(log.read_text(), state, "iotmon/v1/demo")
     finally:
         demo.send_signal(signal.SIGINT)
         try:

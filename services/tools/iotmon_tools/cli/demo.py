@@ -14,7 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from iotmon_tools.demo import DemoOptions, DemoStack
+from iotmon_tools.demo.broker import WATCH
 from iotmon_tools.demo.stack import wait_for
+
+WATCHED = ("telemetry", "event", "status")
+"""The device topics the printed mosquitto_sub line reads (a service's read rights)."""
 
 
 def _summary(stack: DemoStack, options: DemoOptions) -> Table:
@@ -38,9 +42,16 @@ def _summary(stack: DemoStack, options: DemoOptions) -> Table:
         f"curl -s {auth} '{api}/api/v1/devices/{options.tenant}/{device}/metrics/temperature"
         "?bucket=10&agg=mean'",
     )
+    login = ""
+    if endpoints.identities is not None:
+        # A watcher with a service's read rights: on this broker, as in production,
+        # nobody reads anonymously, and a service may read device topics, not '#'.
+        watch = endpoints.identities.login(WATCH)
+        login = f" -u {watch.username} -P '{watch.password}'"
     table.add_row(
         "Watch MQTT",
-        f"mosquitto_sub -p {endpoints.mqtt_port} -t 'iotmon/v1/{options.tenant}/#' -v",
+        f"mosquitto_sub -p {endpoints.mqtt_port}{login} -v "
+        + " ".join(f"-t 'iotmon/v1/{options.tenant}/+/{kind}'" for kind in WATCHED),
     )
     if options.day:
         table.add_row("Simulated day", endpoints.day_label)

@@ -31,6 +31,7 @@ from iotmon_edge.agent import agent_name, default_client_id
 from iotmon_edge.messages import status_message
 from iotmon_registry import Registry
 from iotmon_runtime.mqtt import MqttClient, MqttProtocol, MqttSettings
+from iotmon_tools.demo.broker import ALERTS
 from iotmon_tools.demo.bus_replay import BusDevices, BusReplayDriver
 from iotmon_tools.demo.clip import write_clip
 from iotmon_tools.demo.clock import DemoClock
@@ -45,6 +46,8 @@ from iotmon_video.detectors.config import OnnxDetectorConfig
 from iotmon_video.service import VideoService, load_detector
 
 CAMERAS = ("cam-gate", "cam-corridor")
+VIDEO_GATEWAY = "video-demo"
+"""The video service's instance and broker identity: the gateway of the cameras."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +207,7 @@ def alerts_settings(
             port=endpoints.mqtt_port,
             protocol=_protocol(endpoints),
             share_group=None,
+            **endpoints.login(ALERTS),
         ),
         database=alerts_database(state),
         store=endpoints.store,
@@ -243,10 +247,13 @@ def video_service(
         **({"detector": OnnxDetectorConfig(type="onnx", model=model)} if model else {}),
     )
     settings = VideoSettings(
-        instance_id="demo",
+        instance_id=VIDEO_GATEWAY,
         cameras_file=state / "video" / "video.yaml",
         mqtt=MqttSettings(
-            host=endpoints.mqtt_host, port=endpoints.mqtt_port, protocol=_protocol(endpoints)
+            host=endpoints.mqtt_host,
+            port=endpoints.mqtt_port,
+            protocol=_protocol(endpoints),
+            **endpoints.login(VIDEO_GATEWAY),
         ),
         media_dir=state / "video" / "media",
         http_port=0,
@@ -278,6 +285,7 @@ def write_secrets(state: Path, parts: DayParts) -> Path:
 
 __all__ = [
     "CAMERAS",
+    "VIDEO_GATEWAY",
     "AlertsWorker",
     "DayParts",
     "alerts_database",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from iotmon_registry import RegistrySettings
 from iotmon_storage import StoreSettings
+from iotmon_tools.demo.broker import DemoIdentities
 from iotmon_tools.localstack import free_port
 from iotmon_tools.localstack.processes import port_open
 
@@ -49,6 +53,10 @@ class Endpoints:
     mqtt_port: int = 0
     mqtt_v5: bool = True
     broker: str = ""
+    identities: DemoIdentities | None = None
+    """The secured broker's logins; none: the embedded broker, which is anonymous."""
+    zigbee_port: int = 0
+    """The school's own broker, where Zigbee2MQTT publishes (0: the demo's broker)."""
     store: StoreSettings = field(default_factory=StoreSettings)
     store_label: str = ""
     registry: RegistrySettings = field(default_factory=RegistrySettings)
@@ -62,3 +70,10 @@ class Endpoints:
     video_media_url: str = ""
     detector: str = ""
     day_label: str = ""
+
+    def login(self, part: str) -> dict[str, Any]:
+        """MQTT settings fields for one part of the demo (``ingest``, a gateway's id…)."""
+        if self.identities is None:
+            return {}
+        login = self.identities.login(part)
+        return {"username": login.username, "password": SecretStr(login.password)}

@@ -22,8 +22,11 @@ from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySetting
 from iotmon_runtime.mqtt import MqttClient, MqttProtocol, MqttSettings
 from iotmon_runtime.workers import Worker
 from iotmon_storage import StoreSettings, open_store
+from iotmon_tools.demo.broker import DemoIdentities, demo_identities, registry_gateways
 from iotmon_tools.demo.clock import DemoClock
 from iotmon_tools.demo.day import (
+    CAMERAS,
+    VIDEO_GATEWAY,
     AlertsWorker,
     DayParts,
     alerts_database,
@@ -39,7 +42,13 @@ from iotmon_tools.demo.day_plan import LEAK_AFTER, DayPlan, plan_day
 from iotmon_tools.demo.options import DemoOptions, Endpoints, port_or_free
 from iotmon_tools.demo.wiring import agent_config, build_api, build_devices, build_ingest
 from iotmon_tools.demo.zigbee import Zigbee2MqttStandIn
-from iotmon_tools.localstack import EmbeddedBroker, InfluxdProcess, MosquittoProcess, find_program
+from iotmon_tools.localstack import (
+    BrokerSecurity,
+    EmbeddedBroker,
+    InfluxdProcess,
+    MosquittoProcess,
+    find_program,
+)
 from iotmon_tools.registry_import import import_agent
 
 DEMO_TOKEN_LIFETIME = timedelta(days=7)
@@ -104,21 +113,27 @@ class DemoStack:
             ("video service (2 cameras)", lambda: self._start_video(state)),
         ]  # fmt: skip
 
-    def _edge_mqtt(self) -> EdgeMqttSettings:
+    def _edge_mqtt(self, agent_id: str) -> EdgeMqttSettings:
         endpoints = self.endpoints
         return EdgeMqttSettings(
             host=endpoints.mqtt_host,
             port=endpoints.mqtt_port,
             protocol=MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311,
             reconnect_max_s=5,
+            **endpoints.login(agent_id),
         )
 
     def _start_site_agents(self) -> None:
         day = self._day
         assert day is not None
-        local = self._edge_mqtt()
-        zigbee = MqttSettings(host=local.host, port=local.port, protocol=local.protocol)
+        endpoints = self.endpoints
+        zigbee = MqttSettings(
+            host=endpoints.mqtt_host,
+            port=endpoints.zigbee_port or endpoints.mqtt_port,
+            protocol=MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311,
+        )
         for config in (day.plan.sensors, day.plan.depot_meters):
+            local = self._edge_mqtt(config.agent_id)
             agent = build_agent(config, local, clock=day.clock, zigbee2mqtt=zigbee)
             agent.start()
             self._remember(config.agent_id, agent)
@@ -132,7 +147,7 @@ class DemoStack:
         day = self._day
         assert day is not None
         for bus in day.plan.buses:
-            agent = bus_agent(day.plan, bus, self._edge_mqtt(), day.clock, 0.5)
+            agent = bus_agent(day.plan, bus, self._edge_mqtt(bus.gateway), day.clock, 0.5)
             agent.start()
             self._remember(bus.gateway, agent)
             connected(agent.client, bus.gateway)
@@ -188,10 +203,11 @@ class DemoStack:
                 "[yellow]mosquitto or influxd not found on PATH: running the embedded "
                 "broker and store instead (install them with scripts/setup).[/yellow]"
             )
+        # The registry first: the broker's gateway identities are read from it.
         steps: list[tuple[str, Callable[[], None]]] = [
+            ("registry", lambda: self._start_registry(state)),
             ("MQTT broker", lambda: self._start_broker(state)),
             ("time-series store", lambda: self._start_store(state)),
-            ("registry", lambda: self._start_registry(state)),
             ("ingest", self._start_ingest),
         ]
         if options.day:
@@ -222,14 +238,39 @@ class DemoStack:
             endpoints.mqtt_v5 = False
             endpoints.broker = f"embedded amqtt (MQTT 3.1.1) on mqtt://127.0.0.1:{port}"
         else:
-            # Anonymous, like the embedded broker: the demo listens on loopback only.
-            # The per-device trust model (broker/README.md) is the compose stack's and
-            # the tests' (MosquittoProcess(security=…)).
-            broker = MosquittoProcess(state / "mosquitto", port=port)
-            endpoints.broker = f"mosquitto on mqtt://127.0.0.1:{port}"
+            endpoints.identities = self._identities()
+            # Passwords are made per run: the file a previous run's broker saved would
+            # refuse them.
+            security_dir = state / "mosquitto"
+            (security_dir / "dynamic-security.json").unlink(missing_ok=True)
+            broker = MosquittoProcess(
+                security_dir,
+                port=port,
+                security=BrokerSecurity(identities=endpoints.identities.provisioned),
+            )
+            endpoints.broker = (
+                f"mosquitto on mqtt://127.0.0.1:{port} (dynamic security: every client logs "
+                "in with its own identity and role)"
+            )
         broker.start()
         self._remember("broker", broker)
         endpoints.mqtt_host, endpoints.mqtt_port = broker.host, broker.port
+        if self._day is not None and not self.embedded:
+            # Zigbee2MQTT publishes on the school's own broker, as on the school's Pi; the
+            # school's edge agent reads it there and speaks for its devices upstream.
+            school = MosquittoProcess(state / "mosquitto-school", persistence=False)
+            school.start()
+            self._remember("school broker", school)
+            endpoints.zigbee_port = school.port
+
+    def _identities(self) -> DemoIdentities:
+        with Registry(self.endpoints.registry) as registry:
+            gateways = registry_gateways(registry, self._options.tenant)
+        if self._day is None:
+            return demo_identities(self._options.tenant, gateways)
+        return demo_identities(
+            self._options.tenant, gateways, video_gateway=VIDEO_GATEWAY, cameras=CAMERAS
+        )
 
     def _start_store(self, state: Path) -> None:
         endpoints = self.endpoints

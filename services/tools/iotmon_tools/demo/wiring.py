@@ -18,6 +18,7 @@ from iotmon_edge import (
 from iotmon_ingest import IngestMqttSettings, IngestService, IngestSettings
 from iotmon_ingest.config import IngestMetricsSettings, IngestRegistrySettings
 from iotmon_runtime.mqtt import MqttProtocol
+from iotmon_tools.demo.broker import INGEST
 from iotmon_tools.demo.options import DemoOptions, Endpoints
 
 
@@ -38,6 +39,7 @@ def build_devices(endpoints: Endpoints, config: AgentConfig) -> EdgeAgent:
         port=endpoints.mqtt_port,
         protocol=_protocol(endpoints),
         reconnect_max_s=5,
+        **endpoints.login(config.agent_id),
     )
     return build_agent(config, mqtt)
 
@@ -67,7 +69,10 @@ def build_ingest(endpoints: Endpoints, state_dir: Path) -> IngestService:
     settings = IngestSettings(
         instance_id="demo",
         mqtt=IngestMqttSettings(
-            host=endpoints.mqtt_host, port=endpoints.mqtt_port, protocol=_protocol(endpoints)
+            host=endpoints.mqtt_host,
+            port=endpoints.mqtt_port,
+            protocol=_protocol(endpoints),
+            **endpoints.login(INGEST),
         ),
         store=endpoints.store,
         spool_dir=state_dir / "ingest-spool",
