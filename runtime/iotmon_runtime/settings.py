@@ -15,7 +15,7 @@ import difflib
 import os
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -255,11 +255,14 @@ class ServiceSettings(BaseSettings):
     def from_environment(cls, **overrides: Any) -> Self:
         """Build from ``os.environ`` (overrides win); raise SettingsError naming each problem."""
         problems = cls.unknown_variables(os.environ)
+        # Those already have a line with the nearest valid name: pydantic's own
+        # "Extra inputs are not permitted" for a nested one would only repeat it.
+        reported = {problem.split(":", 1)[0].upper() for problem in problems}
         settings = None
         try:
             settings = cls(**overrides)
         except ValidationError as exc:
-            problems.extend(describe_settings_error(exc, cls))
+            problems.extend(describe_settings_error(exc, cls, already=reported))
         except SettingsError as exc:  # a *_FILE variable that cannot be used
             problems.extend(exc.problems)
         if problems or settings is None:
@@ -267,8 +270,12 @@ class ServiceSettings(BaseSettings):
         return settings
 
 
-def describe_settings_error(error: ValidationError, settings: type[BaseSettings]) -> list[str]:
+def describe_settings_error(
+    error: ValidationError, settings: type[BaseSettings], *, already: Collection[str] = ()
+) -> list[str]:
     """One line per problem naming the environment variable, never echoing an input.
+
+    ``already``: variables reported as unknown, whose "extra input" errors are left out.
 
     ``str(error)`` shows each failing input, and for a whole-model check (such as
     the placeholder one) every value read from the environment, passwords included.
@@ -279,6 +286,8 @@ def describe_settings_error(error: ValidationError, settings: type[BaseSettings]
     lines = []
     for item in error.errors(include_input=False, include_url=False, include_context=False):
         where = delimiter.join(str(part) for part in item["loc"]).upper()
+        if item["type"] == "extra_forbidden" and f"{prefix}{where}" in already:
+            continue
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{prefix}{where}: {message}" if where else message)
     return lines

@@ -86,6 +86,28 @@ def test_misspelled_variables_fail_with_the_nearest_name(
     assert f"did you mean {suggestion}?" in problem
 
 
+@pytest.mark.parametrize(
+    ("settings", "part", "typo", "field"),
+    [
+        (IngestSettings, "mqtt", "hsot", "host"),
+        (ApiSettings, "store", "urll", "url"),
+        (EdgeSettings, "mqtt", "hsot", "host"),
+    ],
+)
+def test_a_nested_typo_is_one_problem_with_the_nearest_name(
+    clean_env: pytest.MonkeyPatch, settings: Any, part: str, typo: str, field: str
+) -> None:
+    variable = settings.variable(part, typo)
+    clean_env.setenv(variable, "broker.example")
+    with pytest.raises(SettingsError) as raised:
+        settings.from_environment()
+    # Not also pydantic's "Extra inputs are not permitted" for the same variable.
+    assert raised.value.problems == [
+        f"{variable}: not a setting of {settings.service_name}; "
+        f"did you mean {settings.variable(part, field)}?"
+    ]
+
+
 def test_other_services_and_deployment_variables_are_left_alone(
     clean_env: pytest.MonkeyPatch,
 ) -> None:
