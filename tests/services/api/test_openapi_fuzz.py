@@ -2,7 +2,9 @@
 
 The real app is served on loopback by uvicorn over a real influxd with data and a
 real SQLite registry; schemathesis generates valid and invalid requests for every
-operation from /openapi.json and sends them with a valid token. Checked: no 5xx,
+operation from /openapi.json and sends them with a valid token: a service's, which
+may read everything, and scoped ones (an operator of one tenant, a facility of one
+site, a guardian), which meet the 403 paths. Checked: no 5xx,
 no status code the document does not list, content types, headers and response
 bodies as documented, and invalid input refused with a 4xx.
 
@@ -120,15 +122,22 @@ def _document() -> BaseSchema:
 schema = _document()
 
 
+PRINCIPALS = ("service", "acme", "plant1", "mum")
+"""Token kinds the run is made with (conftest's Tokens): service, operator, facility, guardian."""
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-def test_the_api_does_what_its_openapi_document_says(case: Case[Any], served: Served) -> None:
+def test_the_api_does_what_its_openapi_document_says(
+    case: Case[Any], served: Served, principal: str
+) -> None:
     # Sent with httpx, not case.call(): schemathesis' requests transport trips over
     # urllib3-future, which another dependency (niquests) installs in urllib3's place.
     headers = dict(case.headers or {})
     # A negative case may leave the token out on purpose: then the API must answer 401.
     if not case.operation.schema.is_security_param_negated(case):
-        headers.update(bearer(served.tokens.service))
+        headers.update(bearer(getattr(served.tokens, principal)))
     response = httpx.request(
         case.method,
         served.url + case.formatted_path,
@@ -151,3 +160,5 @@ def test_after_the_property_run_metrics_parse_and_name_only_route_templates(
     assert statuses, "the run sent no request"
     assert all(status.isdigit() and 100 <= int(status) < 600 for status in statuses)
     assert "500" not in statuses, "the API answered 500 during the run"
+    # The scoped tokens met their limits (and the document lists 403 wherever it came).
+    assert "403" in statuses, statuses
