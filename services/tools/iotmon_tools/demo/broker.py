@@ -36,15 +36,19 @@ class Login:
 class DemoIdentities:
     """The broker's clients and the login each part of the demo uses."""
 
-    provisioned: tuple[Provisioned, ...]
-    logins: Mapping[str, Login]
+    by_part: Mapping[str, Provisioned]
     """By part: ``ingest``, ``alerts``, ``watch``, each gateway's id, the video gateway's id."""
+
+    @property
+    def provisioned(self) -> tuple[Provisioned, ...]:
+        return tuple(self.by_part.values())
 
     def login(self, part: str) -> Login:
         try:
-            return self.logins[part]
+            found = self.by_part[part]
         except KeyError:
             raise LookupError(f"the demo broker has no identity for {part!r}") from None
+        return Login(found.identity.username, found.password)
 
 
 def registry_gateways(registry: Registry, tenant: str) -> dict[str, list[str]]:
@@ -64,22 +68,15 @@ def demo_identities(
     cameras: Iterable[str] = (),
 ) -> DemoIdentities:
     """Services, watcher, gateways (and the video service's gateway), fresh passwords."""
-    made: list[tuple[str, Provisioned]] = []
-
-    def add(part: str, provisioned: Provisioned) -> None:
-        made.append((part, provisioned))
-
-    for service in (INGEST, ALERTS, WATCH):
-        add(service, Provisioned(service_identity(service), generate_password()))
+    identities = {service: service_identity(service) for service in (INGEST, ALERTS, WATCH)}
     for gateway, children in gateways.items():
-        identity = gateway_identity(tenant, gateway, list(children))
-        add(gateway, Provisioned(identity, generate_password()))
+        identities[gateway] = gateway_identity(tenant, gateway, list(children))
     if video_gateway is not None:
-        identity = gateway_identity(tenant, video_gateway, list(cameras), service=VIDEO_SERVICE)
-        add(video_gateway, Provisioned(identity, generate_password()))
+        identities[video_gateway] = gateway_identity(
+            tenant, video_gateway, list(cameras), service=VIDEO_SERVICE
+        )
     return DemoIdentities(
-        provisioned=tuple(p for _, p in made),
-        logins={part: Login(p.identity.username, p.password) for part, p in made},
+        {part: Provisioned(identity, generate_password()) for part, identity in identities.items()}
     )
 
 

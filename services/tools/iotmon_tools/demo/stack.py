@@ -241,10 +241,10 @@ class DemoStack:
             endpoints.identities = self._identities()
             # Passwords are made per run: the file a previous run's broker saved would
             # refuse them.
-            security_dir = state / "mosquitto"
-            (security_dir / "dynamic-security.json").unlink(missing_ok=True)
+            broker_dir = state / "mosquitto"
+            (broker_dir / "dynamic-security.json").unlink(missing_ok=True)
             broker = MosquittoProcess(
-                security_dir,
+                broker_dir,
                 port=port,
                 security=BrokerSecurity(identities=endpoints.identities.provisioned),
             )
