@@ -343,23 +343,30 @@ def test_publishes_wait_for_the_broker_and_arrive_in_order(
         broker.stop()
 
 
+def unreachable_attempts(
+    caplog: pytest.LogCaptureFixture, settings: MqttSettings, count: int
+) -> list[logging.LogRecord]:
+    """The client's "cannot reach" records, at least ``count``, for a port nothing listens on."""
+    client = MqttClient(settings, client_id=unique("lonely-"))
+
+    def attempts() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "cannot reach" in r.getMessage()]
+
+    with caplog.at_level(logging.DEBUG):
+        client.start()
+        try:
+            assert wait_until(lambda: len(attempts()) >= count, TIMEOUT)
+        finally:
+            client.stop()
+    return attempts()
+
+
 def test_reconnect_log_names_the_reason_and_the_wait(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = free_port()  # nothing listens here
-    client = MqttClient(
-        MqttSettings(port=port, reconnect_min_s=1, reconnect_max_s=2), client_id=unique("lonely-")
-    )
-    with caplog.at_level(logging.DEBUG):
-        client.start()
-        try:
-            assert wait_until(
-                lambda: sum("cannot reach" in r.getMessage() for r in caplog.records) >= 3,
-                TIMEOUT,
-            )
-        finally:
-            client.stop()
-    lines = [r.getMessage() for r in caplog.records if "cannot reach" in r.getMessage()]
+    settings = MqttSettings(port=port, reconnect_min_s=1, reconnect_max_s=2)
+    lines = [r.getMessage() for r in unreachable_attempts(caplog, settings, 3)]
     assert f"cannot reach MQTT broker 127.0.0.1:{port} (ConnectionRefusedError:" in lines[0]
     assert lines[0].endswith("next try in 1s")
     assert lines[1].endswith("next try in 2s")
@@ -373,19 +380,8 @@ def test_reconnect_max_s_bounds_the_wait_between_attempts(
 ) -> None:
     """The cap is paho's wait, not only the log's: uncapped, paho waits 1, 2, then 4 s."""
     port = free_port()  # nothing listens here
-    client = MqttClient(
-        MqttSettings(port=port, reconnect_min_s=1, reconnect_max_s=1), client_id=unique("capped-")
-    )
-    with caplog.at_level(logging.DEBUG):
-        client.start()
-        try:
-            assert wait_until(
-                lambda: sum("cannot reach" in r.getMessage() for r in caplog.records) >= 4,
-                TIMEOUT,
-            )
-        finally:
-            client.stop()
-    attempts = [r.created for r in caplog.records if "cannot reach" in r.getMessage()]
+    settings = MqttSettings(port=port, reconnect_min_s=1, reconnect_max_s=1)
+    attempts = [r.created for r in unreachable_attempts(caplog, settings, 4)]
     # A second apart (3 s from first to fourth); a slow machine adds, never removes.
     assert attempts[3] - attempts[2] >= 0.9
     assert attempts[3] - attempts[0] < 5.0, attempts
