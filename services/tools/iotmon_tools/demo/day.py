@@ -30,7 +30,7 @@ from iotmon_edge import AgentConfig, DirectOutbox, EdgeAgent, EdgeMqttSettings
 from iotmon_edge.agent import agent_name, default_client_id
 from iotmon_edge.messages import status_message
 from iotmon_registry import Registry
-from iotmon_runtime.mqtt import MqttClient, MqttProtocol, MqttSettings
+from iotmon_runtime.mqtt import MqttClient, MqttSettings
 from iotmon_tools.demo.broker import ALERTS
 from iotmon_tools.demo.bus_replay import BusDevices, BusReplayDriver
 from iotmon_tools.demo.clip import write_clip
@@ -56,10 +56,6 @@ class Endpoint:
     owner: Owner
     who: str
     secret: str
-
-
-def _protocol(endpoints: Endpoints) -> MqttProtocol:
-    return MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311
 
 
 def register_day(registry: Registry, plan: DayPlan) -> None:
@@ -202,13 +198,7 @@ def alerts_settings(
 ) -> AlertsSettings:
     return AlertsSettings(
         instance_id="demo",
-        mqtt=AlertsMqttSettings(
-            host=endpoints.mqtt_host,
-            port=endpoints.mqtt_port,
-            protocol=_protocol(endpoints),
-            share_group=None,
-            **endpoints.login(ALERTS),
-        ),
+        mqtt=AlertsMqttSettings(share_group=None, **endpoints.mqtt(ALERTS)),
         database=alerts_database(state),
         store=endpoints.store,
         registry=endpoints.registry,
@@ -249,12 +239,7 @@ def video_service(
     settings = VideoSettings(
         instance_id=VIDEO_GATEWAY,
         cameras_file=state / "video" / "video.yaml",
-        mqtt=MqttSettings(
-            host=endpoints.mqtt_host,
-            port=endpoints.mqtt_port,
-            protocol=_protocol(endpoints),
-            **endpoints.login(VIDEO_GATEWAY),
-        ),
+        mqtt=MqttSettings(**endpoints.mqtt(VIDEO_GATEWAY)),
         media_dir=state / "video" / "media",
         http_port=0,
         metrics=VideoMetricsSettings(port=0),

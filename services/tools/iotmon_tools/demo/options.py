@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from iotmon_registry import RegistrySettings
+from iotmon_runtime.mqtt import MqttProtocol
 from iotmon_storage import StoreSettings
 from iotmon_tools.demo.broker import DemoIdentities
 from iotmon_tools.localstack import free_port
@@ -71,9 +72,19 @@ class Endpoints:
     detector: str = ""
     day_label: str = ""
 
-    def login(self, part: str) -> dict[str, Any]:
-        """MQTT settings fields for one part of the demo (``ingest``, a gateway's id…)."""
-        if self.identities is None:
-            return {}
-        login = self.identities.login(part)
-        return {"username": login.username, "password": SecretStr(login.password)}
+    @property
+    def protocol(self) -> MqttProtocol:
+        return MqttProtocol.V5 if self.mqtt_v5 else MqttProtocol.V311
+
+    def mqtt(self, part: str) -> dict[str, Any]:
+        """MQTT settings fields of the demo's broker for one part of the demo (``ingest``,
+        a gateway's id…): address, protocol and, on the secured broker, its login."""
+        fields: dict[str, Any] = {
+            "host": self.mqtt_host,
+            "port": self.mqtt_port,
+            "protocol": self.protocol,
+        }
+        if self.identities is not None:
+            login = self.identities.login(part)
+            fields |= {"username": login.username, "password": SecretStr(login.password)}
+        return fields

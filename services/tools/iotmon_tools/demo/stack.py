@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from iotmon_edge import EdgeMqttSettings, build_agent
 from iotmon_registry import PrincipalKind, Principals, Registry, RegistrySettings
-from iotmon_runtime.mqtt import MqttClient, MqttProtocol, MqttSettings
+from iotmon_runtime.mqtt import MqttClient, MqttSettings
 from iotmon_runtime.workers import Worker
 from iotmon_storage import StoreSettings, open_store
 from iotmon_tools.demo.broker import DemoIdentities, demo_identities, registry_gateways
@@ -114,14 +114,7 @@ class DemoStack:
         ]  # fmt: skip
 
     def _edge_mqtt(self, agent_id: str) -> EdgeMqttSettings:
-        endpoints = self.endpoints
-        return EdgeMqttSettings(
-            host=endpoints.mqtt_host,
-            port=endpoints.mqtt_port,
-            protocol=MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311,
-            reconnect_max_s=5,
-            **endpoints.login(agent_id),
-        )
+        return EdgeMqttSettings(reconnect_max_s=5, **self.endpoints.mqtt(agent_id))
 
     def _start_site_agents(self) -> None:
         day = self._day
@@ -130,7 +123,7 @@ class DemoStack:
         zigbee = MqttSettings(
             host=endpoints.mqtt_host,
             port=endpoints.zigbee_port or endpoints.mqtt_port,
-            protocol=MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311,
+            protocol=endpoints.protocol,
         )
         for config in (day.plan.sensors, day.plan.depot_meters):
             local = self._edge_mqtt(config.agent_id)

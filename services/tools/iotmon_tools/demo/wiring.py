@@ -17,13 +17,8 @@ from iotmon_edge import (
 )
 from iotmon_ingest import IngestMqttSettings, IngestService, IngestSettings
 from iotmon_ingest.config import IngestMetricsSettings, IngestRegistrySettings
-from iotmon_runtime.mqtt import MqttProtocol
 from iotmon_tools.demo.broker import INGEST
 from iotmon_tools.demo.options import DemoOptions, Endpoints
-
-
-def _protocol(endpoints: Endpoints) -> MqttProtocol:
-    return MqttProtocol.V5 if endpoints.mqtt_v5 else MqttProtocol.V311
 
 
 def agent_config(options: DemoOptions) -> AgentConfig:
@@ -34,13 +29,7 @@ def agent_config(options: DemoOptions) -> AgentConfig:
 
 
 def build_devices(endpoints: Endpoints, config: AgentConfig) -> EdgeAgent:
-    mqtt = EdgeMqttSettings(
-        host=endpoints.mqtt_host,
-        port=endpoints.mqtt_port,
-        protocol=_protocol(endpoints),
-        reconnect_max_s=5,
-        **endpoints.login(config.agent_id),
-    )
+    mqtt = EdgeMqttSettings(reconnect_max_s=5, **endpoints.mqtt(config.agent_id))
     return build_agent(config, mqtt)
 
 
@@ -68,12 +57,7 @@ def build_api(
 def build_ingest(endpoints: Endpoints, state_dir: Path) -> IngestService:
     settings = IngestSettings(
         instance_id="demo",
-        mqtt=IngestMqttSettings(
-            host=endpoints.mqtt_host,
-            port=endpoints.mqtt_port,
-            protocol=_protocol(endpoints),
-            **endpoints.login(INGEST),
-        ),
+        mqtt=IngestMqttSettings(**endpoints.mqtt(INGEST)),
         store=endpoints.store,
         spool_dir=state_dir / "ingest-spool",
         registry=IngestRegistrySettings(url=endpoints.registry.url),
